@@ -1,0 +1,10 @@
+"""blur2video: restore the short sharp video hidden in a single motion-blurred photograph.
+
+Public API: ``synthesize_rotation`` (camera-rotation blur datasets) and ``Blur2VideoError``.
+"""
+
+from .errors import Blur2VideoError
+from .synth.api import synthesize_rotation
+
+__version__ = "0.1.0"
+__all__ = ["Blur2VideoError", "synthesize_rotation", "__version__"]

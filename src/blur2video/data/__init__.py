@@ -1,0 +1,1 @@
+"""Image and video I/O, the Dataset over DATASET/ folders, crops."""
