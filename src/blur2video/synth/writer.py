@@ -129,7 +129,12 @@ class DatasetWriter:
     def pending(self, total: int) -> list[int]:
         """Indices in this shard that have no complete sample yet."""
         mine = range(total) if self.shard is None else range(self.shard[0], total, self.shard[1])
-        return [i for i in mine if sample_id(i) not in self.records]
+        todo = [i for i in mine if sample_id(i) not in self.records]
+        wanted = {sample_id(i) for i in todo}
+        for stale in (self.root / "samples").glob(".tmp-*"):  # left by a killed run of this shard
+            if stale.name.split("-")[1] in wanted:
+                shutil.rmtree(stale, ignore_errors=True)
+        return todo
 
     def append(self, record: dict) -> None:
         """Add a complete sample's line: one write() of one line, flushed to disk."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: small synthetic scenes made in the test, and the real data when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """A folder with two small real photos from scikit-image."""
+    import skimage.data
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    Image.fromarray(skimage.data.astronaut()).save(d / "astronaut.png")
+    Image.fromarray(skimage.data.chelsea()).save(d / "chelsea.jpg")
+    return d
+
+
+@pytest.fixture
+def pano_dir(tmp_path: Path) -> Path:
+    """A folder with one small synthetic 2:1 panorama (smooth colour gradients plus texture)."""
+    rng = np.random.default_rng(1)
+    h, w = 128, 256
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin(xx / 7.0) * np.cos(yy / 5.0)], -1)
+    img = np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1)
+    d = tmp_path / "panos"
+    d.mkdir()
+    Image.fromarray((img * 255).astype(np.uint8)).save(d / "pano.png")
+    return d
+
+
+def real_panorama() -> Path:
+    path = SHARED_DATA / "panoramas" / "street.jpg"
+    if not path.exists():
+        pytest.skip(f"real panorama not present at {path} (../shared/data is optional)")
+    return path
