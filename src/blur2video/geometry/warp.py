@@ -1,0 +1,65 @@
+"""Differentiable image/feature warps used by the network's transformers.
+
+Convention
+----------
+- backward warping: output pixel p samples the input at ``p + flow(p)`` (flow in pixels,
+  channel 0 = x to the right, channel 1 = y down);
+- affine ``theta`` (B, 2, 3) acts on normalised coordinates in [-1, 1] as in
+  ``torch.nn.functional.affine_grid``: output point q samples the input at ``theta @ [q, 1]``;
+- ``grid_sample(align_corners=False)``, bilinear, zero padding outside the input;
+- nothing is cached: grids are built on the input's device and dtype at every call.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pixel_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """Pixel-centre coordinates (1, H, W, 2) as (x, y), on ``like``'s device and dtype."""
+    ys = torch.arange(height, device=like.device, dtype=like.dtype)
+    xs = torch.arange(width, device=like.device, dtype=like.dtype)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([x, y], dim=-1).unsqueeze(0)
+
+
+def warp_flow(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp ``x`` (B, C, H, W) by a pixel ``flow`` (B, 2, H, W)."""
+    _, _, h, w = x.shape
+    pos = pixel_grid(h, w, flow) + flow.permute(0, 2, 3, 1)  # (B, H, W, 2) sample positions
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=x.device, dtype=flow.dtype)
+    grid = (pos + 0.5) * scale - 1.0  # pixel centre i sits at (2i + 1) / size - 1
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def warp_affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Warp ``x`` (B, C, H, W) by normalised affine parameters ``theta`` (B, 2, 3)."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def affine_to_flow(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The pixel flow (B, 2, H, W) that ``warp_flow`` would need to equal ``warp_affine(theta)``."""
+    like = theta
+    q = pixel_grid(height, width, like)  # (1, H, W, 2)
+    size = torch.tensor([width, height], device=theta.device, dtype=theta.dtype)
+    qn = (q + 0.5) * 2.0 / size - 1.0
+    src = torch.einsum("bij,hwj->bhwi", theta[:, :, :2], qn[0]) + theta[:, None, None, :, 2]
+    src_px = (src + 1.0) * size / 2.0 - 0.5
+    return (src_px - q).permute(0, 3, 1, 2)
+
+
+class FlowWarp(nn.Module):
+    """Module form of :func:`warp_flow`."""
+
+    def forward(self, x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        return warp_flow(x, flow)
+
+
+class AffineWarp(nn.Module):
+    """Module form of :func:`warp_affine`."""
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return warp_affine(x, theta)

@@ -1,0 +1,53 @@
+"""The model's frozen configuration: every ablation of the paper's Table 5 is a switch here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from ..errors import Blur2VideoError
+
+LEVELS = 5  # encoder blocks; inputs are padded to a multiple of 2**LEVELS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`Blur2Video`.
+
+    ``base_channels`` c gives encoder widths (c, 2c, 4c, 8c, 8c); ``growth`` is the dense blocks'
+    growth rate; ``stn``/``local_warp`` are the two halves of each FTN, ``itn`` the image
+    transformers, ``refine`` the middle decoder's refining block.
+    """
+
+    frames: int = 7
+    base_channels: int = 16
+    growth: int = 8
+    stn: bool = True
+    local_warp: bool = True
+    itn: bool = True
+    refine: bool = True
+
+    def __post_init__(self) -> None:
+        if self.frames < 3 or self.frames % 2 == 0:
+            raise Blur2VideoError(f"frames={self.frames}: the model needs an odd number of frames >= 3")
+        if not (self.stn or self.local_warp):
+            raise Blur2VideoError("the FTN needs at least one of stn and local_warp")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        c = self.base_channels
+        return (c, 2 * c, 4 * c, 8 * c, 8 * c)
+
+    @property
+    def middle(self) -> int:
+        return self.frames // 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def preset(name: str, **overrides) -> "ModelConfig":
+        """``small`` (CPU training and tests) or ``paper`` (the paper's scale, GPU)."""
+        presets = {"small": ModelConfig(base_channels=16, growth=8), "paper": ModelConfig(base_channels=64, growth=32)}
+        if name not in presets:
+            raise Blur2VideoError(f"unknown model preset {name!r}; choose one of {', '.join(presets)}")
+        return replace(presets[name], **overrides)

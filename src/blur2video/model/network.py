@@ -1,0 +1,124 @@
+"""Blur2Video: the whole network of paper Fig. 2, restoring N frames and their motion in one pass.
+
+Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
+
+    blur (B,3,H,W) -- pad to a multiple of 32 --> Encoder --> E_1 .. E_5
+    E_1..E_5, blur --> middle decoder --> middle image at 1/32 .. 1 (--> refine block)
+    for every level k, all F frames at once (grouped convs):
+        FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F*C', h, w)
+        ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F*3, h, w)
+    [FTN_k, ITN_k, E_k] per level --> frame decoders --> F frames at 1/32 .. 1
+    --> crop back to H, W; insert the middle frame at index N // 2
+
+No non-middle frame depends on another, only on the shared encoder and the middle image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import RefineBlock, group_cat
+from .config import LEVELS, ModelConfig
+from .decoders import UNetDecoder
+from .encoder import Encoder
+from .transformers import IDENTITY, FeatureTransformer, ImageTransformer
+
+
+@dataclass
+class Restoration:
+    """What the network returns.
+
+    frames:         (B, N, 3, H, W) full-scale frames, index N // 2 the middle.
+    scales:         images at every scale, coarse (1/32) to fine (1), each (B, N, 3, h, w).
+    affines:        (B, N, 5, 2, 3) FTN affine per frame and encoder level (identity for the middle).
+    image_affines:  (B, N, 6, 2, 3) ITN affine per frame and image scale, or None without ITN.
+    flows:          per encoder level (1/2 .. 1/32), (B, N, 2, h, w) in pixels of that level
+                    (zero for the middle), or an empty list without local warping.
+    """
+
+    frames: torch.Tensor
+    scales: list[torch.Tensor]
+    affines: torch.Tensor
+    image_affines: torch.Tensor | None
+    flows: list[torch.Tensor]
+
+
+def _insert_middle(others: torch.Tensor, middle: torch.Tensor, index: int) -> torch.Tensor:
+    """(B, F, ...) and (B, ...) -> (B, F + 1, ...) with ``middle`` at ``index``."""
+    return torch.cat([others[:, :index], middle.unsqueeze(1), others[:, index:]], dim=1)
+
+
+class Blur2Video(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        w, f = config.widths, config.frames - 1
+        self.encoder = Encoder(w)
+        skips_mid = [w[4], w[3], w[2], w[1], w[0], 3]
+        self.middle_decoder = UNetDecoder(w, skips_mid, config.growth)
+        self.refine = RefineBlock(w[0], w[0]) if config.refine else None
+        self.ftn = nn.ModuleList(FeatureTransformer(c, f, config.stn, config.local_warp) for c in w)
+        # ITN per image scale (1/32 .. 1); the motion of scale s is read from the closest feature
+        self.itn_levels = [4, 3, 2, 1, 0, 0]
+        self.itn = nn.ModuleList(ImageTransformer(w[k], f) for k in self.itn_levels) if config.itn else None
+        itn_ch = 3 if config.itn else 0
+        skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
+        self.frame_decoders = UNetDecoder(w, skips_frames, config.growth, groups=f)
+
+    def forward(self, blur: torch.Tensor) -> Restoration:
+        cfg = self.config
+        b, _, h, w = blur.shape
+        multiple = 2**LEVELS
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        x = F.pad(blur, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else blur
+        feats = self.encoder(x)  # E_1..E_5
+
+        mid_feature, mid_images = self.middle_decoder([feats[4], feats[3], feats[2], feats[1], feats[0], x])
+        if self.refine is not None:
+            mid_images[-1] = self.refine(mid_feature, mid_images[-1])
+
+        f = cfg.frames - 1
+        ftn_out = [ftn(e) for ftn, e in zip(self.ftn, feats)]
+        itn_out = (
+            [itn(feats[k], img) for itn, k, img in zip(self.itn, self.itn_levels, mid_images)]
+            if self.itn is not None
+            else None
+        )
+
+        def frames_copy(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat(1, f, 1, 1)  # (B, C, h, w) -> (B, F*C, h, w), frame-major
+
+        skips = []
+        for scale, k in enumerate((4, 3, 2, 1, 0, None)):
+            parts = [ftn_out[k][0]] if k is not None else [frames_copy(x)]
+            if itn_out is not None:
+                parts.append(itn_out[scale][0])
+            if k is not None:
+                parts.append(frames_copy(feats[k]))
+            skips.append(group_cat(parts, f))
+        _, frame_images = self.frame_decoders(skips, base=itn_out[0][0] if itn_out is not None else None)
+
+        mid = cfg.middle
+        scales = []
+        for scale, (mid_img, others) in enumerate(zip(mid_images, frame_images)):
+            sh, sw = others.shape[-2:]
+            seq = _insert_middle(others.view(b, f, 3, sh, sw), mid_img, mid)
+            factor = 2 ** (LEVELS - scale)
+            scales.append(seq[..., : -(-h // factor), : -(-w // factor)])
+        identity = torch.tensor(IDENTITY, device=blur.device, dtype=blur.dtype).view(2, 3)
+        ftn_thetas = [o[1] if o[1] is not None else identity.expand(b, f, 2, 3) for o in ftn_out]
+        affines = _insert_middle(torch.stack(ftn_thetas, 2), identity.expand(b, len(ftn_thetas), 2, 3), mid)
+        image_affines = None
+        if itn_out is not None:
+            stacked = torch.stack([o[1] for o in itn_out], 2)
+            image_affines = _insert_middle(stacked, identity.expand(b, len(itn_out), 2, 3), mid)
+        flows = []
+        if cfg.local_warp:
+            for o in ftn_out:
+                fl = o[2]
+                flows.append(_insert_middle(fl, torch.zeros_like(fl[:, 0]), mid))
+        return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=image_affines, flows=flows)

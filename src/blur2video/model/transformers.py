@@ -1,0 +1,103 @@
+"""Spatial transformers, local warping and the FTN/ITN of paper section 4.2, for F frames at once.
+
+Every module here serves all F non-middle frames of one level in one pass: their parameters are
+grouped convolutions, their outputs frame-major (B, F*C, H, W) or (B, F, ...). Warps follow the
+conventions of :mod:`blur2video.geometry.warp`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..geometry.warp import warp_affine, warp_flow
+from .blocks import group_cat
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def expand_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B*F, C, H, W): one copy per frame, ready to be warped differently."""
+    b, c, h, w = x.shape
+    return x.unsqueeze(1).expand(b, frames, c, h, w).reshape(b * frames, c, h, w)
+
+
+class AffineLocalizer(nn.Module):
+    """Feature -> F affine matrices (B, F, 2, 3); the last layer starts at zero weights and an
+    identity bias, so every transformer is the identity at initialisation."""
+
+    def __init__(self, cin: int, frames: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.frames = frames
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, hidden * frames, 3, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(hidden * frames, hidden * frames, 3, 2, 1, groups=frames), nn.LeakyReLU(0.2, inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.head = nn.Conv2d(hidden * frames, 6 * frames, 1, groups=frames)
+        nn.init.zeros_(self.head.weight)
+        with torch.no_grad():
+            self.head.bias.copy_(torch.tensor(IDENTITY).repeat(frames))
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(feature)).view(feature.shape[0], self.frames, 2, 3)
+
+
+class FlowEstimator(nn.Module):
+    """Feature -> F per-pixel flows (B, F, 2, H, W) in pixels of this level; zero at initialisation."""
+
+    def __init__(self, cin: int, frames: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.frames = frames
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, hidden * frames, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(hidden * frames, hidden * frames, 3, 1, 1, groups=frames), nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.head = nn.Conv2d(hidden * frames, 2 * frames, 3, 1, 1, groups=frames)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = feature.shape
+        return self.head(self.body(feature)).view(b, self.frames, 2, h, w)
+
+
+class FeatureTransformer(nn.Module):
+    """FTN (paper Eq. 1): [STN warp of E_l ; local warp of E_l] for each non-middle frame."""
+
+    def __init__(self, channels: int, frames: int, stn: bool = True, local_warp: bool = True) -> None:
+        super().__init__()
+        self.frames = frames
+        self.localizer = AffineLocalizer(channels, frames) if stn else None
+        self.flow = FlowEstimator(channels, frames) if local_warp else None
+        self.out_channels = channels * (int(stn) + int(local_warp))
+
+    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Return (warped features (B, F*C', H, W), affines (B, F, 2, 3) or None, flows or None)."""
+        b, c, h, w = feature.shape
+        copies = expand_frames(feature, self.frames)
+        parts, theta, flow = [], None, None
+        if self.localizer is not None:
+            theta = self.localizer(feature)
+            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)).reshape(b, -1, h, w))
+        if self.flow is not None:
+            flow = self.flow(feature)
+            parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)).reshape(b, -1, h, w))
+        return group_cat(parts, self.frames), theta, flow
+
+
+class ImageTransformer(nn.Module):
+    """ITN: an STN that warps the middle frame's image at one scale for each non-middle frame,
+    its motion estimated from the encoder feature of that scale."""
+
+    def __init__(self, channels: int, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+        self.localizer = AffineLocalizer(channels, frames)
+
+    def forward(self, feature: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (warped images (B, F*3, h, w), affines (B, F, 2, 3))."""
+        b, _, h, w = image.shape
+        theta = self.localizer(feature)
+        warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
+        return warped.reshape(b, -1, h, w), theta
