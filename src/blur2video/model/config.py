@@ -19,7 +19,7 @@ class ModelConfig:
     """
 
     frames: int = 7
-    base_channels: int = 16
+    base_channels: int = 12
     growth: int = 8
     stn: bool = True
     local_warp: bool = True
@@ -47,7 +47,7 @@ class ModelConfig:
     @staticmethod
     def preset(name: str, **overrides) -> "ModelConfig":
         """``small`` (CPU training and tests) or ``paper`` (the paper's scale, GPU)."""
-        presets = {"small": ModelConfig(base_channels=16, growth=8), "paper": ModelConfig(base_channels=64, growth=32)}
+        presets = {"small": ModelConfig(base_channels=12, growth=8), "paper": ModelConfig(base_channels=64, growth=32)}
         if name not in presets:
             raise Blur2VideoError(f"unknown model preset {name!r}; choose one of {', '.join(presets)}")
         return replace(presets[name], **overrides)

@@ -9,9 +9,9 @@ from .blocks import EncoderBlock
 
 
 class Encoder(nn.Module):
-    def __init__(self, widths: tuple[int, ...]) -> None:
+    def __init__(self, widths: tuple[int, ...], in_channels: int = 3) -> None:
         super().__init__()
-        chans = (3, *widths)
+        chans = (in_channels, *widths)
         self.blocks = nn.ModuleList(EncoderBlock(chans[i], chans[i + 1]) for i in range(len(widths)))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -1,0 +1,61 @@
+"""The sequential scheme of Jin et al. 2018, the paper's comparator.
+
+A middle-frame network deblurs the input; then, for k = 1 .. N // 2, a network takes the blur and
+every frame predicted so far and predicts the pair (N//2 - k, N//2 + k). Each stage waits for the
+previous one, so errors of the middle frame propagate outward: the behaviour the paper's single
+pass avoids. Built from the same encoder/decoder blocks; returns the same ``Restoration``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import LEVELS, ModelConfig
+from ..decoders import UNetDecoder
+from ..encoder import Encoder
+from ..network import Restoration
+from ..transformers import IDENTITY
+
+
+class FrameUNet(nn.Module):
+    """Encoder + ``outputs`` grouped decoders: (B, cin, H, W) -> images per scale (B, outputs*3, h, w)."""
+
+    def __init__(self, cin: int, outputs: int, config: ModelConfig) -> None:
+        super().__init__()
+        w = config.widths
+        self.outputs = outputs
+        self.encoder = Encoder(w, in_channels=cin)
+        self.decoder = UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth, groups=outputs)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        e = self.encoder(x)
+        skips = [t.repeat(1, self.outputs, 1, 1) for t in (e[4], e[3], e[2], e[1], e[0], x)]
+        return self.decoder(skips)[1]
+
+
+class JinSequential(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.middle = FrameUNet(3, 1, config)
+        # stage k sees the blur and the 2k - 1 frames predicted before it
+        self.stages = nn.ModuleList(FrameUNet(3 + 3 * (2 * k - 1), 2, config) for k in range(1, config.middle + 1))
+
+    def forward(self, blur: torch.Tensor) -> Restoration:
+        b, _, h, w = blur.shape
+        multiple = 2**LEVELS
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        x = F.pad(blur, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else blur
+        seq = [s.unsqueeze(1) for s in self.middle(x)]  # per scale (B, 1, 3, h, w), grows outward
+        for stage in self.stages:
+            known = seq[-1].flatten(1, 2)  # full-scale frames so far (B, K*3, H, W)
+            pairs = stage(torch.cat([x, known], dim=1))
+            seq = [torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1) for p, s in zip(pairs, seq)]
+        scales = [s[..., : -(-h // 2 ** (LEVELS - i)), : -(-w // 2 ** (LEVELS - i))] for i, s in enumerate(seq)]
+        n = self.config.frames
+        identity = torch.tensor(IDENTITY, device=blur.device, dtype=blur.dtype).view(1, 1, 1, 2, 3)
+        return Restoration(
+            frames=scales[-1], scales=scales, affines=identity.expand(b, n, LEVELS, 2, 3), image_affines=None, flows=[]
+        )
