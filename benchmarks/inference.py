@@ -1,0 +1,82 @@
+"""Inference speed: one blurred image -> N frames, per preset, with seconds, peak memory and
+achieved GFLOP/s as a fraction of this machine's matmul peak measured in the same run.
+
+    python benchmarks/inference.py [--width 1280 --height 720 --frames 7 --presets small paper]
+
+Each configuration runs in its own process so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Achieved fp32 GEMM rate with all threads: the ceiling a conv net could reach here."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def _run(preset: str, frames: int, height: int, width: int, channels_last: bool, queue) -> None:
+    from blur2video.model import Blur2Video, ModelConfig
+
+    model = Blur2Video(ModelConfig.preset(preset, frames=frames)).eval()
+    x = torch.rand(1, 3, height, width)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x[..., :64, :64])
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x)
+    flops = counter.get_total_flops()
+    times = []
+    with torch.inference_mode():
+        for _ in range(2):
+            t = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((min(times), flops, peak_mb))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--frames", type=int, default=7)
+    parser.add_argument("--presets", nargs="+", default=["small"])
+    args = parser.parse_args()
+    peak = matmul_peak_gflops()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak:.0f} GFLOP/s")
+    print()
+    print(f"| preset | input | N | layout | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    ctx = mp.get_context("spawn")
+    for preset in args.presets:
+        for channels_last in (False, True):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_run, args=(preset, args.frames, args.height, args.width, channels_last, queue))
+            proc.start()
+            seconds, flops, peak_mb = queue.get()
+            proc.join()
+            rate = flops / seconds / 1e9
+            layout = "channels-last" if channels_last else "NCHW"
+            print(
+                f"| {preset} | {args.width}x{args.height} | {args.frames} | {layout} | {seconds:.2f} | {peak_mb:.0f} "
+                f"| {flops / 1e9:.0f} | {rate:.0f} | {100 * rate / peak:.0f}% |"
+            )
+
+
+if __name__ == "__main__":
+    main()
