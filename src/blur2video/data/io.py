@@ -33,8 +33,7 @@ def _to_float_rgb(img: Image.Image) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as float32 HxWx3 in [0, 1], with EXIF orientation applied.
 
-    16-bit PNG/TIFF keep their precision (tifffile for multi-channel 16-bit TIFF, which Pillow
-    cannot decode). Raises Blur2VideoError naming the file when it cannot be read.
+    16-bit grayscale PNG and 16-bit TIFF (via tifffile) keep their precision. Raises Blur2VideoError naming the file when it cannot be read.
     """
     path = Path(path)
     if not path.is_file():
@@ -45,10 +44,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return _read_tiff(path)
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGB;16", "RGBA;16") or (img.mode == "RGB" and img.info.get("bitdepth") == 16):
-                img = img.convert("RGB")
-            return _to_float_rgb(img)
+            return _to_float_rgb(ImageOps.exif_transpose(img))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Blur2VideoError(f"{path}: not a readable image ({exc}); give a PNG, JPEG or TIFF file") from None
 

@@ -58,7 +58,7 @@ def run_synthesis(
         raise Blur2VideoError(f"--workers {workers}: need at least one worker")
     writer = DatasetWriter(out, job.kind, job.settings(), shard)
     todo = writer.pending(samples)
-    bar = tqdm(total=len(todo), desc=f"synth {job.kind}", unit="sample", dynamic_ncols=True, leave=False)
+    bar = tqdm(total=len(todo), desc=f"synth {job.kind}", unit="sample", dynamic_ncols=True, leave=False, disable=None)
     written = 0
     try:
         if workers == 1:
