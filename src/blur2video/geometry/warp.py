@@ -42,8 +42,7 @@ def warp_affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def affine_to_flow(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The pixel flow (B, 2, H, W) that ``warp_flow`` would need to equal ``warp_affine(theta)``."""
-    like = theta
-    q = pixel_grid(height, width, like)  # (1, H, W, 2)
+    q = pixel_grid(height, width, theta)  # (1, H, W, 2)
     size = torch.tensor([width, height], device=theta.device, dtype=theta.dtype)
     qn = (q + 0.5) * 2.0 / size - 1.0
     src = torch.einsum("bij,hwj->bhwi", theta[:, :, :2], qn[0]) + theta[:, None, None, :, 2]

@@ -47,6 +47,24 @@ class Restoration:
     flows: list[torch.Tensor]
 
 
+def pad_to_levels(blur: torch.Tensor) -> torch.Tensor:
+    """Replicate-pad (B, C, H, W) on the right and bottom to a multiple of 2**LEVELS."""
+    multiple = 2**LEVELS
+    pad_h, pad_w = (-blur.shape[-2]) % multiple, (-blur.shape[-1]) % multiple
+    return F.pad(blur, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else blur
+
+
+def crop_scales(scales: list[torch.Tensor], height: int, width: int) -> list[torch.Tensor]:
+    """Crop padded per-scale images (coarse 1/32 .. fine 1) back to ceil(size / scale factor)."""
+    factors = [2 ** (LEVELS - i) for i in range(len(scales))]
+    return [s[..., : -(-height // f), : -(-width // f)] for s, f in zip(scales, factors)]
+
+
+def identity_affines(like: torch.Tensor, *shape: int) -> torch.Tensor:
+    """Identity affine parameters expanded to (*shape, 2, 3) on ``like``'s device and dtype."""
+    return torch.tensor(IDENTITY, device=like.device, dtype=like.dtype).view(2, 3).expand(*shape, 2, 3)
+
+
 def _insert_middle(others: torch.Tensor, middle: torch.Tensor, index: int) -> torch.Tensor:
     """(B, F, ...) and (B, ...) -> (B, F + 1, ...) with ``middle`` at ``index``."""
     return torch.cat([others[:, :index], middle.unsqueeze(1), others[:, index:]], dim=1)
@@ -72,9 +90,7 @@ class Blur2Video(nn.Module):
     def forward(self, blur: torch.Tensor) -> Restoration:
         cfg = self.config
         b, _, h, w = blur.shape
-        multiple = 2**LEVELS
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
-        x = F.pad(blur, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else blur
+        x = pad_to_levels(blur)
         feats = self.encoder(x)  # E_1..E_5
 
         mid_feature, mid_images = self.middle_decoder([feats[4], feats[3], feats[2], feats[1], feats[0], x])
@@ -103,19 +119,17 @@ class Blur2Video(nn.Module):
         _, frame_images = self.frame_decoders(skips, base=itn_out[0][0] if itn_out is not None else None)
 
         mid = cfg.middle
-        scales = []
-        for scale, (mid_img, others) in enumerate(zip(mid_images, frame_images)):
-            sh, sw = others.shape[-2:]
-            seq = _insert_middle(others.view(b, f, 3, sh, sw), mid_img, mid)
-            factor = 2 ** (LEVELS - scale)
-            scales.append(seq[..., : -(-h // factor), : -(-w // factor)])
-        identity = torch.tensor(IDENTITY, device=blur.device, dtype=blur.dtype).view(2, 3)
-        ftn_thetas = [o[1] if o[1] is not None else identity.expand(b, f, 2, 3) for o in ftn_out]
-        affines = _insert_middle(torch.stack(ftn_thetas, 2), identity.expand(b, len(ftn_thetas), 2, 3), mid)
+        sequences = [
+            _insert_middle(others.view(b, f, 3, *others.shape[-2:]), mid_img, mid)
+            for mid_img, others in zip(mid_images, frame_images)
+        ]
+        scales = crop_scales(sequences, h, w)
+        ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]
+        affines = _insert_middle(torch.stack(ftn_thetas, 2), identity_affines(blur, b, len(ftn_thetas)), mid)
         image_affines = None
         if itn_out is not None:
             stacked = torch.stack([o[1] for o in itn_out], 2)
-            image_affines = _insert_middle(stacked, identity.expand(b, len(itn_out), 2, 3), mid)
+            image_affines = _insert_middle(stacked, identity_affines(blur, b, len(itn_out)), mid)
         flows = []
         if cfg.local_warp:
             for o in ftn_out:

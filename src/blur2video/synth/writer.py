@@ -93,6 +93,11 @@ def _read_index(path: Path) -> list[dict]:
     return records
 
 
+def _index_bytes(records: dict[str, dict]) -> bytes:
+    """The index file's content: one line per record, sorted by id, so every run writes the same bytes."""
+    return "".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)).encode()
+
+
 class DatasetWriter:
     """Owns one DATASET/ folder for one synthesis run (or one shard of it)."""
 
@@ -150,8 +155,7 @@ class DatasetWriter:
 
         Returns the path of ``index.jsonl`` once the whole dataset is complete, else None.
         """
-        lines = [json.dumps(self.records[k], sort_keys=True) + "\n" for k in sorted(self.records)]
-        atomic_write_bytes(self.index_path, "".join(lines).encode())
+        atomic_write_bytes(self.index_path, _index_bytes(self.records))
         if self.shard is None:
             return self.index_path if len(self.records) >= total else None
         merged: dict[str, dict] = {}
@@ -159,6 +163,5 @@ class DatasetWriter:
             merged.update((r["id"], r) for r in _read_index(self.root / f"index.shard-{i}-of-{self.shard[1]}.jsonl"))
         if len(merged) < total:
             return None
-        lines = [json.dumps(merged[k], sort_keys=True) + "\n" for k in sorted(merged)]
-        atomic_write_bytes(self.root / INDEX, "".join(lines).encode())
+        atomic_write_bytes(self.root / INDEX, _index_bytes(merged))
         return self.root / INDEX

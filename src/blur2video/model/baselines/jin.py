@@ -9,14 +9,12 @@ pass avoids. Built from the same encoder/decoder blocks; returns the same ``Rest
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import LEVELS, ModelConfig
 from ..decoders import UNetDecoder
 from ..encoder import Encoder
-from ..network import Restoration
-from ..transformers import IDENTITY
+from ..network import Restoration, crop_scales, identity_affines, pad_to_levels
 
 
 class FrameUNet(nn.Module):
@@ -45,17 +43,12 @@ class JinSequential(nn.Module):
 
     def forward(self, blur: torch.Tensor) -> Restoration:
         b, _, h, w = blur.shape
-        multiple = 2**LEVELS
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
-        x = F.pad(blur, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else blur
+        x = pad_to_levels(blur)
         seq = [s.unsqueeze(1) for s in self.middle(x)]  # per scale (B, 1, 3, h, w), grows outward
         for stage in self.stages:
             known = seq[-1].flatten(1, 2)  # full-scale frames so far (B, K*3, H, W)
             pairs = stage(torch.cat([x, known], dim=1))
             seq = [torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1) for p, s in zip(pairs, seq)]
-        scales = [s[..., : -(-h // 2 ** (LEVELS - i)), : -(-w // 2 ** (LEVELS - i))] for i, s in enumerate(seq)]
-        n = self.config.frames
-        identity = torch.tensor(IDENTITY, device=blur.device, dtype=blur.dtype).view(1, 1, 1, 2, 3)
-        return Restoration(
-            frames=scales[-1], scales=scales, affines=identity.expand(b, n, LEVELS, 2, 3), image_affines=None, flows=[]
-        )
+        scales = crop_scales(seq, h, w)
+        affines = identity_affines(blur, b, self.config.frames, LEVELS)
+        return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=None, flows=[])
