@@ -60,7 +60,7 @@ def main() -> None:
     peak = matmul_peak_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak:.0f} GFLOP/s")
     print()
-    print(f"| preset | input | N | layout | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
+    print("| preset | input | N | layout | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     ctx = mp.get_context("spawn")
     for preset in args.presets:

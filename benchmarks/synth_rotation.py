@@ -78,7 +78,7 @@ def main() -> None:
     Image.fromarray((equi * 255).astype(np.uint8)).save(src / "pano.png")
     settings = RotationSettings(frames=7, size=256, max_angle_deg=5.0)
     print()
-    print(f"| whole samples (N=7, 256x256, max angle 5 deg, PNG writes) | samples / s | vs 1 worker |")
+    print("| whole samples (N=7, 256x256, max angle 5 deg, PNG writes) | samples / s | vs 1 worker |")
     print("|---|---:|---:|")
     base = None
     for workers in (1, 2):
