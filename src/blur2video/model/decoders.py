@@ -1,4 +1,4 @@
-"""The middle-frame decoder and the (batched) non-middle frame decoders.
+"""The U-Net decoder used for the middle frame and, one instance per frame, for the others.
 
 Both are U-Net decoders over the encoder levels: a bottom conv at 1/32 scale, then 5 decoder
 blocks up to full scale, each predicting an image at its scale. Skips at level k are E_k for
@@ -15,17 +15,16 @@ from .blocks import DecoderBlock, conv
 
 
 class UNetDecoder(nn.Module):
-    """``groups`` independent decoders; ``skip_channels[k]`` per group for scales 1/32 .. 1."""
+    """``skip_channels[k]``: channels of the skip input at scales 1/32 .. 1."""
 
-    def __init__(self, widths: tuple[int, ...], skip_channels: list[int], growth: int, groups: int = 1) -> None:
+    def __init__(self, widths: tuple[int, ...], skip_channels: list[int], growth: int) -> None:
         super().__init__()
-        self.groups = groups
-        self.bottom = conv(skip_channels[0], widths[-1], groups=groups)
-        self.bottom_image = nn.Conv2d(widths[-1] * groups, 3 * groups, 3, padding=1, groups=groups)
+        self.bottom = conv(skip_channels[0], widths[-1])
+        self.bottom_image = nn.Conv2d(widths[-1], 3, 3, padding=1)
         outs = [*reversed(widths[:-1]), widths[0]]  # widths of the blocks at 1/16, 1/8, 1/4, 1/2, 1
         ins = [widths[-1], *outs[:-1]]
         self.blocks = nn.ModuleList(
-            DecoderBlock(cin, cskip, cout, growth, groups) for cin, cskip, cout in zip(ins, skip_channels[1:], outs)
+            DecoderBlock(cin, cskip, cout, growth) for cin, cskip, cout in zip(ins, skip_channels[1:], outs)
         )
 
     def forward(self, skips: list[torch.Tensor], base: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:

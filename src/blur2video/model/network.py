@@ -4,10 +4,10 @@ Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
 
     blur (B,3,H,W) -- pad to a multiple of 32 --> Encoder --> E_1 .. E_5
     E_1..E_5, blur --> middle decoder --> middle image at 1/32 .. 1 (--> refine block)
-    for every level k, all F frames at once (grouped convs):
-        FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F*C', h, w)
-        ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F*3, h, w)
-    [FTN_k, ITN_k, E_k] per level --> frame decoders --> F frames at 1/32 .. 1
+    for every level k, the motion of all F frames at once:
+        FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F, C', h, w)
+        ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F, 3, h, w)
+    for every frame j: [FTN_k[j], ITN_k[j], E_k] per level --> decoder D_j --> frame j at 1/32 .. 1
     --> crop back to H, W; insert the middle frame at index N // 2
 
 No non-middle frame depends on another, only on the shared encoder and the middle image.
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import RefineBlock, group_cat
+from .blocks import RefineBlock
 from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
@@ -85,7 +85,7 @@ class Blur2Video(nn.Module):
         self.itn = nn.ModuleList(ImageTransformer(w[k], f) for k in self.itn_levels) if config.itn else None
         itn_ch = 3 if config.itn else 0
         skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
-        self.frame_decoders = UNetDecoder(w, skips_frames, config.growth, groups=f)
+        self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth) for _ in range(f))
 
     def forward(self, blur: torch.Tensor) -> Restoration:
         cfg = self.config
@@ -105,23 +105,22 @@ class Blur2Video(nn.Module):
             else None
         )
 
-        def frames_copy(t: torch.Tensor) -> torch.Tensor:
-            return t.repeat(1, f, 1, 1)  # (B, C, h, w) -> (B, F*C, h, w), frame-major
-
-        skips = []
-        for scale, k in enumerate((4, 3, 2, 1, 0, None)):
-            parts = [ftn_out[k][0]] if k is not None else [frames_copy(x)]
-            if itn_out is not None:
-                parts.append(itn_out[scale][0])
-            if k is not None:
-                parts.append(frames_copy(feats[k]))
-            skips.append(group_cat(parts, f))
-        _, frame_images = self.frame_decoders(skips, base=itn_out[0][0] if itn_out is not None else None)
-
+        frame_images = []  # per frame j, images coarse to fine (B, 3, h, w)
+        for j, decoder in enumerate(self.frame_decoders):
+            skips = []
+            for scale, k in enumerate((4, 3, 2, 1, 0, None)):
+                parts = [ftn_out[k][0][:, j]] if k is not None else [x]
+                if itn_out is not None:
+                    parts.append(itn_out[scale][0][:, j])
+                if k is not None:
+                    parts.append(feats[k])
+                skips.append(torch.cat(parts, dim=1))
+            _, images = decoder(skips, base=itn_out[0][0][:, j] if itn_out is not None else None)
+            frame_images.append(images)
         mid = cfg.middle
         sequences = [
-            _insert_middle(others.view(b, f, 3, *others.shape[-2:]), mid_img, mid)
-            for mid_img, others in zip(mid_images, frame_images)
+            _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)
+            for scale, mid_img in enumerate(mid_images)
         ]
         scales = crop_scales(sequences, h, w)
         ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]

@@ -1,8 +1,8 @@
 """Spatial transformers, local warping and the FTN/ITN of paper section 4.2, for F frames at once.
 
-Every module here serves all F non-middle frames of one level in one pass: their parameters are
-grouped convolutions, their outputs frame-major (B, F*C, H, W) or (B, F, ...). Warps follow the
-conventions of :mod:`blur2video.geometry.warp`.
+Every module here serves all F non-middle frames of one level in one pass: the motion heads are
+small grouped convolutions over a shared trunk, the warps one batched ``grid_sample`` over B*F
+copies, and the outputs (B, F, ...). Warps follow the conventions of :mod:`blur2video.geometry.warp`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from ..geometry.warp import warp_affine, warp_flow
-from .blocks import group_cat
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -73,17 +72,17 @@ class FeatureTransformer(nn.Module):
         self.out_channels = channels * (int(stn) + int(local_warp))
 
     def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Return (warped features (B, F*C', H, W), affines (B, F, 2, 3) or None, flows or None)."""
+        """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None)."""
         b, c, h, w = feature.shape
         copies = expand_frames(feature, self.frames)
         parts, theta, flow = [], None, None
         if self.localizer is not None:
             theta = self.localizer(feature)
-            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)).reshape(b, -1, h, w))
+            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)).view(b, self.frames, c, h, w))
         if self.flow is not None:
             flow = self.flow(feature)
-            parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)).reshape(b, -1, h, w))
-        return group_cat(parts, self.frames), theta, flow
+            parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)).view(b, self.frames, c, h, w))
+        return torch.cat(parts, dim=2), theta, flow
 
 
 class ImageTransformer(nn.Module):
@@ -96,8 +95,8 @@ class ImageTransformer(nn.Module):
         self.localizer = AffineLocalizer(channels, frames)
 
     def forward(self, feature: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (warped images (B, F*3, h, w), affines (B, F, 2, 3))."""
+        """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3))."""
         b, _, h, w = image.shape
         theta = self.localizer(feature)
         warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
-        return warped.reshape(b, -1, h, w), theta
+        return warped.view(b, self.frames, 3, h, w), theta

@@ -18,19 +18,22 @@ from ..network import Restoration, crop_scales, identity_affines, pad_to_levels
 
 
 class FrameUNet(nn.Module):
-    """Encoder + ``outputs`` grouped decoders: (B, cin, H, W) -> images per scale (B, outputs*3, h, w)."""
+    """Encoder + one decoder per output: (B, cin, H, W) -> images per scale (B, outputs*3, h, w)."""
 
     def __init__(self, cin: int, outputs: int, config: ModelConfig) -> None:
         super().__init__()
         w = config.widths
         self.outputs = outputs
         self.encoder = Encoder(w, in_channels=cin)
-        self.decoder = UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth, groups=outputs)
+        self.decoders = nn.ModuleList(
+            UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth) for _ in range(outputs)
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         e = self.encoder(x)
-        skips = [t.repeat(1, self.outputs, 1, 1) for t in (e[4], e[3], e[2], e[1], e[0], x)]
-        return self.decoder(skips)[1]
+        skips = [e[4], e[3], e[2], e[1], e[0], x]
+        per_output = [decoder(skips)[1] for decoder in self.decoders]
+        return [torch.cat(images, dim=1) for images in zip(*per_output)]
 
 
 class JinSequential(nn.Module):
