@@ -3,8 +3,9 @@
 Public API: ``synthesize_rotation`` (camera-rotation blur datasets) and ``Blur2VideoError``.
 """
 
-from .errors import Blur2VideoError
-from .synth.api import synthesize_rotation
-
 __version__ = "0.1.0"
+
+from .errors import Blur2VideoError  # noqa: E402
+from .synth.api import synthesize_rotation  # noqa: E402
+
 __all__ = ["Blur2VideoError", "synthesize_rotation", "__version__"]

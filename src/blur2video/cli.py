@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import Blur2VideoError
 
@@ -53,22 +54,70 @@ def _run_synth_rotation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("train", help="train a model (one process, or data-parallel under torchrun)")
+    p.add_argument("--config", default=None, help="TOML preset (configs/*.toml) or a RUN/config.toml")
+    p.add_argument("--data", default=None, help="DATASET folder (overrides data.path)")
+    p.add_argument("--val-data", default=None, help="separate validation DATASET (else a fraction of --data)")
+    p.add_argument("--out", required=True, help="RUN folder for checkpoints, logs and the resolved config")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="train this many steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--crop", type=int, default=None, help="random crop size (0: whole samples)")
+    p.add_argument("--frames", type=int, default=None, help="N frames the model predicts")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config value, e.g. loss.penalty=false")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .train import train
+    from .train_config import parse_override, resolve
+
+    flags = {
+        ("data", "path"): args.data, ("data", "val_path"): args.val_data, ("train", "epochs"): args.epochs,
+        ("train", "steps"): args.steps, ("train", "batch_size"): args.batch_size, ("train", "lr"): args.lr,
+        ("train", "crop"): args.crop, ("model", "frames"): args.frames, ("train", "workers"): args.workers,
+        ("train", "seed"): args.seed,
+    }
+    overrides = [{s: {k: v}} for (s, k), v in flags.items() if v is not None]
+    overrides += [parse_override(text) for text in args.set]
+    config = args.config
+    if args.resume and config is None and (Path(args.out) / "config.toml").exists():
+        config = Path(args.out) / "config.toml"
+    cfg = resolve(config, overrides)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
+    print(f"trained model: {model}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(dest="source_type", required=True)
     _add_synth_rotation(synth)
+    _add_train(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("synth", "rotation"): _run_synth_rotation}
+    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:
         print(f"blur2video: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("blur2video: interrupted; rerun the same command to resume", file=sys.stderr)
+        print("blur2video: interrupted; rerun the same command (with --resume for train) to continue", file=sys.stderr)
         return 130

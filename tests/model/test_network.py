@@ -65,6 +65,9 @@ def test_every_parameter_gets_a_gradient_and_nothing_is_nan() -> None:
     for m in model.modules():
         if isinstance(m, (AffineLocalizer, FlowEstimator)):
             torch.nn.init.normal_(m.head.weight, std=1e-3)
+    for name, p in model.named_parameters():
+        if "image" in name and p.dim() == 4:  # zero-initialised image heads
+            torch.nn.init.normal_(p, std=1e-3)
     out = model(torch.rand(2, 3, 32, 48))
     loss = sum(s.square().mean() for s in out.scales) + out.affines.square().mean()
     loss = loss + sum(f.square().mean() for f in out.flows)
@@ -73,6 +76,18 @@ def test_every_parameter_gets_a_gradient_and_nothing_is_nan() -> None:
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+def test_fresh_network_outputs_the_blur_at_every_frame_and_scale() -> None:
+    """Zero image heads + identity transforms: training starts from "every frame is the blur"."""
+    model = Blur2Video(ModelConfig(frames=5, **TINY)).eval()
+    blur = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        out = model(blur)
+    for t in range(5):
+        torch.testing.assert_close(out.frames[:, t], blur, atol=1e-5, rtol=0)
+    coarse = torch.nn.functional.avg_pool2d(blur, 32)
+    torch.testing.assert_close(out.scales[0][:, 0], coarse, atol=1e-5, rtol=0)
 
 
 def test_eval_is_deterministic() -> None:

@@ -7,6 +7,7 @@ separate convolutions (measured forward and backward, widths 12-96; see README "
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -16,6 +17,19 @@ def conv(cin: int, cout: int, stride: int = 1, dilation: int = 1, act: bool = Tr
     if act:
         layers.append(nn.LeakyReLU(0.2, inplace=True))
     return nn.Sequential(*layers)
+
+
+def zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    """3x3 conv starting at zero: an image head whose first prediction is "no correction"."""
+    layer = nn.Conv2d(cin, cout, 3, padding=1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def image_pyramid(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """(B, C, H, W) with H, W multiples of 2**levels -> area-averaged copies at 1/2**levels .. 1."""
+    return [F.avg_pool2d(image, 2**k) if k else image for k in range(levels, -1, -1)]
 
 
 class EncoderBlock(nn.Sequential):
@@ -51,20 +65,21 @@ def bilinear_upsampler(channels: int) -> nn.ConvTranspose2d:
 
 
 class DecoderBlock(nn.Module):
-    """Upsample feature and image (4x4 transposed convs, stride 2), concatenate the skip, run a
-    dense block and predict this scale's image as a residual on the upsampled one."""
+    """Upsample the feature and the residual image (4x4 transposed convs, stride 2), concatenate
+    the skip, run a dense block and add this scale's correction to the residual. The correction
+    conv starts at zero, so a fresh decoder outputs its base images unchanged (see UNetDecoder)."""
 
     def __init__(self, cin: int, cskip: int, cout: int, growth: int) -> None:
         super().__init__()
         self.up_feature = nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True))
         self.up_image = bilinear_upsampler(3)
         self.dense = DenseBlock(cout + cskip + 3, cout, growth)
-        self.to_image = nn.Conv2d(cout, 3, 3, padding=1)
+        self.to_image = zero_conv(cout, 3)
 
-    def forward(self, feature: torch.Tensor, image: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.up_image(image)
-        feature = self.dense(torch.cat([self.up_feature(feature), skip, image], dim=1))
-        return feature, image + self.to_image(feature)
+    def forward(self, feature: torch.Tensor, residual: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        residual = self.up_image(residual)
+        feature = self.dense(torch.cat([self.up_feature(feature), skip, residual], dim=1))
+        return feature, residual + self.to_image(feature)
 
 
 class RefineBlock(nn.Module):
@@ -77,7 +92,7 @@ class RefineBlock(nn.Module):
         layers = [conv(cin + 3, width, dilation=rates[0])]
         layers += [conv(width, width, dilation=r) for r in rates[1:]]
         self.body = nn.Sequential(*layers)
-        self.to_image = nn.Conv2d(width, 3, 3, padding=1)
+        self.to_image = zero_conv(width, 3)
 
     def forward(self, feature: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return image + self.to_image(self.body(torch.cat([feature, image], dim=1)))

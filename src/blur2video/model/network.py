@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import RefineBlock
+from .blocks import RefineBlock, image_pyramid
 from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
@@ -93,7 +93,8 @@ class Blur2Video(nn.Module):
         x = pad_to_levels(blur)
         feats = self.encoder(x)  # E_1..E_5
 
-        mid_feature, mid_images = self.middle_decoder([feats[4], feats[3], feats[2], feats[1], feats[0], x])
+        blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
+        mid_feature, mid_images = self.middle_decoder([feats[4], feats[3], feats[2], feats[1], feats[0], x], blur_pyramid)
         if self.refine is not None:
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
 
@@ -115,7 +116,8 @@ class Blur2Video(nn.Module):
                 if k is not None:
                     parts.append(feats[k])
                 skips.append(torch.cat(parts, dim=1))
-            _, images = decoder(skips, base=itn_out[0][0][:, j] if itn_out is not None else None)
+            bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
+            _, images = decoder(skips, bases)
             frame_images.append(images)
         mid = cfg.middle
         sequences = [

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..config import LEVELS, ModelConfig
+from ..blocks import image_pyramid
 from ..decoders import UNetDecoder
 from ..encoder import Encoder
 from ..network import Restoration, crop_scales, identity_affines, pad_to_levels
@@ -32,7 +33,8 @@ class FrameUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         e = self.encoder(x)
         skips = [e[4], e[3], e[2], e[1], e[0], x]
-        per_output = [decoder(skips)[1] for decoder in self.decoders]
+        bases = image_pyramid(x[:, :3], LEVELS)  # every output starts from the blur
+        per_output = [decoder(skips, bases)[1] for decoder in self.decoders]
         return [torch.cat(images, dim=1) for images in zip(*per_output)]
 
 

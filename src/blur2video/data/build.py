@@ -1,0 +1,60 @@
+"""Build the training and validation datasets a resolved training config asks for."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from ..errors import Blur2VideoError
+from ..synth.rotation import RotationJob, RotationSettings
+from ..synth.sources import discover_sources
+from .dataset import Augment, FolderDataset, StreamDataset
+
+VAL_SEED_OFFSET = 1_000_003  # validation streams draw from another seed than training streams
+
+
+def _rotation_job(table: dict, frames: int, seed_offset: int) -> RotationJob:
+    known = {f.name for f in fields(RotationSettings)}
+    settings = {k: v for k, v in table.items() if k in known}
+    unknown = set(table) - known - {"kind", "weight", "source", "force"}
+    if unknown:
+        raise Blur2VideoError(f"[[data.stream]] rotation: unknown keys {sorted(unknown)}; valid: {sorted(known | {'source', 'weight', 'force'})}")
+    if "source" not in table:
+        raise Blur2VideoError("[[data.stream]] rotation: needs source = \"FOLDER\" or \"skimage\"")
+    settings["frames"] = frames
+    settings["seed"] = int(settings.get("seed", 0)) + seed_offset
+    return RotationJob(discover_sources(str(table["source"])), RotationSettings(**settings), force=bool(table.get("force", False)))
+
+
+def stream_job(table: dict, frames: int, seed_offset: int = 0):
+    """One synthesizer from a ``[[data.stream]]`` table (``kind`` picks it)."""
+    builders = {"rotation": _rotation_job}
+    kind = table.get("kind")
+    if kind not in builders:
+        raise Blur2VideoError(f"[[data.stream]] kind = {kind!r}: choose one of {', '.join(builders)}")
+    return builders[kind](table, frames, seed_offset)
+
+
+def build_datasets(cfg: dict, frames: int):
+    """(train, validation) datasets for a resolved config; refuses data made for another N."""
+    t, d = cfg["train"], cfg["data"]
+    augment = Augment(crop=t["crop"] or None, flips=t["flips"], reverse=t["reverse"])
+    if d["path"] and d["stream"]:
+        raise Blur2VideoError("data: give either data.path (a DATASET folder) or [[data.stream]] tables, not both")
+    if d["path"]:
+        full = FolderDataset(d["path"], augment, t["seed"])
+        if d["val_path"]:
+            train, val = full, FolderDataset(d["val_path"])
+        else:
+            train, val = full.split(t["val_fraction"])
+        for ds in (train, val):
+            if ds.frames != frames:
+                raise Blur2VideoError(f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set model.frames = {ds.frames} or use another dataset")
+        return train, val
+    if not d["stream"]:
+        raise Blur2VideoError("no training data: pass --data DATASET or use a config with [[data.stream]] tables")
+    weights = [float(s.get("weight", 1.0)) for s in d["stream"]]
+    train_jobs = [stream_job(s, frames) for s in d["stream"]]
+    val_jobs = [stream_job(s, frames, VAL_SEED_OFFSET) for s in d["stream"]]
+    train = StreamDataset(train_jobs, weights, d["samples_per_epoch"], frames, augment, t["seed"])
+    val = StreamDataset(val_jobs, weights, d["val_samples"], frames, Augment(), t["seed"] + VAL_SEED_OFFSET)
+    return train, val

@@ -1,0 +1,141 @@
+"""Training data as torch Datasets: DATASET/ folders on disk, or synthesizers streamed on the fly.
+
+Both yield ``(blur (3, h, w), frames (N, 3, h, w))`` float32 tensors. Every random choice (crop,
+flips, time reversal, which synthesized sample) comes from a generator seeded by
+``(seed, epoch, index)``, so a resumed run and each DDP rank see exactly the data that an
+uninterrupted single-process run would.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import Blur2VideoError
+from .io import read_image
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random crop (``crop`` pixels square, None = whole sample) and sequence-consistent flips:
+    the same horizontal/vertical flip of the blur and every frame, and time reversal (the blur of
+    a reversed sequence is the same blur)."""
+
+    crop: int | None = None
+    flips: bool = False
+    reverse: bool = False
+
+
+def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: np.random.Generator, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    h, w = blur.shape[-2:]
+    if aug.crop is not None:
+        if aug.crop > min(h, w):
+            raise Blur2VideoError(f"{where}: crop {aug.crop} is larger than the sample ({w}x{h}); lower the crop size")
+        y, x = int(rng.integers(h - aug.crop + 1)), int(rng.integers(w - aug.crop + 1))
+        blur, frames = blur[:, y : y + aug.crop, x : x + aug.crop], frames[..., y : y + aug.crop, x : x + aug.crop]
+    if aug.flips:
+        if rng.random() < 0.5:
+            blur, frames = blur.flip(-1), frames.flip(-1)
+        if rng.random() < 0.5:
+            blur, frames = blur.flip(-2), frames.flip(-2)
+    if aug.reverse and rng.random() < 0.5:
+        frames = frames.flip(0)
+    return blur.contiguous(), frames.contiguous()
+
+
+def _chw(path: Path) -> torch.Tensor:
+    return torch.from_numpy(read_image(path)).permute(2, 0, 1).contiguous()
+
+
+def read_dataset_header(root: Path) -> tuple[dict, list[dict]]:
+    """dataset.json and the index records of a DATASET/ folder, or a one-line error saying what to run."""
+    header, index = root / "dataset.json", root / "index.jsonl"
+    if not header.is_file() or not index.is_file():
+        raise Blur2VideoError(f"{root}: not a DATASET folder (no dataset.json/index.jsonl); make one with 'blur2video synth ...'")
+    try:
+        settings = json.loads(header.read_text())
+        records = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Blur2VideoError(f"{root}: unreadable dataset.json or index.jsonl ({exc}); re-run the synth command to repair it") from None
+    if not records:
+        raise Blur2VideoError(f"{root}: the dataset has no samples yet; run or resume its synth command")
+    return settings, records
+
+
+class FolderDataset(Dataset):
+    """A DATASET/ folder (DESIGN.md section 5), optionally a subset of its records."""
+
+    def __init__(self, root: str | Path, augment: Augment = Augment(), seed: int = 0, records: list[dict] | None = None) -> None:
+        self.root = Path(root)
+        self.settings, all_records = read_dataset_header(self.root)
+        self.records = all_records if records is None else records
+        self.frames = int(self.settings.get("frames", len(self.records[0]["frames"])))
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def split(self, val_fraction: float) -> tuple["FolderDataset", "FolderDataset"]:
+        """Every k-th record goes to validation (deterministic, spread over the whole dataset)."""
+        if not 0 < val_fraction < 1:
+            raise Blur2VideoError(f"val_fraction {val_fraction}: must be between 0 and 1")
+        k = max(2, round(1 / val_fraction))
+        val = [r for i, r in enumerate(self.records) if i % k == k - 1]
+        train = [r for i, r in enumerate(self.records) if i % k != k - 1]
+        if not val or not train:
+            raise Blur2VideoError(f"{self.root}: {len(self.records)} samples are too few to split off a validation set")
+        return FolderDataset(self.root, self.augment, self.seed, train), FolderDataset(self.root, Augment(), self.seed, val)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def meta(self, i: int) -> dict:
+        return self.records[i].get("meta", {})
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rec = self.records[i]
+        blur = _chw(self.root / rec["blur"])
+        frames = torch.stack([_chw(self.root / f) for f in rec["frames"]])
+        if frames.shape[-2:] != blur.shape[-2:]:
+            raise Blur2VideoError(f"{self.root / rec['blur']}: blur and frames differ in size; re-synthesize sample {rec['id']}")
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return augment_sample(blur, frames, self.augment, rng, str(self.root / rec["blur"]))
+
+
+class Synthesizer(Protocol):
+    """What the synthesizers' jobs offer: sample ``index`` from (its seed, index) alone."""
+
+    def make(self, index: int) -> tuple: ...
+
+
+class StreamDataset(Dataset):
+    """Samples synthesized on the fly from a weighted mixture of jobs, ``length`` per epoch.
+
+    Item ``i`` of epoch ``e`` picks a job by the weights and asks it for sample
+    ``e * length + i``: new samples every epoch, none written to disk.
+    """
+
+    def __init__(self, jobs: list[Synthesizer], weights: list[float], length: int, frames: int, augment: Augment = Augment(), seed: int = 0) -> None:
+        if not jobs or len(jobs) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
+            raise Blur2VideoError("stream: need at least one synthesizer and non-negative weights that sum above 0")
+        self.jobs, self.length, self.frames = jobs, length, frames
+        self.p = np.asarray(weights, dtype=np.float64) / sum(weights)
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        job = self.jobs[int(rng.choice(len(self.jobs), p=self.p))]
+        blur, frames = job.make(self.epoch * self.length + i)[:2]
+        return augment_sample(blur.float(), frames.float(), self.augment, rng, f"stream sample {i}")

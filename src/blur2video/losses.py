@@ -1,0 +1,110 @@
+"""The training objective of paper section 4.3: multi-scale photometric loss (PML), transformation
+consistency loss (TCL) and the symmetric penalty term (PT).
+
+    total = PML + lambda_tc * TCL + lambda_pt * PT
+
+Every term is a switch (the loss rows of the paper's Table 5). The objective owns the losses only;
+the trainer owns data, optimiser and checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .errors import Blur2VideoError
+from .model.network import Restoration
+
+# coarse (1/32) to fine (1): the paper lost its weights; coarse scales guide, the full scale counts most
+DEFAULT_SCALE_WEIGHTS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and switches. ``penalty_bound`` caps each pixel's absolute difference in PT, so
+    the term is bounded below by ``-penalty_bound`` per frame and cannot be driven to -inf by
+    predicting garbage. ``order_invariant`` takes, per sample, the lower PML of the forward and
+    the reversed target sequence (the blur cannot tell them apart)."""
+
+    scale_weights: tuple[float, ...] = DEFAULT_SCALE_WEIGHTS
+    photometric: bool = True
+    consistency: bool = True
+    penalty: bool = True
+    lambda_tc: float = 0.1
+    lambda_pt: float = 0.05
+    penalty_bound: float = 0.1
+    order_invariant: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.scale_weights) != 6:
+            raise Blur2VideoError(f"loss.scale_weights needs 6 weights (1/32 .. 1), got {len(self.scale_weights)}")
+        if not self.photometric:
+            raise Blur2VideoError("the photometric loss cannot be switched off: it is the only term tied to the targets")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["scale_weights"] = list(self.scale_weights)
+        return d
+
+
+def downsample_targets(targets: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """(B, N, 3, H, W) -> the targets bilinearly resized to every predicted scale (antialiased)."""
+    b, n = targets.shape[:2]
+    flat = targets.flatten(0, 1)
+    out = []
+    for h, w in sizes:
+        t = flat if (h, w) == tuple(flat.shape[-2:]) else F.interpolate(flat, (h, w), mode="bilinear", align_corners=False, antialias=True)
+        out.append(t.view(b, n, 3, h, w))
+    return out
+
+
+def photometric_per_sample(scales: list[torch.Tensor], targets: list[torch.Tensor], weights: tuple[float, ...]) -> torch.Tensor:
+    """PML per sample (B,): sum over scales and frames of w_l * mean |pred - target|."""
+    total = 0.0
+    for w, pred, gt in zip(weights, scales, targets):
+        total = total + w * (pred - gt).abs().mean(dim=(2, 3, 4)).sum(dim=1)
+    return total
+
+
+def consistency_loss(affines: torch.Tensor, middle: int) -> torch.Tensor:
+    """TCL: mean over the batch of sum over non-middle frames and consecutive levels of the mean
+    |theta_l - theta_{l+1}|; ``affines`` is (B, N, L, 2, 3)."""
+    theta = torch.cat([affines[:, :middle], affines[:, middle + 1 :]], dim=1)
+    return (theta[:, :, 1:] - theta[:, :, :-1]).abs().mean(dim=(3, 4)).sum(dim=(1, 2)).mean()
+
+
+def penalty_term(frames: torch.Tensor, targets: torch.Tensor, bound: float) -> torch.Tensor:
+    """PT: minus the mean (capped at ``bound`` per pixel) absolute difference between predicted
+    frame i and the time-symmetric target N-1-i, summed over the non-middle frames."""
+    n = frames.shape[1]
+    mirrored = targets.flip(1)
+    diff = (frames - mirrored).abs().clamp(max=bound).mean(dim=(2, 3, 4))  # (B, N)
+    keep = torch.ones(n, dtype=torch.bool, device=frames.device)
+    keep[n // 2] = False
+    return -diff[:, keep].sum(dim=1).mean()
+
+
+def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig) -> dict[str, torch.Tensor]:
+    """All switched-on terms and ``total`` for a batch of targets (B, N, 3, H, W)."""
+    sizes = [tuple(s.shape[-2:]) for s in out.scales]
+    gts = downsample_targets(targets, sizes)
+    pml = photometric_per_sample(out.scales, gts, config.scale_weights)
+    if config.order_invariant:
+        reversed_pml = photometric_per_sample(out.scales, [g.flip(1) for g in gts], config.scale_weights)
+        pml = torch.minimum(pml, reversed_pml)
+    terms = {"pml": pml.mean()}
+    total = terms["pml"]
+    middle = targets.shape[1] // 2
+    if config.consistency:
+        tcl = consistency_loss(out.affines, middle)
+        if out.image_affines is not None:
+            tcl = tcl + consistency_loss(out.image_affines, middle)
+        terms["tcl"] = tcl
+        total = total + config.lambda_tc * tcl
+    if config.penalty:
+        terms["pt"] = penalty_term(out.frames, targets, config.penalty_bound)
+        total = total + config.lambda_pt * terms["pt"]
+    terms["total"] = total
+    return terms

@@ -1,0 +1,74 @@
+"""Order-invariant PSNR and SSIM (DESIGN.md section 9).
+
+A blur is the same whichever way time ran, so a prediction is scored in the order (forward or
+reversed) that gives it the higher mean PSNR over its frames; per-frame figures are reported in
+that order. The per-frame-max variant (each frame takes its better order) is also given, labelled,
+as some papers report it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB with data range 1 over the last three dims (C, H, W); identical images give +inf."""
+    mse = (pred.double() - target.double()).pow(2).mean(dim=(-3, -2, -1))
+    return 10.0 * torch.log10(1.0 / mse)  # mse == 0 -> +inf
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """SSIM of one (3, H, W) image pair: Gaussian window 11, sigma 1.5, averaged over channels
+    (scikit-image's implementation, not written again)."""
+    a = pred.detach().double().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    b = target.detach().double().permute(1, 2, 0).cpu().numpy()
+    return float(structural_similarity(b, a, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+
+
+@dataclass
+class SequenceScores:
+    """Scores of a batch of sequences. ``psnr``/``ssim`` are (B, N) in each sample's chosen order;
+    ``reversed`` (B,) says which order was chosen; ``psnr_max``/``ssim_max`` the per-frame-max variant."""
+
+    psnr: np.ndarray
+    ssim: np.ndarray
+    reversed: np.ndarray
+    psnr_max: np.ndarray
+    ssim_max: np.ndarray
+
+
+def order_invariant_psnr(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N, 3, H, W) pair -> per-frame PSNR (B, N) in the better order, and the reversed flags (B,)."""
+    fwd = psnr(pred.clamp(0, 1), target)
+    rev = psnr(pred.clamp(0, 1), target.flip(1))
+    use_rev = rev.mean(dim=1) > fwd.mean(dim=1)
+    return torch.where(use_rev[:, None], rev, fwd), use_rev
+
+
+def score_sequences(pred: torch.Tensor, target: torch.Tensor, with_ssim: bool = True) -> SequenceScores:
+    """Order-invariant PSNR and SSIM of (B, N, 3, H, W) predictions against their targets."""
+    pred = pred.clamp(0, 1)
+    fwd, rev = psnr(pred, target), psnr(pred, target.flip(1))
+    use_rev = rev.mean(dim=1) > fwd.mean(dim=1)
+    chosen = torch.where(use_rev[:, None], rev, fwd)
+    b, n = chosen.shape
+    s_fwd = np.full((b, n), np.nan)
+    s_rev = np.full((b, n), np.nan)
+    if with_ssim:
+        for i in range(b):
+            for j in range(n):
+                s_fwd[i, j] = ssim(pred[i, j], target[i, j])
+                s_rev[i, j] = ssim(pred[i, j], target[i, n - 1 - j])
+    flags = use_rev.cpu().numpy()
+    s_chosen = np.where(flags[:, None], s_rev, s_fwd)
+    return SequenceScores(
+        psnr=chosen.cpu().numpy(),
+        ssim=s_chosen,
+        reversed=flags,
+        psnr_max=torch.maximum(fwd, rev).cpu().numpy(),
+        ssim_max=np.maximum(s_fwd, s_rev),
+    )

@@ -1,0 +1,149 @@
+"""Training configuration: defaults < TOML preset (``configs/*.toml``) < ``--set section.key=value``.
+
+The configuration is plain nested tables so a TOML file reads like the resolved ``RUN/config.toml``
+it produces. Unknown keys and wrongly typed values are refused with the valid choices, so a typo
+never silently trains the wrong thing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import Blur2VideoError
+from .losses import DEFAULT_SCALE_WEIGHTS, LossConfig
+from .model.config import ModelConfig
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {
+        "arch": "blur2video",  # or "jin" (the sequential baseline)
+        "preset": "small",
+        "frames": 7,
+        "base_channels": 0,  # 0: the preset's
+        "growth": 0,
+        "stn": True,
+        "local_warp": True,
+        "itn": True,
+        "refine": True,
+    },
+    "loss": {
+        "scale_weights": list(DEFAULT_SCALE_WEIGHTS),
+        "consistency": True,
+        "penalty": True,
+        "lambda_tc": 0.1,
+        "lambda_pt": 0.05,
+        "penalty_bound": 0.1,
+        "order_invariant": False,
+    },
+    "train": {
+        "epochs": 80,
+        "steps": 0,  # > 0 overrides epochs
+        "batch_size": 4,
+        "lr": 1e-4,
+        "lr_milestones": [0.5, 0.75],  # fractions of training where the lr halves
+        "crop": 128,
+        "flips": True,
+        "reverse": True,
+        "workers": 2,
+        "seed": 0,
+        "val_fraction": 0.05,
+        "val_batches": 0,  # 0: the whole validation set
+        "log_every": 20,
+        "checkpoint_every": 500,  # steps; also at every epoch end
+        "keep_checkpoints": 2,
+        "image_every": 1,  # epochs between TensorBoard image logs
+    },
+    "data": {
+        "path": "",  # a DATASET/ folder
+        "val_path": "",  # a separate validation DATASET/ (else val_fraction of path)
+        "samples_per_epoch": 1000,  # stream only
+        "val_samples": 64,  # stream only
+        "stream": [],  # [[data.stream]] tables: kind, weight and the synthesizer's settings
+    },
+}
+
+
+def _check_type(where: str, default: Any, value: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise Blur2VideoError(f"{where} = {value!r}: expected true or false")
+    elif isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise Blur2VideoError(f"{where} = {value!r}: expected a number")
+        value = float(value)
+    elif isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Blur2VideoError(f"{where} = {value!r}: expected an integer")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise Blur2VideoError(f"{where} = {value!r}: expected a string")
+    elif isinstance(default, list) and not isinstance(value, list):
+        raise Blur2VideoError(f"{where} = {value!r}: expected a list")
+    return value
+
+
+def merge(base: dict, update: dict, origin: str) -> dict:
+    """``base`` updated with ``update``; every key of ``update`` must exist in DEFAULTS."""
+    out = copy.deepcopy(base)
+    for section, table in update.items():
+        if section not in DEFAULTS:
+            raise Blur2VideoError(f"{origin}: unknown section [{section}]; valid: {', '.join(DEFAULTS)}")
+        if not isinstance(table, dict):
+            raise Blur2VideoError(f"{origin}: [{section}] must be a table")
+        for key, value in table.items():
+            if key not in DEFAULTS[section]:
+                raise Blur2VideoError(f"{origin}: unknown key {section}.{key}; valid: {', '.join(DEFAULTS[section])}")
+            out[section][key] = _check_type(f"{origin}: {section}.{key}", DEFAULTS[section][key], value)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A TOML preset, or a resolved config.toml/config.json saved in a RUN/ folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise Blur2VideoError(f"{path}: no such config file (presets are in configs/)")
+    try:
+        text = path.read_text()
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Blur2VideoError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})") from None
+
+
+def parse_override(text: str) -> dict:
+    """``section.key=value`` with a TOML value (``train.lr=2e-4``, ``model.stn=false``, ``data.path="D"``);
+    a bare word is taken as a string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise Blur2VideoError(f"--set {text}: write it as section.key=value, e.g. train.lr=2e-4")
+    key, raw = text.split("=", 1)
+    section, name = key.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return {section: {name: value}}
+
+
+def resolve(config_path: str | Path | None, overrides: list[dict]) -> dict:
+    """Defaults, then the file, then each override in order."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if config_path is not None:
+        cfg = merge(cfg, read_config_file(config_path), str(config_path))
+    for o in overrides:
+        cfg = merge(cfg, o, "--set")
+    return cfg
+
+
+def model_config(cfg: dict) -> ModelConfig:
+    m = cfg["model"]
+    if m["arch"] not in ("blur2video", "jin"):
+        raise Blur2VideoError(f"model.arch = {m['arch']!r}: choose blur2video or jin")
+    extra = {k: m[k] for k in ("base_channels", "growth") if m[k] > 0}
+    return ModelConfig.preset(
+        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], **extra
+    )
+
+
+def loss_config(cfg: dict) -> LossConfig:
+    return LossConfig(**{**cfg["loss"], "scale_weights": tuple(cfg["loss"]["scale_weights"])})
