@@ -1,0 +1,184 @@
+"""The trainer: learning, resume equivalence, DDP equivalence, checkpoint refusal, NaN handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+from blur2video.checkpoints import load_model, save_model
+from blur2video.errors import Blur2VideoError
+from blur2video.losses import LossConfig, compute_loss
+from blur2video.model.config import ModelConfig
+from blur2video.model.network import Blur2Video
+from blur2video.synth.api import synthesize_rotation
+from blur2video.synth.rotation import RotationSettings
+from blur2video.train import Trainer, train
+from blur2video.train_config import resolve
+
+TINY = {"base_channels": 4, "growth": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "rot3"
+    settings = RotationSettings(source_kind="photo", frames=3, size=32, fov_deg=60, max_angle_deg=2.0, seed=3)
+    synthesize_rotation("skimage:astronaut,rocket", root, 12, settings)
+    return root
+
+
+def tiny_config(data: Path, **train) -> dict:
+    return resolve(None, [
+        {"model": {"frames": 3, **TINY}},
+        {"data": {"path": str(data)}},
+        {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "lr": 1e-3, "checkpoint_every": 2, **train}},
+    ])
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "model.safetensors"))
+
+
+def test_tiny_model_overfits_one_batch() -> None:
+    import skimage.data
+
+    torch.manual_seed(0)
+    model = Blur2Video(ModelConfig(frames=3, **TINY))
+    photo = torch.from_numpy(skimage.data.astronaut()[::4, ::4]).permute(2, 0, 1).float() / 255
+    # a real texture moving right by 2 px per frame: frames (1, 3, 3, 32, 32) and their mean
+    frames = torch.stack([photo[:, 40:72, 40 + 2 * t : 72 + 2 * t] for t in range(3)]).unsqueeze(0)
+    blur = frames.mean(1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    cfg = LossConfig(consistency=False, penalty=False)
+    losses = []
+    for _ in range(300):
+        loss = compute_loss(model(blur), frames, cfg)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 5, (losses[0], losses[-1])
+
+
+def test_resumed_run_ends_with_the_same_weights(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tiny_config(tiny_dataset, steps=6)
+    train(cfg, tmp_path / "straight", device="cpu", quiet=True)
+
+    original = Trainer._train_step
+
+    def interrupt_at_4(self, blur, frames):
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return original(self, blur, frames)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", device="cpu", quiet=True)
+    assert json.loads((tmp_path / "cut" / "last.json").read_text())["step"] == 4
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    with pytest.raises(Blur2VideoError, match="--resume"):
+        train(cfg, tmp_path / "cut", device="cpu", quiet=True)
+    train(cfg, tmp_path / "cut", device="cpu", resume=True, quiet=True)
+
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    # the weights really moved
+    fresh = Blur2Video(ModelConfig(frames=3, **TINY)).state_dict()
+    assert any(not torch.allclose(a[k], fresh[k]) for k in a)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    train(cfg, out, device="cpu", quiet=True)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_dataset, steps=3, val_batches=1)
+    torch.set_num_threads(1)
+    train(cfg, tmp_path / "single", device="cpu", quiet=True)
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path / "ddp")), nprocs=2, start_method="spawn")
+    a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import blur2video.train as train_module
+
+    real = train_module.compute_loss
+    calls = {"n": 0}
+
+    def nan_on_third(out, targets, config):
+        calls["n"] += 1
+        terms = real(out, targets, config)
+        if calls["n"] == 3:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(train_module, "compute_loss", nan_on_third)
+    cfg = tiny_config(tiny_dataset, steps=6)
+    with pytest.raises(Blur2VideoError, match="at step 3"):
+        train(cfg, tmp_path / "run", device="cpu", quiet=True)
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert last["step"] == 2
+    load_model(tmp_path / "run" / last["dir"] / "model.safetensors")  # the good one still loads
+
+
+def test_foreign_truncated_and_mismatched_checkpoints_are_refused(tmp_path: Path) -> None:
+    model = Blur2Video(ModelConfig(frames=3, **TINY))
+    good = tmp_path / "good.safetensors"
+    save_model(good, model)
+    loaded, meta = load_model(good)
+    assert loaded.config == model.config and meta["arch"] == "blur2video"
+
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(Blur2VideoError, match="truncated"):
+        load_model(truncated)
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(Blur2VideoError, match="not a blur2video model"):
+        load_model(foreign)
+
+    with pytest.raises(Blur2VideoError, match="restores 3 frames but the data has 7"):
+        load_model(good, expect_frames=7)
+
+    (tmp_path / "text.safetensors").write_text("hello")
+    with pytest.raises(Blur2VideoError):
+        load_model(tmp_path / "text.safetensors")
+
+
+def test_resume_with_another_architecture_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
+    train(tiny_config(tiny_dataset, steps=2), tmp_path / "run", device="cpu", quiet=True)
+    other = resolve(None, [{"model": {"frames": 3, "base_channels": 6, "growth": 4}}, {"data": {"path": str(tiny_dataset)}},
+                           {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "steps": 4}}])
+    with pytest.raises(Blur2VideoError, match="do not fit this architecture"):
+        train(other, tmp_path / "run", device="cpu", resume=True, quiet=True)
+
+
+def test_config_typos_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(Blur2VideoError, match="unknown key train.lrr"):
+        resolve(None, [{"train": {"lrr": 1.0}}])
+    with pytest.raises(Blur2VideoError, match="expected an integer"):
+        resolve(None, [{"train": {"steps": "many"}}])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nlr = 1")
+    with pytest.raises(Blur2VideoError, match="not valid TOML"):
+        resolve(bad, [])
