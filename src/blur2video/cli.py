@@ -101,18 +101,75 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_restore(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("restore", help="restore the sharp frames and the motion hidden in blurred photos")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("--example", action="store_true", help="also restore the blurred example shipped in the package")
+    p.add_argument("--out", default="restored", help="output folder; each input gets OUT/NAME/")
+    p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
+    p.add_argument("--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)")
+    p.add_argument("--fps", type=float, default=8.0, help="animation frame rate")
+    p.add_argument("--pingpong", action="store_true", help="animate forward then backward")
+    p.add_argument("--frames-only", action="store_true", help="write only frame_*.png")
+    p.add_argument("--max-pixels", type=int, default=1280 * 736, help="above this, restore in overlapping tiles (bounds memory)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def _run_restore(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .outputs import FORMATS, write_outputs
+    from .restore import Restorer, bundled_example, expand_inputs
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in (*FORMATS, "png")]
+    if bad or not formats:
+        raise Blur2VideoError(f"--format {args.format}: choose gif, mp4, gif,mp4 or png")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    paths, failures = expand_inputs(args.inputs)
+    if args.example:
+        paths.append(bundled_example())
+    if not paths and not failures:
+        raise Blur2VideoError("no input: give image files, folders or globs (or --example)")
+    for line in failures:
+        print(f"blur2video: error: {line}", file=sys.stderr)
+    restorer = Restorer.from_checkpoint(args.checkpoint, args.device) if args.checkpoint else Restorer.from_pretrained(args.device)
+    names: set[str] = set()
+    for path in tqdm(paths, desc="restore", unit="image", disable=None if len(paths) > 1 else True):
+        name = path.stem
+        while name in names:
+            name += "_"
+        names.add(name)
+        notes: list[str] = []
+        try:
+            video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
+            folder = write_outputs(video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
+        except Blur2VideoError as exc:
+            failures.append(str(exc))
+            print(f"blur2video: error: {exc}", file=sys.stderr)
+            continue
+        for note in notes:
+            print(f"blur2video: note: {note}", file=sys.stderr)
+        print(f"{path} -> {folder}/ ({len(video.frames)} frames)")
+    return 2 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(dest="source_type", required=True)
     _add_synth_rotation(synth)
     _add_train(commands)
+    _add_restore(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train}
+    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:

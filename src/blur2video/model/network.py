@@ -87,7 +87,10 @@ class Blur2Video(nn.Module):
         skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
         self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth) for _ in range(f))
 
-    def forward(self, blur: torch.Tensor) -> Restoration:
+    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:
+        """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
+        when given, replace the estimated global motion (normalised to the padded input), so that
+        tiles of one large photo share the motion estimated on the whole photo."""
         cfg = self.config
         b, _, h, w = blur.shape
         x = pad_to_levels(blur)
@@ -99,9 +102,14 @@ class Blur2Video(nn.Module):
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
 
         f = cfg.frames - 1
-        ftn_out = [ftn(e) for ftn, e in zip(self.ftn, feats)]
+        mid = cfg.middle
+        others = [j for j in range(cfg.frames) if j != mid]
+        given = affines[:, others] if affines is not None else None
+        given_img = image_affines[:, others] if image_affines is not None else None
+        ftn_out = [ftn(e, None if given is None else given[:, :, k]) for k, (ftn, e) in enumerate(zip(self.ftn, feats))]
         itn_out = (
-            [itn(feats[k], img) for itn, k, img in zip(self.itn, self.itn_levels, mid_images)]
+            [itn(feats[k], img, None if given_img is None else given_img[:, :, s])
+             for s, (itn, k, img) in enumerate(zip(self.itn, self.itn_levels, mid_images))]
             if self.itn is not None
             else None
         )
@@ -119,7 +127,6 @@ class Blur2Video(nn.Module):
             bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
             _, images = decoder(skips, bases)
             frame_images.append(images)
-        mid = cfg.middle
         sequences = [
             _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)
             for scale, mid_img in enumerate(mid_images)

@@ -71,13 +71,16 @@ class FeatureTransformer(nn.Module):
         self.flow = FlowEstimator(channels, frames) if local_warp else None
         self.out_channels = channels * (int(stn) + int(local_warp))
 
-    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None)."""
+    def forward(self, feature: torch.Tensor, theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None).
+        A given ``theta`` (B, F, 2, 3) replaces the estimated affine (tiled inference)."""
         b, c, h, w = feature.shape
         copies = expand_frames(feature, self.frames)
-        parts, theta, flow = [], None, None
-        if self.localizer is not None:
-            theta = self.localizer(feature)
+        parts, flow = [], None
+        if self.localizer is None:
+            theta = None
+        else:
+            theta = self.localizer(feature) if theta is None else theta
             parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)).view(b, self.frames, c, h, w))
         if self.flow is not None:
             flow = self.flow(feature)
@@ -94,9 +97,9 @@ class ImageTransformer(nn.Module):
         self.frames = frames
         self.localizer = AffineLocalizer(channels, frames)
 
-    def forward(self, feature: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3))."""
+    def forward(self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3)); a given ``theta`` replaces the estimate."""
         b, _, h, w = image.shape
-        theta = self.localizer(feature)
+        theta = self.localizer(feature) if theta is None else theta
         warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
         return warped.view(b, self.frames, 3, h, w), theta

@@ -1,0 +1,279 @@
+"""Restore the frames hidden in one blurred photo, at any size: the Python API of the main job.
+
+    from blur2video import Restorer
+    restorer = Restorer.from_pretrained()          # the bundled model
+    video = restorer.restore("photo.jpg")          # a path, a PIL image or an HxWx3 array
+    video.frames            # (N, H, W, 3) float32 in [0, 1]; video.frames_uint8() for 8-bit
+    video.motion.affines    # (N, 2, 3): frame pixel (x, y, 1) -> where it sits in the middle frame
+    video.motion.flow       # (N, 2, H, W): the same as a per-pixel backward flow, with local motion
+
+Images above ``max_pixels`` are cut into overlapping tiles whose results are blended with linear
+ramps across the overlaps, so memory stays bounded (a 12-megapixel photo within 4 GB) without seams.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoints import load_model
+from .data.io import array_to_float_rgb, read_image, to_uint8
+from .errors import Blur2VideoError
+from .geometry.warp import affine_to_flow
+from .model.network import Blur2Video
+from .train import pick_device
+
+MIN_SIDE = 32
+BUNDLED = "demo.safetensors"
+
+
+def bundled_example() -> Path:
+    """A blurred photo shipped in the package (made by our rotation-blur synthesizer from a
+    photo the bundled model never saw in training)."""
+    return Path(str(resources.files("blur2video") / "examples" / "blurred.png"))
+
+
+def expand_inputs(patterns: list[str]) -> tuple[list[Path], list[str]]:
+    """Files, folders (their images, sorted) and globs -> paths, plus one error line per pattern
+    that names nothing (the other inputs are still processed)."""
+    import glob
+
+    from .data.io import IMAGE_SUFFIXES
+
+    paths: list[Path] = []
+    errors: list[str] = []
+    for pattern in patterns:
+        p = Path(pattern)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                errors.append(f"{p}: the folder has no images (.png, .jpg, .tif, ...)")
+            paths += found
+        elif p.exists() or not any(c in pattern for c in "*?["):
+            paths.append(p)  # a missing file is reported when it is read, in input order
+        else:
+            found = sorted(Path(q) for q in glob.glob(pattern) if Path(q).is_file())
+            if not found:
+                errors.append(f"{pattern}: the pattern matches no file")
+            paths += found
+    return paths, errors
+
+
+def bundled_weights() -> Path:
+    """Path of the pretrained model shipped in the package."""
+    return Path(str(resources.files("blur2video") / "weights" / BUNDLED))
+
+
+@dataclass
+class Motion:
+    """The motion the network found, relative to the middle frame (backward: frame -> middle).
+
+    ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
+    ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
+    local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone.
+    """
+
+    affines: np.ndarray
+    flow: np.ndarray
+    local_mean: np.ndarray
+    local_max: np.ndarray
+
+
+@dataclass
+class RestoredVideo:
+    frames: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
+    motion: Motion
+    blur: np.ndarray  # (H, W, 3) float32, the input as read
+
+    def frames_uint8(self) -> np.ndarray:
+        return to_uint8(self.frames)
+
+
+def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """Any supported input as float32 HxWx3; an alpha channel is dropped with a note."""
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if path.is_file() and path.stat().st_size > 0:
+            try:
+                with Image.open(path) as img:
+                    if "A" in img.getbands() and notes is not None:
+                        notes.append(f"{path}: alpha channel dropped (the model restores RGB)")
+            except (OSError, ValueError, SyntaxError):
+                pass  # read_image gives the one-line error
+        arr = read_image(path)
+        name = str(path)
+    elif isinstance(image, Image.Image):
+        if "A" in image.getbands() and notes is not None:
+            notes.append("alpha channel dropped (the model restores RGB)")
+        arr, name = array_to_float_rgb(np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))), "image"
+    else:
+        arr, name = array_to_float_rgb(np.asarray(image)), "array"
+    h, w = arr.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise Blur2VideoError(f"{name}: {w}x{h} is too small; the minimum is {MIN_SIDE}x{MIN_SIDE} pixels")
+    return arr
+
+
+def _tiles(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering [0, size) with tiles of ``tile`` overlapping by at least ``overlap``."""
+    if size <= tile:
+        return [0]
+    count = math.ceil((size - overlap) / (tile - overlap))
+    return [round(i * (size - tile) / (count - 1)) for i in range(count)]
+
+
+def _ramp(length: int, overlap: int, open_start: bool, open_end: bool) -> torch.Tensor:
+    """1-D blending weight: linear ramps over the overlaps, flat 1 at the image's own borders."""
+    x = torch.arange(length, dtype=torch.float32) + 0.5
+    w = torch.ones(length)
+    if open_start:
+        w = torch.minimum(w, x / overlap)
+    if open_end:
+        w = torch.minimum(w, (length - x) / overlap)
+    return w.clamp(min=1e-3)
+
+
+class Restorer:
+    """A loaded model ready to restore photos of any size on a chosen device."""
+
+    def __init__(self, model: torch.nn.Module, meta: dict, device: torch.device) -> None:
+        self.model, self.meta, self.device = model, meta, device
+        self.frames = model.config.frames
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Restorer":
+        dev = pick_device(device)
+        model, meta = load_model(path, dev)
+        return cls(model, meta, dev)
+
+    @classmethod
+    def from_pretrained(cls, device: str = "auto") -> "Restorer":
+        """The bundled model (see README "Pretrained model")."""
+        path = bundled_weights()
+        if not path.is_file():
+            raise Blur2VideoError(f"{path}: the bundled model is missing from this installation; reinstall blur2video or pass --checkpoint")
+        return cls.from_checkpoint(path, device)
+
+    @torch.inference_mode()
+    def _run(self, blur: torch.Tensor, motion: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(1, 3, h, w) -> frames (N, 3, h, w), total flow (N, 2, h, w), local flow size (N, h, w).
+        ``motion``: (affines, image_affines) to impose instead of estimating them."""
+        if motion is not None:
+            out = self.model(blur.to(self.device), *[None if m is None else m.to(self.device) for m in motion])
+        else:
+            out = self.model(blur.to(self.device))
+        h, w = blur.shape[-2:]
+        frames = out.frames[0].float().clamp(0, 1)
+        theta = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
+        flow = affine_to_flow(theta.float(), h, w)
+        local = torch.zeros_like(flow)
+        if out.flows:
+            finest = out.flows[0][0].float()  # (N, 2, h/2, w/2) in pixels of that level
+            local = 2.0 * F.interpolate(finest, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
+            local = F.pad(local, (0, w - local.shape[-1], 0, h - local.shape[-2]), mode="replicate")
+        return frames.cpu(), (flow + local).cpu(), local.norm(dim=1).cpu()
+
+    def restore(self, image, max_pixels: int = 1280 * 736, overlap: int = 96, notes: list[str] | None = None,
+                motion_pixels: int | None = None) -> RestoredVideo:
+        """Restore the N frames and the motion of one blurred image (path, PIL image or array).
+
+        Above ``max_pixels`` the photo is restored in tiles overlapping by ``overlap`` pixels that
+        share the global motion estimated on the whole photo scaled to ``motion_pixels`` (default
+        ``max_pixels``)."""
+        arr = load_input(image, notes)
+        h, w = arr.shape[:2]
+        blur = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
+        if h * w <= max_pixels:
+            frames, flow, local = self._run(blur)
+            local_mean, local_max = local.mean(dim=(1, 2)), local.amax(dim=(1, 2))
+        else:
+            frames, flow, local_mean, local_max = self._run_tiled(blur, max_pixels, overlap, motion_pixels or max_pixels)
+        motion = Motion(affines=fit_affines(flow), flow=flow.numpy(), local_mean=local_mean.numpy(), local_max=local_max.numpy())
+        return RestoredVideo(frames=frames.permute(0, 2, 3, 1).numpy(), motion=motion, blur=arr)
+
+    @torch.inference_mode()
+    def _global_motion(self, blur: torch.Tensor, max_pixels: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None:
+        """The global motion of the whole photo, estimated on a copy scaled to fit ``max_pixels``:
+        (affines, image_affines, Q) with Q (3, 3) mapping that copy's normalised coordinates to
+        full-size pixels. None for models without global motion (the Jin baseline)."""
+        if not isinstance(self.model, Blur2Video):
+            return None
+        h, w = blur.shape[-2:]
+        s = min(1.0, math.sqrt(max_pixels / (h * w)))
+        small = blur if s == 1.0 else F.interpolate(blur, scale_factor=s, mode="bilinear", antialias=True, align_corners=False, recompute_scale_factor=True)
+        out = self.model(small.to(self.device))
+        sh, sw = small.shape[-2:]
+        sx, sy = sw / w, sh / h
+        full_to_small = _affine3(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
+        q = torch.linalg.inv(full_to_small) @ torch.linalg.inv(_px_to_norm(*_padded(sh, sw)))
+        image_affines = None if out.image_affines is None else out.image_affines.cpu().double()
+        return out.affines.cpu().double(), image_affines, q
+
+    def _run_tiled(self, blur: torch.Tensor, max_pixels: int, overlap: int, motion_pixels: int):
+        h, w = blur.shape[-2:]
+        tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
+        th, tw = min(tile, h), min(tile, w)
+        n = self.frames
+        motion = self._global_motion(blur, motion_pixels)
+        acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
+        weight = torch.zeros(1, 1, h, w)
+        local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
+        for y in _tiles(h, th, overlap):
+            for x in _tiles(w, tw, overlap):
+                tile_motion = None
+                if motion is not None:
+                    # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
+                    c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
+                    tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
+                frames, flow, local = self._run(blur[..., y : y + th, x : x + tw], tile_motion)
+                wy = _ramp(th, overlap, y > 0, y + th < h)
+                wx = _ramp(tw, overlap, x > 0, x + tw < w)
+                wt = (wy[:, None] * wx[None, :])[None, None]
+                acc_f[..., y : y + th, x : x + tw] += frames * wt
+                acc_flow[..., y : y + th, x : x + tw] += flow * wt
+                weight[..., y : y + th, x : x + tw] += wt
+                local_sum += local.mean(dim=(1, 2))
+                local_max = torch.maximum(local_max, local.amax(dim=(1, 2)))
+                tiles += 1
+        return acc_f.div_(weight), acc_flow.div_(weight), local_sum / tiles, local_max
+
+
+def _padded(h: int, w: int) -> tuple[int, int]:
+    """The network pads inputs to multiples of 32; its affines are normalised to the padded size."""
+    return math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
+
+
+def _affine3(sx: float, sy: float, tx: float, ty: float) -> torch.Tensor:
+    return torch.tensor([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def _px_to_norm(h: int, w: int) -> torch.Tensor:
+    """Pixel centres -> normalised coordinates of ``grid_sample(align_corners=False)``."""
+    return _affine3(2.0 / w, 2.0 / h, 1.0 / w - 1.0, 1.0 / h - 1.0)
+
+
+def _conjugate(theta: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """theta (..., 2, 3) expressed in coordinates y = C x: C [theta; 0 0 1] C^-1, top two rows."""
+    full = torch.cat([theta, torch.tensor([0.0, 0.0, 1.0], dtype=theta.dtype).expand(*theta.shape[:-2], 1, 3)], dim=-2)
+    return (c @ full @ torch.linalg.inv(c))[..., :2, :]
+
+
+def fit_affines(flow: torch.Tensor) -> np.ndarray:
+    """Least-squares pixel affine (N, 2, 3) per frame: (x, y, 1) -> (x, y) + flow(x, y), fitted on
+    a grid of at most ~65k pixels (an affine needs few points; a 12 MP fit would need gigabytes)."""
+    step = max(1, int(math.sqrt(flow.shape[-1] * flow.shape[-2] / 65536)))
+    flow = flow[..., step // 2 :: step, step // 2 :: step]
+    n, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) * step + step // 2, torch.arange(w, dtype=torch.float64) * step + step // 2, indexing="ij")
+    design = torch.stack([xs.flatten(), ys.flatten(), torch.ones(h * w, dtype=torch.float64)], 1)  # (P, 3)
+    target = torch.stack([xs.flatten(), ys.flatten()], 1)[None] + flow.double().flatten(2).transpose(1, 2)  # (N, P, 2)
+    solution = torch.linalg.lstsq(design[None].expand(n, -1, -1), target).solution  # (N, 3, 2)
+    return solution.transpose(1, 2).float().numpy()

@@ -1,0 +1,118 @@
+"""The main job: restore command and Python API, tiling, every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from blur2video import Restorer
+from blur2video.cli import main
+from blur2video.errors import Blur2VideoError
+from blur2video.restore import bundled_weights
+
+OUTPUTS = {"frame_0.png", "frame_6.png", "sheet.png", "motion.json", "motion.png"}
+
+
+@pytest.fixture(scope="module")
+def restorer() -> Restorer:
+    return Restorer.from_pretrained("cpu")
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "cup.png"
+    Image.fromarray(skimage.data.coffee()[100:196, 200:328]).save(path)
+    return path
+
+
+def test_readme_api_example(restorer: Restorer) -> None:
+    image = skimage.data.coffee()[:96, :128]  # any HxWx3 array, PIL image or path
+    result = restorer.restore(image)
+    assert result.frames.shape == (7, 96, 128, 3) and result.frames.dtype == np.float32
+    assert result.frames_uint8().dtype == np.uint8
+    assert result.motion.affines.shape == (7, 2, 3)
+    assert result.motion.flow.shape == (7, 2, 96, 128)
+    np.testing.assert_allclose(result.motion.affines[3], [[1, 0, 0], [0, 1, 0]], atol=1e-4)  # the middle frame does not move
+
+
+def test_restore_command_writes_every_output(photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["restore", str(photo), "--out", str(out), "--pingpong"]) == 0
+    folder = out / "cup"
+    names = {p.name for p in folder.iterdir()}
+    assert OUTPUTS | {"cup.gif", "cup.mp4"} <= names
+    assert len([n for n in names if n.startswith("frame_")]) == 7
+    gif = Image.open(folder / "cup.gif")
+    assert gif.n_frames == 12  # ping-pong: 7 forward + 5 back
+    motion = json.loads((folder / "motion.json").read_text())
+    assert len(motion["frames"]) == 7 and motion["size"] == [128, 96]
+    import imageio.v3 as iio
+
+    assert iio.imread(folder / "cup.mp4").shape[0] == 12
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_formats_folders_and_globs(photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["restore", str(photo.parent), "--out", str(out), "--format", "gif"]) == 0
+    assert (out / "cup" / "cup.gif").exists() and not (out / "cup" / "cup.mp4").exists()
+    assert main(["restore", str(photo.parent / "*.png"), "--out", str(tmp_path / "o2"), "--frames-only"]) == 0
+    assert {p.name for p in (tmp_path / "o2" / "cup").iterdir()} == {f"frame_{j}.png" for j in range(7)}
+
+
+def test_tiles_match_one_pass_away_from_borders(restorer: Restorer) -> None:
+    image = skimage.data.coffee()[:192, :256]
+    whole = restorer.restore(image)
+    tiled = restorer.restore(image, max_pixels=128 * 128, overlap=64, motion_pixels=10**6)
+    diff = np.abs(whole.frames - tiled.frames)[:, 16:-16, 16:-16]
+    assert diff.max() <= 1 / 255, diff.max() * 255
+
+
+def test_any_input_kind(restorer: Restorer, tmp_path: Path) -> None:
+    rgb = skimage.data.coffee()[:64, :96]
+    gray16 = (skimage.data.camera()[:64, :80].astype(np.uint16) * 257)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])).save(tmp_path / "rgba.png")
+    exif = Image.fromarray(rgb).getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    Image.fromarray(rgb).save(tmp_path / "rot.jpg", exif=exif)
+    notes: list[str] = []
+    assert restorer.restore(tmp_path / "g16.png").frames.shape == (7, 64, 80, 3)
+    assert restorer.restore(tmp_path / "rgba.png", notes=notes).frames.shape == (7, 64, 96, 3)
+    assert any("alpha" in n for n in notes)
+    assert restorer.restore(tmp_path / "rot.jpg").frames.shape == (7, 96, 64, 3)
+    assert restorer.restore(Image.fromarray(rgb)).frames.shape == (7, 64, 96, 3)
+
+
+def test_bad_inputs_get_one_line_and_the_rest_is_processed(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    good = photo.read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
+    Image.fromarray(skimage.data.coffee()[:16, :20]).save(tmp_path / "tiny.png")
+    bad = ["missing.png", "empty.png", "text.png", "cut.png", "tiny.png"]
+    out = tmp_path / "out"
+    code = main(["restore", *[str(tmp_path / b) for b in bad], str(photo), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == len(bad) and all(line.startswith("blur2video: error: ") for line in err)
+    for name, line in zip(bad, err):
+        assert name in line
+    assert "minimum is 32x32" in err[-1]
+    assert (out / "cup" / "frame_0.png").exists()  # the good input was still restored
+    assert sorted(p.name for p in out.iterdir()) == ["cup"]  # nothing half-written
+
+
+def test_corrupt_or_foreign_checkpoint(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(bundled_weights().read_bytes()[:1000])
+    assert main(["restore", str(photo), "--out", str(tmp_path / "o"), "--checkpoint", str(cut)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(cut) in err[0]
+    with pytest.raises(Blur2VideoError, match="no such checkpoint"):
+        Restorer.from_checkpoint(tmp_path / "none.safetensors")
