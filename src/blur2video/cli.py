@@ -157,6 +157,32 @@ def _run_restore(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET")
+    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more model files (one report row each)")
+    p.add_argument("--name", nargs="*", default=None, help="row labels, one per checkpoint")
+    p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
+    p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--samples", type=int, default=None, help="only the first S samples")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluate import evaluate
+
+    if args.name and len(args.name) != len(args.checkpoint):
+        raise Blur2VideoError(f"--name: {len(args.name)} labels for {len(args.checkpoint)} checkpoints; give one per checkpoint")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    evaluate(args.checkpoint, args.data, args.out, args.batch_size, args.device, args.samples, args.name)
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,12 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth_rotation(synth)
     _add_train(commands)
     _add_restore(commands)
+    _add_eval(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore}
+    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:

@@ -45,15 +45,21 @@ def order_invariant_psnr(pred: torch.Tensor, target: torch.Tensor) -> tuple[torc
     """(B, N, 3, H, W) pair -> per-frame PSNR (B, N) in the better order, and the reversed flags (B,)."""
     fwd = psnr(pred.clamp(0, 1), target)
     rev = psnr(pred.clamp(0, 1), target.flip(1))
-    use_rev = rev.mean(dim=1) > fwd.mean(dim=1)
+    use_rev = _prefer_reversed(fwd, rev)
     return torch.where(use_rev[:, None], rev, fwd), use_rev
+
+
+def _prefer_reversed(fwd: torch.Tensor, rev: torch.Tensor) -> torch.Tensor:
+    """Higher mean PSNR wins; exact frames (+inf) count as 1000 dB so perfect frames still
+    decide between two orders that both contain one (the middle frame is in both)."""
+    return rev.clamp(max=1000).mean(dim=1) > fwd.clamp(max=1000).mean(dim=1)
 
 
 def score_sequences(pred: torch.Tensor, target: torch.Tensor, with_ssim: bool = True) -> SequenceScores:
     """Order-invariant PSNR and SSIM of (B, N, 3, H, W) predictions against their targets."""
     pred = pred.clamp(0, 1)
     fwd, rev = psnr(pred, target), psnr(pred, target.flip(1))
-    use_rev = rev.mean(dim=1) > fwd.mean(dim=1)
+    use_rev = _prefer_reversed(fwd, rev)
     chosen = torch.where(use_rev[:, None], rev, fwd)
     b, n = chosen.shape
     s_fwd = np.full((b, n), np.nan)
