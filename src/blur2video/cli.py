@@ -183,6 +183,27 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ablate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("ablate", help="train and evaluate every Table-5 variant with the same budget")
+    p.add_argument("--data", required=True, help="training DATASET folder")
+    p.add_argument("--val-data", default=None, help="evaluation DATASET (default: --data)")
+    p.add_argument("--config", default=None, help="base TOML config the variants modify")
+    p.add_argument("--steps", type=int, required=True, help="training steps per variant")
+    p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
+    p.add_argument("--variants", nargs="*", default=None, help="a subset of the variants (default: all)")
+    p.add_argument("--jobs", type=int, default=1, help="variants trained in parallel (one GPU each when CUDA is present)")
+    p.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first S samples only")
+    p.add_argument("--device", default="auto")
+
+
+def _run_ablate(args: argparse.Namespace) -> int:
+    from .ablate import ablate
+
+    ablate(args.data, args.out, args.config, args.steps, args.val_data, args.variants, args.jobs, args.device, args.eval_samples)
+    print(f"report: {Path(args.out) / 'table5.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -191,12 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_restore(commands)
     _add_eval(commands)
+    _add_ablate(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval}
+    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval, ("ablate", None): _run_ablate}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:

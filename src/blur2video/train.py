@@ -208,6 +208,10 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.rank == 0 and not self.quiet else True, desc="train", dynamic_ncols=True)
         val: dict = {}
+        if self.step == 0 and self.rank == 0:  # where training starts: the curve's first point
+            self._log_validation(0, self.validate())
+        if self.step == 0 and self.world > 1:
+            dist.barrier()
         try:
             while self.step < self.total_steps:
                 epoch, skip = divmod(self.step, self.steps_per_epoch)
