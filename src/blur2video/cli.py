@@ -54,6 +54,33 @@ def _run_synth_rotation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_synth_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("video", help="dynamic blur: the mean of N consecutive high-speed frames (GoPro style)")
+    p.add_argument("--source", required=True, help="video file, folder of frames, folder of clips, or GoPro_Large root")
+    p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
+    p.add_argument("--frames", type=int, default=7, help="N consecutive frames per blur (odd)")
+    p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: N, non-overlapping)")
+    p.add_argument("--size", type=int, default=256, help="square random crop size; 0 for whole frames")
+    p.add_argument("--crops-per-window", type=int, default=1)
+    p.add_argument("--samples", type=int, default=None, help="how many samples (default: every window x crops)")
+    p.add_argument("--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/")
+    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--shard", default=None, help="i/n: write only samples with index % n == i")
+
+
+def _run_synth_video(args: argparse.Namespace) -> int:
+    from .synth.api import synthesize_video
+    from .synth.video import VideoSettings
+
+    settings = VideoSettings(frames=args.frames, stride=args.stride or args.frames, size=args.size, crops_per_window=args.crops_per_window,
+                             accumulate=args.accumulate, seed=args.seed, split=args.split)
+    root, written = synthesize_video(args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard)
+    print(f"wrote {written} samples to {root}/ (index: {root}/index.jsonl)")
+    return 0
+
+
 def _add_train(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("train", help="train a model (one process, or data-parallel under torchrun)")
     p.add_argument("--config", default=None, help="TOML preset (configs/*.toml) or a RUN/config.toml")
@@ -209,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(dest="source_type", required=True)
     _add_synth_rotation(synth)
+    _add_synth_video(synth)
     _add_train(commands)
     _add_restore(commands)
     _add_eval(commands)
@@ -218,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("synth", "rotation"): _run_synth_rotation, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval, ("ablate", None): _run_ablate}
+    handlers = {("synth", "rotation"): _run_synth_rotation, ("synth", "video"): _run_synth_video, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval, ("ablate", None): _run_ablate}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:

@@ -8,7 +8,9 @@ from pathlib import Path
 from .rotation import RotationJob, RotationSettings
 from .runner import run_synthesis
 from .sources import discover_sources
+from .video import VideoJob, VideoSettings
 from .writer import parse_shard
+from ..errors import Blur2VideoError
 
 
 def synthesize_rotation(
@@ -27,3 +29,21 @@ def synthesize_rotation(
     """
     job = RotationJob(discover_sources(str(source)), settings, force=force)
     return run_synthesis(job, out, samples, workers=workers, shard=parse_shard(shard))
+
+
+def synthesize_video(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    samples: int | None = None,
+    settings: VideoSettings = VideoSettings(),
+    workers: int = 1,
+    shard: str | None = None,
+) -> tuple[Path, int]:
+    """Write a dynamic-blur DATASET/ from a video file or frame folders (GoPro layout too);
+    ``samples`` None takes every window (times ``crops_per_window``)."""
+    job = VideoJob(str(source), settings)
+    total = job.available if samples is None else samples
+    if total > job.available:
+        raise Blur2VideoError(f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer or lower --stride")
+    job.total = total
+    return run_synthesis(job, out, total, workers=workers, shard=parse_shard(shard))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -39,10 +40,15 @@ def _init_worker(job: SynthesisJob, root: Path, single_thread: bool = True) -> N
     _JOB, _ROOT = job, root
 
 
-def _make_and_write(index: int) -> dict | str:
+def _make_and_write(index: int) -> dict | str | tuple[int, str]:
+    """A record, a fatal error line, or (index, reason) for a sample that must be skipped."""
+    from .video import SkipSample
+
     assert _JOB is not None and _ROOT is not None
     try:
         blur, frames, meta, extras = _JOB.make(index)
+    except SkipSample as exc:
+        return index, str(exc)
     except Blur2VideoError as exc:
         return str(exc)
     return write_sample_dir(_ROOT, index, blur, frames, meta, extras)
@@ -71,6 +77,11 @@ def run_synthesis(
         for result in results:
             if isinstance(result, str):
                 raise Blur2VideoError(result)
+            if isinstance(result, tuple):
+                tqdm.write(f"blur2video: skipped sample {result[0]}: {result[1]}", file=sys.stderr)
+                writer.skip(*result)
+                bar.update(1)
+                continue
             writer.append(result)
             written += 1
             bar.update(1)

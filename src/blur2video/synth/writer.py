@@ -98,6 +98,14 @@ def _index_bytes(records: dict[str, dict]) -> bytes:
     return "".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)).encode()
 
 
+def _append_line(path: Path, record: dict) -> None:
+    """One write() of one JSON line, flushed to disk: a kill leaves at most a torn last line."""
+    with open(path, "ab") as fh:
+        fh.write((json.dumps(record, sort_keys=True) + "\n").encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 class DatasetWriter:
     """Owns one DATASET/ folder for one synthesis run (or one shard of it)."""
 
@@ -109,6 +117,8 @@ class DatasetWriter:
         name = INDEX if shard is None else f"index.shard-{shard[0]}-of-{shard[1]}.jsonl"
         self.index_path = self.root / name
         self.records = {r["id"]: r for r in _read_index(self.index_path)}
+        self.skipped_path = self.root / ("skipped.jsonl" if shard is None else f"skipped.shard-{shard[0]}-of-{shard[1]}.jsonl")
+        self.skipped = {r["id"]: r for r in _read_index(self.skipped_path)}
 
     def _claim_folder(self) -> None:
         """Create the folder, or check that the dataset already in it was made with these settings."""
@@ -134,7 +144,7 @@ class DatasetWriter:
     def pending(self, total: int) -> list[int]:
         """Indices in this shard that have no complete sample yet."""
         mine = range(total) if self.shard is None else range(self.shard[0], total, self.shard[1])
-        todo = [i for i in mine if sample_id(i) not in self.records]
+        todo = [i for i in mine if sample_id(i) not in self.records and sample_id(i) not in self.skipped]
         wanted = {sample_id(i) for i in todo}
         for stale in (self.root / "samples").glob(".tmp-*"):  # left by a killed run of this shard
             if stale.name.split("-")[1] in wanted:
@@ -143,12 +153,14 @@ class DatasetWriter:
 
     def append(self, record: dict) -> None:
         """Add a complete sample's line: one write() of one line, flushed to disk."""
-        line = (json.dumps(record, sort_keys=True) + "\n").encode()
-        with open(self.index_path, "ab") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _append_line(self.index_path, record)
         self.records[record["id"]] = record
+
+    def skip(self, index: int, reason: str) -> None:
+        """Remember a sample that cannot be made (a corrupt frame), so reruns do not retry it."""
+        record = {"id": sample_id(index), "reason": reason}
+        _append_line(self.skipped_path, record)
+        self.skipped[record["id"]] = record
 
     def finish(self, total: int) -> Path | None:
         """Sort the index by id (so every run writes the same bytes); merge shards when all are done.
@@ -157,11 +169,13 @@ class DatasetWriter:
         """
         atomic_write_bytes(self.index_path, _index_bytes(self.records))
         if self.shard is None:
-            return self.index_path if len(self.records) >= total else None
+            return self.index_path if len(self.records) + len(self.skipped) >= total else None
         merged: dict[str, dict] = {}
+        skipped = 0
         for i in range(self.shard[1]):
             merged.update((r["id"], r) for r in _read_index(self.root / f"index.shard-{i}-of-{self.shard[1]}.jsonl"))
-        if len(merged) < total:
+            skipped += len(_read_index(self.root / f"skipped.shard-{i}-of-{self.shard[1]}.jsonl"))
+        if len(merged) + skipped < total:
             return None
         atomic_write_bytes(self.root / INDEX, _index_bytes(merged))
         return self.root / INDEX

@@ -1,0 +1,104 @@
+"""Dynamic blur from high-speed video (paper section 3): the mean of N consecutive frames is the
+blur, the N frames are the targets, as the GoPro benchmark makes it.
+
+Windows start every ``stride`` frames of every clip; each gives ``crops_per_window`` random crops
+of ``size`` (0: whole frames). Sample ``k`` is the k-th (window, crop) pair in clip order, or of
+an evenly drawn subset when ``samples`` is smaller, and its crop depends on (seed, k) alone, so
+reruns, resumes and shards write the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..errors import Blur2VideoError
+from .accumulate import accumulate
+from .clips import Clip, ClipReader, discover_clips
+
+
+class SkipSample(Blur2VideoError):
+    """This sample cannot be made (e.g. a corrupt frame); the runner reports it and goes on."""
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    frames: int = 7
+    stride: int = 7
+    size: int = 256
+    crops_per_window: int = 1
+    accumulate: str = "srgb"
+    seed: int = 0
+    split: str | None = None
+
+    def validate(self) -> None:
+        if self.frames < 3 or self.frames % 2 == 0:
+            raise Blur2VideoError(f"--frames {self.frames}: need an odd number >= 3")
+        if self.stride < 1 or self.crops_per_window < 1 or self.size < 0:
+            raise Blur2VideoError("--stride and --crops-per-window must be >= 1 and --size >= 0")
+        if self.accumulate not in ("srgb", "linear"):
+            raise Blur2VideoError(f"--accumulate {self.accumulate}: choose srgb or linear")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class VideoJob:
+    """Picklable synthesis job over the windows of a set of clips."""
+
+    kind = "video"
+
+    def __init__(self, source: str, settings: VideoSettings) -> None:
+        settings.validate()
+        self.video = settings
+        self.clips, self.split = discover_clips(source, settings.split)
+        n = settings.frames
+        for c in self.clips:
+            if c.count < n:
+                raise Blur2VideoError(f"{c.video or c.frames[0].parent}: clip has {c.count} frames; --frames {n} needs at least {n}")
+            if settings.size and settings.size > min(c.width, c.height):
+                raise Blur2VideoError(f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower --size or use --size 0")
+        self.windows = [(ci, s) for ci, c in enumerate(self.clips) for s in range(0, c.count - n + 1, settings.stride)]
+        self.total = self.available  # samples the run asks for (set by the caller)
+        self._readers: dict[int, ClipReader] = {}
+
+    @property
+    def available(self) -> int:
+        return len(self.windows) * self.video.crops_per_window
+
+    def settings(self) -> dict:
+        return {**self.video.as_dict(), "split": self.split, "clips": [c.name for c in self.clips], "available": self.available, "samples": self.total}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_readers": {}}
+
+    def pair(self, index: int) -> tuple[int, int]:
+        """(window index, crop index) of sample ``index``: every pair in order when ``total`` is
+        the available count, evenly spaced pairs when it is smaller; beyond ``total`` (streaming
+        for training) the pairs repeat with new crops."""
+        index %= self.total
+        pick = index if self.total >= self.available else int(index * self.available / self.total)
+        return divmod(pick, self.video.crops_per_window)
+
+    def make(self, index: int) -> tuple:
+        w, _ = self.pair(index)
+        ci, start = self.windows[w]
+        clip: Clip = self.clips[ci]
+        n = self.video.frames
+        reader = self._readers.setdefault(ci, ClipReader(clip))
+        try:
+            frames = reader.window(start, n)
+        except Blur2VideoError as exc:
+            raise SkipSample(f"{exc}: skipped the window of {clip.name} frames {start}-{start + n - 1}") from None
+        rng = np.random.default_rng([self.video.seed, index])
+        size = self.video.size
+        x = y = 0
+        cw, ch = clip.width, clip.height
+        if size:
+            x, y = int(rng.integers(cw - size + 1)), int(rng.integers(ch - size + 1))
+            cw = ch = size
+        stack = torch.from_numpy(np.stack([f[y : y + ch, x : x + cw] for f in frames])).permute(0, 3, 1, 2).contiguous()
+        meta = {"kind": "video", "clip": clip.name, "first_frame": start, "frames": n, "crop": [x, y, cw, ch], "stride": self.video.stride}
+        return accumulate(stack, self.video.accumulate), stack, meta, None
