@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .rotation import RotationJob, RotationSettings
 from .runner import run_synthesis
+from .scenes import SceneJob, SceneSettings
 from .sources import discover_sources
 from .video import VideoJob, VideoSettings
 from .writer import parse_shard
@@ -47,3 +48,17 @@ def synthesize_video(
         raise Blur2VideoError(f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer or lower --stride")
     job.total = total
     return run_synthesis(job, out, total, workers=workers, shard=parse_shard(shard))
+
+
+def synthesize_scenes(
+    out: str | os.PathLike,
+    samples: int,
+    settings: SceneSettings = SceneSettings(),
+    textures: str = "skimage",
+    workers: int = 1,
+    shard: str | None = None,
+) -> tuple[Path, int]:
+    """Write a procedural dynamic-blur DATASET/ (moving textured objects over a moving
+    background, true flows beside every sample) from ``textures`` (a folder or ``skimage``)."""
+    job = SceneJob(discover_sources(str(textures)), settings)
+    return run_synthesis(job, out, samples, workers=workers, shard=parse_shard(shard))
