@@ -64,6 +64,8 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops-per-window", type=int, default=1)
     p.add_argument("--samples", type=int, default=None, help="how many samples (default: every window x crops)")
     p.add_argument("--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/")
+    p.add_argument("--first", type=int, default=0, help="use frames from this index of every clip (hold earlier ones out)")
+    p.add_argument("--last", type=int, default=0, help="use frames before this index of every clip (0: to the end)")
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
@@ -75,7 +77,8 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     from .synth.video import VideoSettings
 
     settings = VideoSettings(frames=args.frames, stride=args.stride or args.frames, size=args.size, crops_per_window=args.crops_per_window,
-                             accumulate=args.accumulate, seed=args.seed, split=args.split)
+                             accumulate=args.accumulate, seed=args.seed, split=args.split,
+                             first=args.first, last=args.last)
     root, written = synthesize_video(args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard)
     print(f"wrote {written} samples to {root}/ (index: {root}/index.jsonl)")
     return 0

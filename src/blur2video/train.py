@@ -17,6 +17,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -208,6 +210,7 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.rank == 0 and not self.quiet else True, desc="train", dynamic_ncols=True)
         val: dict = {}
+        previous = _stop_on_sigterm()
         if self.step == 0 and self.rank == 0:  # where training starts: the curve's first point
             self._log_validation(0, self.validate())
         if self.step == 0 and self.world > 1:
@@ -245,6 +248,8 @@ class Trainer:
             raise
         finally:
             bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if self.writer is not None:
                 self.writer.flush()
         return {k: v for k, v in val.items() if k != "shown"}
@@ -265,6 +270,18 @@ class Trainer:
             self.writer.close()
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _stop_on_sigterm():
+    """A scheduler's SIGTERM (or ``kill``) stops training like Ctrl-C: save, then exit. Returns
+    the previous handler, or None off the main thread where handlers cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _float_restoration(out):

@@ -182,3 +182,20 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
     bad.write_text("[train\nlr = 1")
     with pytest.raises(Blur2VideoError, match="not valid TOML"):
         resolve(bad, [])
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    original = Trainer._train_step
+
+    def terminate_at_2(self, blur, frames):
+        if self.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, blur, frames)
+
+    monkeypatch.setattr(Trainer, "_train_step", terminate_at_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tiny_dataset, steps=6, checkpoint_every=100), tmp_path / "run", device="cpu", quiet=True)
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["step"] in (2, 3)
+    assert signal.getsignal(signal.SIGTERM) is not None

@@ -6,28 +6,47 @@ from dataclasses import fields
 
 from ..errors import Blur2VideoError
 from ..synth.rotation import RotationJob, RotationSettings
+from ..synth.scenes import SceneJob, SceneSettings
+from ..synth.video import VideoJob, VideoSettings
 from ..synth.sources import discover_sources
 from .dataset import Augment, FolderDataset, StreamDataset
 
 VAL_SEED_OFFSET = 1_000_003  # validation streams draw from another seed than training streams
 
 
-def _rotation_job(table: dict, frames: int, seed_offset: int) -> RotationJob:
-    known = {f.name for f in fields(RotationSettings)}
-    settings = {k: v for k, v in table.items() if k in known}
-    unknown = set(table) - known - {"kind", "weight", "source", "force"}
+def _settings_from(table: dict, cls, extra_keys: set[str], kind: str) -> dict:
+    known = {f.name for f in fields(cls)}
+    unknown = set(table) - known - extra_keys - {"kind", "weight"}
     if unknown:
-        raise Blur2VideoError(f"[[data.stream]] rotation: unknown keys {sorted(unknown)}; valid: {sorted(known | {'source', 'weight', 'force'})}")
+        raise Blur2VideoError(f"[[data.stream]] {kind}: unknown keys {sorted(unknown)}; valid: {sorted(known | extra_keys | {'weight'})}")
+    return {k: v for k, v in table.items() if k in known}
+
+
+def _rotation_job(table: dict, frames: int, seed_offset: int) -> RotationJob:
+    settings = _settings_from(table, RotationSettings, {"source", "force"}, "rotation")
     if "source" not in table:
         raise Blur2VideoError("[[data.stream]] rotation: needs source = \"FOLDER\" or \"skimage\"")
-    settings["frames"] = frames
-    settings["seed"] = int(settings.get("seed", 0)) + seed_offset
+    settings.update(frames=frames, seed=int(settings.get("seed", 0)) + seed_offset)
     return RotationJob(discover_sources(str(table["source"])), RotationSettings(**settings), force=bool(table.get("force", False)))
+
+
+def _video_job(table: dict, frames: int, seed_offset: int) -> VideoJob:
+    settings = _settings_from(table, VideoSettings, {"source"}, "video")
+    if "source" not in table:
+        raise Blur2VideoError("[[data.stream]] video: needs source = \"VIDEO_OR_FOLDER\"")
+    settings.update(frames=frames, seed=int(settings.get("seed", 0)) + seed_offset)
+    return VideoJob(str(table["source"]), VideoSettings(**settings))
+
+
+def _scene_job(table: dict, frames: int, seed_offset: int) -> SceneJob:
+    settings = _settings_from(table, SceneSettings, {"textures"}, "scenes")
+    settings.update(frames=frames, seed=int(settings.get("seed", 0)) + seed_offset)
+    return SceneJob(discover_sources(str(table.get("textures", "skimage"))), SceneSettings(**settings))
 
 
 def stream_job(table: dict, frames: int, seed_offset: int = 0):
     """One synthesizer from a ``[[data.stream]]`` table (``kind`` picks it)."""
-    builders = {"rotation": _rotation_job}
+    builders = {"rotation": _rotation_job, "video": _video_job, "scenes": _scene_job}
     kind = table.get("kind")
     if kind not in builders:
         raise Blur2VideoError(f"[[data.stream]] kind = {kind!r}: choose one of {', '.join(builders)}")

@@ -32,12 +32,16 @@ class VideoSettings:
     accumulate: str = "srgb"
     seed: int = 0
     split: str | None = None
+    first: int = 0  # use frames [first, last) of every clip (last 0: to the end), e.g. to hold some out
+    last: int = 0
 
     def validate(self) -> None:
         if self.frames < 3 or self.frames % 2 == 0:
             raise Blur2VideoError(f"--frames {self.frames}: need an odd number >= 3")
         if self.stride < 1 or self.crops_per_window < 1 or self.size < 0:
             raise Blur2VideoError("--stride and --crops-per-window must be >= 1 and --size >= 0")
+        if self.first < 0 or self.last < 0 or (self.last and self.last <= self.first):
+            raise Blur2VideoError(f"--first {self.first} --last {self.last}: need 0 <= first < last (last 0: the clip's end)")
         if self.accumulate not in ("srgb", "linear"):
             raise Blur2VideoError(f"--accumulate {self.accumulate}: choose srgb or linear")
 
@@ -56,13 +60,19 @@ class VideoJob:
         self.clips, self.split = discover_clips(source, settings.split)
         n = settings.frames
         for c in self.clips:
-            if c.count < n:
-                raise Blur2VideoError(f"{c.video or c.frames[0].parent}: clip has {c.count} frames; --frames {n} needs at least {n}")
+            usable = self._end(c) - settings.first
+            if usable < n:
+                where = c.video or c.frames[0].parent
+                span = f" (frames {settings.first}-{self._end(c) - 1} used)" if settings.first or settings.last else ""
+                raise Blur2VideoError(f"{where}: clip has {max(usable, 0)} frames{span}; --frames {n} needs at least {n}")
             if settings.size and settings.size > min(c.width, c.height):
                 raise Blur2VideoError(f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower --size or use --size 0")
-        self.windows = [(ci, s) for ci, c in enumerate(self.clips) for s in range(0, c.count - n + 1, settings.stride)]
+        self.windows = [(ci, s) for ci, c in enumerate(self.clips) for s in range(settings.first, self._end(c) - n + 1, settings.stride)]
         self.total = self.available  # samples the run asks for (set by the caller)
         self._readers: dict[int, ClipReader] = {}
+
+    def _end(self, clip: Clip) -> int:
+        return min(clip.count, self.video.last) if self.video.last else clip.count
 
     @property
     def available(self) -> int:
