@@ -16,15 +16,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Achieved fp32 GEMM rate with all threads: the ceiling a conv net could reach here."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
+from _peak import matmul_peak_gflops
 
 
 def _run(preset: str, frames: int, height: int, width: int, channels_last: bool, queue) -> None:

@@ -140,7 +140,8 @@ class Trainer:
         self.train_set.set_epoch(epoch)
         indices = list(iter(self.sampler))[: self.steps_per_epoch * self.local_batch][skip_batches * self.local_batch :]
         workers = self.cfg["train"]["workers"]
-        return DataLoader(self.train_set, batch_size=self.local_batch, sampler=indices, num_workers=workers, drop_last=True, pin_memory=self.device.type == "cuda")
+        return DataLoader(self.train_set, batch_size=self.local_batch, sampler=indices, num_workers=workers, drop_last=True,
+                          pin_memory=self.device.type == "cuda", worker_init_fn=_ignore_sigterm if workers else None)
 
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor) -> dict[str, float]:
@@ -270,6 +271,12 @@ class Trainer:
             self.writer.close()
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _ignore_sigterm(worker_id: int) -> None:
+    """DataLoader workers leave SIGTERM to the main process (a scheduler signals the whole group),
+    which saves a checkpoint and then shuts them down."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _stop_on_sigterm():

@@ -138,4 +138,9 @@ class StreamDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         job = self.jobs[int(rng.choice(len(self.jobs), p=self.p))]
         blur, frames = job.make(self.epoch * self.length + i)[:2]
-        return augment_sample(blur.float(), frames.float(), self.augment, rng, f"stream sample {i}")
+        return augment_sample(_as_float(blur), _as_float(frames), self.augment, rng, f"stream sample {i}")
+
+
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    """Synthesizers may hand over 8-bit frames (video); the network wants float in [0, 1]."""
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()

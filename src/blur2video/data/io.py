@@ -95,7 +95,10 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Quantise float [0, 1] to uint8 with rounding (not truncation, which darkens by 0.5/255)."""
+    """Quantise float [0, 1] to uint8 with rounding (not truncation, which darkens by 0.5/255);
+    uint8 input is returned as is."""
+    if np.asarray(img).dtype == np.uint8:
+        return np.asarray(img)
     return np.clip(np.rint(np.asarray(img) * 255.0), 0, 255).astype(np.uint8)
 
 

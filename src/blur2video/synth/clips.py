@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, array_to_float_rgb, read_image
+from ..data.io import IMAGE_SUFFIXES, read_image
 from ..errors import Blur2VideoError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -119,6 +119,19 @@ def discover_clips(source: str | Path, split: str | None = None) -> tuple[list[C
     return clips, used_split
 
 
+def _read_frame(path: Path) -> np.ndarray:
+    """An 8-bit RGB frame as uint8 (the common case, read as is); anything else via read_image."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            if img.mode == "RGB":
+                return np.asarray(ImageOps.exif_transpose(img))
+    except (OSError, ValueError, SyntaxError):
+        pass  # read_image gives the one-line error
+    return read_image(path)
+
+
 class ClipReader:
     """Reads windows of one clip; for videos, streams forward and keeps only what the next
     window can still need (windows are asked for in increasing order)."""
@@ -130,12 +143,14 @@ class ClipReader:
         self._cache: dict[int, np.ndarray] = {}
 
     def window(self, start: int, count: int) -> list[np.ndarray]:
-        """Frames ``start .. start+count-1`` as float32 HxWx3; raises Blur2VideoError naming a bad frame."""
+        """Frames ``start .. start+count-1`` as HxWx3 arrays: uint8 when the source is 8-bit (video,
+        8-bit PNG/JPEG, so averaging reads a quarter of the bytes), else float32 in [0, 1].
+        Raises Blur2VideoError naming a bad frame."""
         for i in range(start, start + count):
             if i in self.clip.bad:
                 raise Blur2VideoError(self.clip.bad[i])
         if self.clip.frames:
-            return [read_image(self.clip.frames[i]) for i in range(start, start + count)]
+            return [_read_frame(self.clip.frames[i]) for i in range(start, start + count)]
         return self._video_window(start, count)
 
     def _video_window(self, start: int, count: int) -> list[np.ndarray]:
@@ -154,7 +169,7 @@ class ClipReader:
             except (StopIteration, RuntimeError) as exc:
                 raise Blur2VideoError(f"{self.clip.video}: the video ends or breaks at frame {self._next} ({exc.__class__.__name__}); it may be truncated") from None
             if self._next >= start:
-                self._cache[self._next] = array_to_float_rgb(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
+                self._cache[self._next] = np.frombuffer(raw, np.uint8).reshape(h, w, 3)
             self._next += 1
         return [self._cache[i] for i in range(start, start + count)]
 

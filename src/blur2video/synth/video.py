@@ -109,6 +109,9 @@ class VideoJob:
         if size:
             x, y = int(rng.integers(cw - size + 1)), int(rng.integers(ch - size + 1))
             cw = ch = size
-        stack = torch.from_numpy(np.stack([f[y : y + ch, x : x + cw] for f in frames])).permute(0, 3, 1, 2).contiguous()
+        crops = [f[y : y + ch, x : x + cw] for f in frames]
+        if len({c.dtype for c in crops}) > 1:  # mixed 8- and 16-bit frames: compare as floats
+            crops = [c.astype(np.float32) / 255.0 if c.dtype == np.uint8 else c for c in crops]
+        stack = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()  # (N, 3, h, w), uint8 or float
         meta = {"kind": "video", "clip": clip.name, "first_frame": start, "frames": n, "crop": [x, y, cw, ch], "stride": self.video.stride}
         return accumulate(stack, self.video.accumulate), stack, meta, None

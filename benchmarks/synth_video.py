@@ -1,0 +1,97 @@
+"""Video-blur synthesis speed from a 720p video, window 7: windows per second end to end and peak
+memory; decoding cost apart from averaging cost; averaging throughput in GB/s against a plain
+numpy copy of the same bytes measured in the same run.
+
+    python benchmarks/synth_video.py [--frames 70]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def make_video(path: Path, count: int, width: int = 1280, height: int = 720) -> None:
+    """A 720p clip of a real photo panning 3 px per frame (H.264, high quality)."""
+    import imageio.v2 as imageio
+    import skimage.data
+    from skimage.transform import resize
+
+    base = (resize(skimage.data.astronaut(), (height, width + 3 * count)) * 255).astype(np.uint8)
+    writer = imageio.get_writer(path, format="FFMPEG", fps=240, codec="libx264", quality=9, macro_block_size=1, ffmpeg_log_level="error")
+    for t in range(count):
+        writer.append_data(np.ascontiguousarray(base[:, 3 * t : 3 * t + width]))
+    writer.close()
+
+
+def _end_to_end(video: str, out: str, queue) -> None:
+    from blur2video.synth.api import synthesize_video
+    from blur2video.synth.video import VideoSettings
+
+    torch.set_num_threads(2)
+    t = time.perf_counter()
+    _, written = synthesize_video(video, out, settings=VideoSettings(frames=7, size=256))
+    queue.put((written / (time.perf_counter() - t), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, written))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=70)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from blur2video.synth.accumulate import accumulate
+    from blur2video.synth.clips import ClipReader, discover_clips
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "clip.mp4"
+        make_video(video, args.frames)
+        clip = discover_clips(video)[0][0]
+        reader = ClipReader(clip)
+        t = time.perf_counter()
+        windows = [reader.window(s, 7) for s in range(0, clip.count - 6, 7)]
+        decode = (time.perf_counter() - t) / len(windows)
+        stack = torch.from_numpy(np.stack(windows[0])).permute(0, 3, 1, 2).contiguous()
+        accumulate(stack)
+        reps = 10
+        t = time.perf_counter()
+        for _ in range(reps):
+            accumulate(stack)
+        avg = (time.perf_counter() - t) / reps
+        moved = stack.numel() * stack.element_size() + stack[0].numel() * 4  # read 7 frames (uint8), write one float32
+        src = np.ones(moved // 4, np.float32)
+        dst = np.empty_like(src)
+        np.copyto(dst, src)
+        t = time.perf_counter()
+        for _ in range(reps):
+            np.copyto(dst, src)
+        copy = (time.perf_counter() - t) / reps
+        copy_rate = 2 * moved / copy / 1e9  # a copy reads and writes every byte
+        avg_rate = moved / avg / 1e9
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_end_to_end, args=(str(video), str(Path(tmp) / "ds"), queue))
+        proc.start()
+        per_second, peak, written = queue.get()
+        proc.join()
+    print(f"720p H.264 clip of {args.frames} frames, window 7, 2 threads")
+    print()
+    print("| stage | ms / window | throughput | vs numpy copy |")
+    print("|---|---:|---:|---:|")
+    print(f"| decode 7 frames (imageio-ffmpeg, streamed) | {decode * 1e3:.1f} | {7 / decode:.0f} frames/s | |")
+    print(f"| average 7 frames ({stack.dtype}, sRGB) | {avg * 1e3:.1f} | {avg_rate:.1f} GB/s | {avg_rate / copy_rate:.2f}x of {copy_rate:.1f} GB/s |")
+    print(f"| numpy copy of the same bytes | {copy * 1e3:.1f} | {copy_rate:.1f} GB/s | 1.00x |")
+    print()
+    print("| end to end (decode, crop 256, average, PNG writes) | windows / s | peak RSS (MB) |")
+    print("|---|---:|---:|")
+    print(f"| {written} windows | {per_second:.1f} | {peak:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
