@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The held-out evaluation sets of the bundled model (README "Pretrained model"): photos, panorama
+# views, scenes and GoPro frames the training never used (see configs/demo.toml). Run from the
+# repository root; writes to ${1:-heldout}/.
+set -euo pipefail
+out=${1:-heldout}
+mkdir -p "$out"
+blur2video synth rotation --source skimage:chelsea,coffee --kind photo --fov 60 --max-angle 1 --size 192 --samples 48 --frames 7 --seed 101 --out "$out/photo-1deg"
+blur2video synth rotation --source skimage:chelsea,coffee --kind photo --fov 60 --max-angle 2 --size 192 --samples 48 --frames 7 --seed 102 --out "$out/photo-2deg"
+blur2video synth rotation --source ../shared/data/panoramas/street.jpg --kind panorama --fov 60 --max-angle 1 --size 192 --samples 32 --frames 7 --seed 103 --out "$out/pano-1deg"
+blur2video synth rotation --source ../shared/data/panoramas/street.jpg --kind panorama --fov 60 --max-angle 2 --size 192 --samples 32 --frames 7 --seed 104 --out "$out/pano-2deg"
+blur2video synth scenes --textures skimage:chelsea,coffee --size 192 --samples 32 --frames 7 --seed 105 --max-camera-shift 6 --max-object-shift 10 --out "$out/scenes"
+blur2video synth video --source ../shared/data/gopro --first 14 --stride 1 --size 192 --crops-per-window 24 --frames 7 --seed 106 --out "$out/gopro"
