@@ -1,0 +1,67 @@
+"""Held-out PSNR against training time for every checkpoint a run kept (README "Pretrained model").
+
+    python scripts/training_curve.py --run runs/demo --run runs/jin --data heldout/photo-1deg --out docs/training_curve.png
+
+Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows
+the gain over the blurred input of the first/last frames (mean of the two) and of the middle frame
+against the training wall time recorded in the checkpoint's state, one line per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from blur2video.evaluate import BLUR_ROW, evaluate  # noqa: E402
+
+
+def curve(run: Path, data: str, samples: int | None) -> list[dict]:
+    points = []
+    for folder in sorted((run / "checkpoints").glob("step-*")):
+        state = json.loads((folder / "state.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            report = evaluate([folder / "model.safetensors"], data, tmp, samples=samples, names=["model"], quiet=True)
+        rows = {r["name"]: r for r in report["rows"]}
+        n = len(rows["model"]["psnr_frames"])
+        gain = [m - b for m, b in zip(rows["model"]["psnr_frames"], rows[BLUR_ROW]["psnr_frames"])]
+        points.append({"step": state["step"], "wall_seconds": state["wall_seconds"], "gain_ends_db": (gain[0] + gain[-1]) / 2,
+                       "gain_middle_db": gain[n // 2], "gain_mean_db": sum(gain) / n, "psnr_mean": rows["model"]["psnr_mean"]})
+        print(run.name, points[-1])
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, action="append", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    curves = {run.name: curve(run, args.data, args.samples) for run in args.run}
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, points in curves.items():
+        minutes = [p["wall_seconds"] / 60 for p in points]
+        ax.plot(minutes, [p["gain_ends_db"] for p in points], marker="o", label=f"{name}: first/last frames")
+        ax.plot(minutes, [p["gain_middle_db"] for p in points], marker="s", linestyle="--", label=f"{name}: middle frame")
+    ax.axhline(0, color="gray", linewidth=0.8)
+    ax.set_xlabel("training wall time (minutes, 2-core CPU)")
+    ax.set_ylabel("PSNR gain over the blur (dB)")
+    ax.set_title(f"held-out: {Path(args.data).name}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    args.out.with_suffix(".json").write_text(json.dumps(curves, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
