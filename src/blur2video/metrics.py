@@ -41,39 +41,32 @@ class SequenceScores:
     ssim_max: np.ndarray
 
 
+def _both_orders(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-frame PSNR (B, N) forward and reversed, and which order each sample takes (B,).
+    Higher mean PSNR wins; exact frames (+inf) count as 1000 dB so perfect frames still decide
+    between two orders that both contain one (the middle frame is in both)."""
+    fwd, rev = psnr(pred, target), psnr(pred, target.flip(1))
+    use_rev = rev.clamp(max=1000).mean(dim=1) > fwd.clamp(max=1000).mean(dim=1)
+    return fwd, rev, use_rev
+
+
 def order_invariant_psnr(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, N, 3, H, W) pair -> per-frame PSNR (B, N) in the better order, and the reversed flags (B,)."""
-    fwd = psnr(pred.clamp(0, 1), target)
-    rev = psnr(pred.clamp(0, 1), target.flip(1))
-    use_rev = _prefer_reversed(fwd, rev)
+    fwd, rev, use_rev = _both_orders(pred.clamp(0, 1), target)
     return torch.where(use_rev[:, None], rev, fwd), use_rev
 
 
-def _prefer_reversed(fwd: torch.Tensor, rev: torch.Tensor) -> torch.Tensor:
-    """Higher mean PSNR wins; exact frames (+inf) count as 1000 dB so perfect frames still
-    decide between two orders that both contain one (the middle frame is in both)."""
-    return rev.clamp(max=1000).mean(dim=1) > fwd.clamp(max=1000).mean(dim=1)
-
-
-def score_sequences(pred: torch.Tensor, target: torch.Tensor, with_ssim: bool = True) -> SequenceScores:
+def score_sequences(pred: torch.Tensor, target: torch.Tensor) -> SequenceScores:
     """Order-invariant PSNR and SSIM of (B, N, 3, H, W) predictions against their targets."""
     pred = pred.clamp(0, 1)
-    fwd, rev = psnr(pred, target), psnr(pred, target.flip(1))
-    use_rev = _prefer_reversed(fwd, rev)
-    chosen = torch.where(use_rev[:, None], rev, fwd)
-    b, n = chosen.shape
-    s_fwd = np.full((b, n), np.nan)
-    s_rev = np.full((b, n), np.nan)
-    if with_ssim:
-        for i in range(b):
-            for j in range(n):
-                s_fwd[i, j] = ssim(pred[i, j], target[i, j])
-                s_rev[i, j] = ssim(pred[i, j], target[i, n - 1 - j])
+    fwd, rev, use_rev = _both_orders(pred, target)
+    b, n = fwd.shape
+    s_fwd = np.array([[ssim(pred[i, j], target[i, j]) for j in range(n)] for i in range(b)])
+    s_rev = np.array([[ssim(pred[i, j], target[i, n - 1 - j]) for j in range(n)] for i in range(b)])
     flags = use_rev.cpu().numpy()
-    s_chosen = np.where(flags[:, None], s_rev, s_fwd)
     return SequenceScores(
-        psnr=chosen.cpu().numpy(),
-        ssim=s_chosen,
+        psnr=torch.where(use_rev[:, None], rev, fwd).cpu().numpy(),
+        ssim=np.where(flags[:, None], s_rev, s_fwd),
         reversed=flags,
         psnr_max=torch.maximum(fwd, rev).cpu().numpy(),
         ssim_max=np.maximum(s_fwd, s_rev),

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
-from ..errors import Blur2VideoError
+from ..errors import Blur2VideoError, SkipSample
 from .writer import DatasetWriter, write_sample_dir
 
 
@@ -42,8 +42,6 @@ def _init_worker(job: SynthesisJob, root: Path, single_thread: bool = True) -> N
 
 def _make_and_write(index: int) -> dict | str | tuple[int, str]:
     """A record, a fatal error line, or (index, reason) for a sample that must be skipped."""
-    from .video import SkipSample
-
     assert _JOB is not None and _ROOT is not None
     try:
         blur, frames, meta, extras = _JOB.make(index)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import Blur2VideoError
 from .accumulate import accumulate
-from .sources import SourceRef, discover_sources
+from .sources import SourceRef
 
 
 @dataclass(frozen=True)

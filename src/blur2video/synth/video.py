@@ -14,13 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..errors import Blur2VideoError
+from ..errors import Blur2VideoError, SkipSample
 from .accumulate import accumulate
 from .clips import Clip, ClipReader, discover_clips
-
-
-class SkipSample(Blur2VideoError):
-    """This sample cannot be made (e.g. a corrupt frame); the runner reports it and goes on."""
 
 
 @dataclass(frozen=True)
