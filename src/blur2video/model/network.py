@@ -86,6 +86,7 @@ class Blur2Video(nn.Module):
         itn_ch = 3 if config.itn else 0
         skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
         self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth) for _ in range(f))
+        self.to(memory_format=torch.channels_last)  # see forward: weights in the layout of the activations
 
     def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
@@ -93,7 +94,7 @@ class Blur2Video(nn.Module):
         tiles of one large photo share the motion estimated on the whole photo."""
         cfg = self.config
         b, _, h, w = blur.shape
-        x = pad_to_levels(blur)
+        x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
         feats = self.encoder(x)  # E_1..E_5
 
         blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
@@ -123,7 +124,7 @@ class Blur2Video(nn.Module):
                     parts.append(itn_out[scale][0][:, j])
                 if k is not None:
                     parts.append(feats[k])
-                skips.append(torch.cat(parts, dim=1))
+                skips.append(torch.cat(parts, dim=1).contiguous(memory_format=torch.channels_last))
             bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
             _, images = decoder(skips, bases)
             frame_images.append(images)
