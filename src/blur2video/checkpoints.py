@@ -98,6 +98,25 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", expect_fram
     return model.to(device).eval(), meta
 
 
+def load_matching_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
+    """Start ``model`` from another model's weights where names and shapes agree (a warm start
+    across presets: the encoder, motion networks and coarse decoder blocks carry over); the rest
+    keep their initialisation. Returns (tensors copied, tensors in ``model``)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise Blur2VideoError(f"{path}: train.init weights cannot be read ({exc}); point train.init at a model .safetensors") from None
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise Blur2VideoError(f"{path}: no tensor of train.init fits this model; was it trained with another architecture?")
+    with torch.no_grad():
+        for k, v in matching.items():
+            own[k].copy_(v)
+    return len(matching), len(own)
+
+
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     """Strict load with a one-line error naming what differs (another N, switch or width)."""
     own = model.state_dict()

@@ -27,7 +27,7 @@ from .geometry.warp import affine_to_flow
 from .metrics import score_sequences
 from .model.network import Restoration
 from .motion_truth import end_point_error, rotation_flows
-from .train import pick_device
+from .runtime import pick_device
 
 BLUR_ROW = "blurred input"
 EPE_BORDER = 8  # pixels ignored at the image border, where content enters or leaves the view

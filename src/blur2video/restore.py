@@ -29,7 +29,7 @@ from .data.io import array_to_float_rgb, read_image, to_uint8
 from .errors import Blur2VideoError
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
-from .train import pick_device
+from .runtime import pick_device
 
 MIN_SIDE = 32
 BUNDLED = "demo.safetensors"

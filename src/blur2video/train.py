@@ -30,21 +30,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoints import ARCHS, load_training_state, load_weights, save_model, save_training_state
+from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, save_model, save_training_state
 from .data.build import build_datasets
 from .errors import Blur2VideoError
 from .losses import compute_loss
 from .metrics import order_invariant_psnr
+from .runtime import pick_device
 from .train_config import loss_config, model_config
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` takes CUDA when present."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise Blur2VideoError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    return torch.device(name)
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -74,6 +66,10 @@ class Trainer:
         self.model_cfg, self.loss_cfg = model_config(cfg), loss_config(cfg)
         torch.manual_seed(t["seed"])
         self.model = ARCHS[cfg["model"]["arch"]](self.model_cfg).to(self.device)
+        if t["init"] and not (resume and (self.out / "last.json").exists()):  # a resumed run has its own weights
+            copied, total = load_matching_weights(self.model, t["init"])
+            if self.rank == 0 and not quiet:
+                tqdm.write(f"started from {t['init']}: {copied} of {total} tensors")
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local_batch

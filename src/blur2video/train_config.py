@@ -24,6 +24,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "frames": 7,
         "base_channels": 0,  # 0: the preset's
         "growth": 0,
+        "dense_layers": [],  # []: the preset's; else 5 counts, decoder blocks 1/16 .. 1
         "stn": True,
         "local_warp": True,
         "itn": True,
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 500,  # steps; also at every epoch end
         "keep_checkpoints": 2,
         "image_every": 1,  # epochs between TensorBoard image logs
+        "init": "",  # a model .safetensors to start from where names and shapes agree
     },
     "data": {
         "path": "",  # a DATASET/ folder
@@ -140,6 +142,8 @@ def model_config(cfg: dict) -> ModelConfig:
     if m["arch"] not in ("blur2video", "jin"):
         raise Blur2VideoError(f"model.arch = {m['arch']!r}: choose blur2video or jin")
     extra = {k: m[k] for k in ("base_channels", "growth") if m[k] > 0}
+    if m["dense_layers"]:
+        extra["dense_layers"] = tuple(m["dense_layers"])
     return ModelConfig.preset(
         m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], **extra
     )

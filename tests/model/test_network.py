@@ -111,3 +111,47 @@ def test_presets() -> None:
     assert small.base_channels < paper.base_channels and paper.frames == 3
     with pytest.raises(Blur2VideoError):
         ModelConfig.preset("huge")
+
+
+def test_fast_preset_thins_only_the_fine_dense_blocks() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    small, fast = ModelConfig.preset("small"), ModelConfig.preset("fast")
+    assert fast.dense_layers == (5, 5, 3, 1, 1) and small.dense_layers == (5,) * 5
+    model = Blur2Video(fast)
+    assert [len(b.dense.convs) for b in model.middle_decoder.blocks] == [5, 5, 3, 1, 1]
+    assert all([len(b.dense.convs) for b in d.blocks] == [5, 5, 3, 1, 1] for d in model.frame_decoders)
+    flops = {}
+    for name, cfg in (("small", small), ("fast", fast)):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            Blur2Video(cfg).eval()(torch.rand(1, 3, 64, 64))
+        flops[name] = counter.get_total_flops()
+    assert flops["small"] > 2.4 * flops["fast"]  # 27.9 vs 11.1 GFLOP at 256x256
+
+
+@pytest.mark.parametrize("layers", [(5, 5, 5, 5), (5, 5, 0, 1, 1)])
+def test_dense_layers_are_checked(layers: tuple) -> None:
+    with pytest.raises(Blur2VideoError, match="dense_layers"):
+        ModelConfig(dense_layers=layers)
+
+
+def test_dense_layers_survive_a_checkpoint(tmp_path) -> None:
+    from blur2video.checkpoints import load_model, save_model
+
+    model = Blur2Video(ModelConfig(frames=3, dense_layers=(2, 2, 2, 1, 1), **TINY))
+    save_model(tmp_path / "m.safetensors", model)
+    loaded, _ = load_model(tmp_path / "m.safetensors")
+    assert loaded.config == model.config and loaded.config.dense_layers == (2, 2, 2, 1, 1)
+    x = torch.rand(1, 3, 40, 40)
+    torch.testing.assert_close(loaded(x).frames, model.eval()(x).frames)
+
+
+def test_activations_run_channels_last() -> None:
+    """Every convolution sees a channels-last input (3x faster on CPU than NCHW at these widths)."""
+    model = Blur2Video(ModelConfig(frames=5, **TINY)).eval()
+    layouts = []
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.register_forward_hook(lambda m, i, o: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
+    model(torch.rand(1, 3, 64, 64))  # an NCHW input, as callers give it
+    assert layouts and all(layouts)

@@ -185,3 +185,16 @@ def test_skimage_source_works_without_files(tmp_path: Path) -> None:
     records = [json.loads(x) for x in (tmp_path / "s" / "index.jsonl").read_text().splitlines()]
     assert {r["meta"]["source"] for r in records} <= {"skimage:astronaut", "skimage:coffee"}
 
+
+
+def test_grey_skimage_photos_become_rgb_and_unknown_names_are_refused() -> None:
+    from blur2video.errors import Blur2VideoError
+    from blur2video.synth.sources import discover_sources
+
+    refs = discover_sources("skimage:camera,coins")
+    images = [r.load() for r in refs]
+    assert all(im.shape[2] == 3 and im.dtype == np.float32 for im in images)
+    assert np.array_equal(images[0][..., 0], images[0][..., 2])  # grey repeated to RGB
+    assert [r.name for r in discover_sources("skimage")][:2] == ["skimage:astronaut", "skimage:chelsea"]  # colour only by default
+    with pytest.raises(Blur2VideoError, match="kodim01"):
+        discover_sources("skimage:camera,kodim01")

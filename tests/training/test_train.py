@@ -199,3 +199,21 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c(tiny_dataset: Path, tmp_path: Pa
         train(tiny_config(tiny_dataset, steps=6, checkpoint_every=100), tmp_path / "run", device="cpu", quiet=True)
     assert json.loads((tmp_path / "run" / "last.json").read_text())["step"] in (2, 3)
     assert signal.getsignal(signal.SIGTERM) is not None
+
+
+def test_init_warm_starts_every_tensor_that_fits(tiny_dataset: Path, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    donor = Blur2Video(ModelConfig(frames=3, **TINY))
+    save_model(tmp_path / "donor.safetensors", donor)
+    cfg = tiny_config(tiny_dataset, steps=1, init=str(tmp_path / "donor.safetensors"))
+    cfg["model"]["dense_layers"] = [5, 5, 5, 1, 1]  # another depth at the two finest blocks
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
+    own, given = trainer.model.state_dict(), donor.state_dict()
+    fitting = [k for k in own if k in given and own[k].shape == given[k].shape]
+    assert 0 < len(fitting) < len(own)
+    assert all(torch.equal(own[k], given[k]) for k in fitting)
+    assert "middle_decoder.blocks.4.dense.convs.1.0.weight" not in own  # the thinner block really is thinner
+
+    cfg["train"]["init"] = str(tmp_path / "missing.safetensors")
+    with pytest.raises(Blur2VideoError, match="train.init"):
+        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)

@@ -48,10 +48,11 @@ class DenseBlock(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(cin + layers * growth, cout, 1), nn.LeakyReLU(0.2, inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
+        feats, joined = [x], x  # a cat of one tensor would still copy it
         for layer in self.convs:
-            feats.append(layer(torch.cat(feats, dim=1)))
-        return self.fuse(torch.cat(feats, dim=1))
+            feats.append(layer(joined))
+            joined = torch.cat(feats, dim=1)
+        return self.fuse(joined)
 
 
 def bilinear_upsampler(channels: int) -> nn.ConvTranspose2d:
@@ -69,11 +70,11 @@ class DecoderBlock(nn.Module):
     the skip, run a dense block and add this scale's correction to the residual. The correction
     conv starts at zero, so a fresh decoder outputs its base images unchanged (see UNetDecoder)."""
 
-    def __init__(self, cin: int, cskip: int, cout: int, growth: int) -> None:
+    def __init__(self, cin: int, cskip: int, cout: int, growth: int, layers: int = 5) -> None:
         super().__init__()
         self.up_feature = nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True))
         self.up_image = bilinear_upsampler(3)
-        self.dense = DenseBlock(cout + cskip + 3, cout, growth)
+        self.dense = DenseBlock(cout + cskip + 3, cout, growth, layers)
         self.to_image = zero_conv(cout, 3)
 
     def forward(self, feature: torch.Tensor, residual: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,16 +21,17 @@ from .blocks import DecoderBlock, conv, zero_conv
 
 
 class UNetDecoder(nn.Module):
-    """``skip_channels[k]``: channels of the skip input at scales 1/32 .. 1."""
+    """``skip_channels[k]``: channels of the skip input at scales 1/32 .. 1; ``layers``: dense
+    convs of the blocks at 1/16 .. 1."""
 
-    def __init__(self, widths: tuple[int, ...], skip_channels: list[int], growth: int) -> None:
+    def __init__(self, widths: tuple[int, ...], skip_channels: list[int], growth: int, layers: tuple[int, ...] = (5,) * 5) -> None:
         super().__init__()
         self.bottom = conv(skip_channels[0], widths[-1])
         self.bottom_image = zero_conv(widths[-1], 3)
         outs = [*reversed(widths[:-1]), widths[0]]  # widths of the blocks at 1/16, 1/8, 1/4, 1/2, 1
         ins = [widths[-1], *outs[:-1]]
         self.blocks = nn.ModuleList(
-            DecoderBlock(cin, cskip, cout, growth) for cin, cskip, cout in zip(ins, skip_channels[1:], outs)
+            DecoderBlock(cin, cskip, cout, growth, n) for cin, cskip, cout, n in zip(ins, skip_channels[1:], outs, layers)
         )
 
     def forward(self, skips: list[torch.Tensor], bases: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:

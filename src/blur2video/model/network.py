@@ -77,7 +77,7 @@ class Blur2Video(nn.Module):
         w, f = config.widths, config.frames - 1
         self.encoder = Encoder(w)
         skips_mid = [w[4], w[3], w[2], w[1], w[0], 3]
-        self.middle_decoder = UNetDecoder(w, skips_mid, config.growth)
+        self.middle_decoder = UNetDecoder(w, skips_mid, config.growth, config.dense_layers)
         self.refine = RefineBlock(w[0], w[0]) if config.refine else None
         self.ftn = nn.ModuleList(FeatureTransformer(c, f, config.stn, config.local_warp) for c in w)
         # ITN per image scale (1/32 .. 1); the motion of scale s is read from the closest feature
@@ -85,7 +85,7 @@ class Blur2Video(nn.Module):
         self.itn = nn.ModuleList(ImageTransformer(w[k], f) for k in self.itn_levels) if config.itn else None
         itn_ch = 3 if config.itn else 0
         skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
-        self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth) for _ in range(f))
+        self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth, config.dense_layers) for _ in range(f))
         self.to(memory_format=torch.channels_last)  # see forward: weights in the layout of the activations
 
     def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:

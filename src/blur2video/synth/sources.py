@@ -16,6 +16,9 @@ from ..errors import Blur2VideoError
 
 # Colour photos shipped inside scikit-image's wheel (no download needed).
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+# Grey ones, named explicitly only (``skimage`` alone means the colour photos): more textures to
+# train on, repeated to RGB.
+SKIMAGE_GREY_PHOTOS = ("brick", "camera", "cell", "clock", "coins", "grass", "gravel", "moon", "page", "text")
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,10 @@ class SourceRef:
 
 def _skimage_refs(spec: str) -> list[SourceRef]:
     names = spec.split(":", 1)[1].split(",") if ":" in spec else list(SKIMAGE_PHOTOS)
-    unknown = [n for n in names if n not in SKIMAGE_PHOTOS]
+    unknown = [n for n in names if n not in SKIMAGE_PHOTOS + SKIMAGE_GREY_PHOTOS]
     if unknown:
         raise Blur2VideoError(
-            f"unknown scikit-image photo(s) {', '.join(unknown)}; choose from {', '.join(SKIMAGE_PHOTOS)}"
+            f"unknown scikit-image photo(s) {', '.join(unknown)}; choose from {', '.join(SKIMAGE_PHOTOS + SKIMAGE_GREY_PHOTOS)}"
         )
     return [SourceRef(f"skimage:{n}", None) for n in names]
 

@@ -1,0 +1,41 @@
+"""Where the network runs: the device, and a CPU allocator setting that makes large tensors cheap.
+
+glibc hands every allocation above 32 MB back to the kernel when it is freed, so the next one of
+that size page-faults through fresh zeroed memory: at 720p a channel concatenation then ran at
+a tenth of copy speed. Keeping freed memory in the process (what jemalloc/tcmalloc do, and what
+PyTorch's CPU tuning guide recommends them for) made 720p inference 1.2-1.45x faster.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+import torch
+
+from .errors import Blur2VideoError
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve big blocks from the heap and keep freed ones; False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` takes CUDA when present; a CPU device also gets :func:`keep_freed_memory`."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise Blur2VideoError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
+    device = torch.device(name)
+    if device.type == "cpu":
+        keep_freed_memory()
+    return device
