@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .errors import Blur2VideoError
+from .runtime import keep_freed_memory
 
 
 def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
@@ -278,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every command moves large tensors (see blur2video.runtime)
     handlers = {("synth", "rotation"): _run_synth_rotation, ("synth", "video"): _run_synth_video, ("synth", "scenes"): _run_synth_scenes, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval, ("ablate", None): _run_ablate}
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)

@@ -7,7 +7,7 @@ import torch
 from blur2video.synth.accumulate import accumulate, linear_to_srgb, srgb_to_linear
 
 
-@pytest.mark.parametrize("frames", [3, 7, 257])
+@pytest.mark.parametrize("frames", [3, 7, 128, 129, 300])
 def test_uint8_mean_is_exact(frames: int) -> None:
     rng = np.random.default_rng(frames)
     renders = rng.integers(0, 256, (frames, 3, 9, 11), dtype=np.uint8)
