@@ -1,9 +1,11 @@
 """Inference speed: one blurred image -> N frames, per preset, with seconds, peak memory and
 achieved GFLOP/s as a fraction of this machine's matmul peak measured in the same run.
 
-    python benchmarks/inference.py [--width 1280 --height 720 --frames 7 --presets small paper]
+    python benchmarks/inference.py [--width 1280 --height 720 --frames 7 --presets small fast paper]
 
-Each configuration runs in its own process so its peak memory (max RSS) is its own.
+Each configuration runs in its own process so its peak memory (max RSS) is its own, once with
+glibc's default allocator behaviour and once keeping freed memory (blur2video.runtime, what the
+CLI, Restorer and Trainer do). The network always runs channels-last (blur2video.model.network).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from _peak import matmul_peak_gflops
 
 
-def _run(preset: str, frames: int, height: int, width: int, channels_last: bool, queue) -> None:
+def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, queue) -> None:
     from blur2video.model import Blur2Video, ModelConfig
+    from blur2video.runtime import keep_freed_memory
 
+    if keep_memory:
+        keep_freed_memory()
     model = Blur2Video(ModelConfig.preset(preset, frames=frames)).eval()
     x = torch.rand(1, 3, height, width)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(x[..., :64, :64])
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
@@ -47,23 +49,23 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--frames", type=int, default=7)
-    parser.add_argument("--presets", nargs="+", default=["small"])
+    parser.add_argument("--presets", nargs="+", default=["small", "fast"])
     args = parser.parse_args()
     peak = matmul_peak_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak:.0f} GFLOP/s")
     print()
-    print("| preset | input | N | layout | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
+    print("| preset | input | N | allocator | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     ctx = mp.get_context("spawn")
     for preset in args.presets:
-        for channels_last in (False, True):
+        for keep_memory in (False, True):
             queue = ctx.Queue()
-            proc = ctx.Process(target=_run, args=(preset, args.frames, args.height, args.width, channels_last, queue))
+            proc = ctx.Process(target=_run, args=(preset, args.frames, args.height, args.width, keep_memory, queue))
             proc.start()
             seconds, flops, peak_mb = queue.get()
             proc.join()
             rate = flops / seconds / 1e9
-            layout = "channels-last" if channels_last else "NCHW"
+            layout = "keeps freed memory" if keep_memory else "glibc default"
             print(
                 f"| {preset} | {args.width}x{args.height} | {args.frames} | {layout} | {seconds:.2f} | {peak_mb:.0f} "
                 f"| {flops / 1e9:.0f} | {rate:.0f} | {100 * rate / peak:.0f}% |"

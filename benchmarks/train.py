@@ -19,12 +19,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from _peak import matmul_peak_gflops
 
 
-def _step_fn(frames: int, batch: int, size: int):
+def _step_fn(frames: int, batch: int, size: int, preset: str = "small"):
     from blur2video.losses import LossConfig, compute_loss
     from blur2video.model import Blur2Video, ModelConfig
 
     torch.manual_seed(0)
-    model = Blur2Video(ModelConfig.preset("small", frames=frames))
+    model = Blur2Video(ModelConfig.preset(preset, frames=frames))
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     blur, target = torch.rand(batch, 3, size, size), torch.rand(batch, frames, 3, size, size)
 
@@ -37,9 +37,9 @@ def _step_fn(frames: int, batch: int, size: int):
     return model, step
 
 
-def single(frames: int, batch: int, size: int, steps: int) -> tuple[float, float]:
+def single(preset: str, frames: int, batch: int, size: int, steps: int) -> tuple[float, float]:
     """(seconds per step, FLOPs per step) in this process."""
-    _, step = _step_fn(frames, batch, size)
+    _, step = _step_fn(frames, batch, size, preset)
     with FlopCounterMode(display=False) as counter:
         step()
     step()
@@ -49,14 +49,17 @@ def single(frames: int, batch: int, size: int, steps: int) -> tuple[float, float
     return (time.perf_counter() - t) / steps, counter.get_total_flops()
 
 
-def _ddp_worker(rank: int, port: int, frames: int, batch: int, size: int, steps: int, queue) -> None:
+def _ddp_worker(rank: int, port: int, preset: str, frames: int, batch: int, size: int, steps: int, queue) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    model, _ = _step_fn(frames, batch // 2, size)
+    from blur2video.runtime import keep_freed_memory
+
+    keep_freed_memory()
+    model, _ = _step_fn(frames, batch // 2, size, preset)
     from blur2video.losses import LossConfig, compute_loss
 
     ddp = DistributedDataParallel(model)
@@ -80,13 +83,13 @@ def _ddp_worker(rank: int, port: int, frames: int, batch: int, size: int, steps:
     dist.destroy_process_group()
 
 
-def ddp(frames: int, batch: int, size: int, steps: int) -> float:
+def ddp(preset: str, frames: int, batch: int, size: int, steps: int) -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_ddp_worker, args=(r, port, frames, batch, size, steps, queue)) for r in range(2)]
+    procs = [ctx.Process(target=_ddp_worker, args=(r, port, preset, frames, batch, size, steps, queue)) for r in range(2)]
     for p in procs:
         p.start()
     seconds = queue.get()
@@ -102,16 +105,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    from blur2video.runtime import keep_freed_memory
+
+    keep_freed_memory()  # as the Trainer does
     peak = matmul_peak_gflops()
     print(f"torch {torch.__version__}, 2 threads; fp32 matmul peak {peak:.0f} GFLOP/s; batch {args.batch}, {args.size}x{args.size}")
     print()
     print("| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | % of matmul peak | 2-process DDP samples / s | DDP speed-up |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for frames in (3, 7):
-        seconds, flops = single(frames, args.batch, args.size, args.steps)
-        ddp_seconds = ddp(frames, args.batch, args.size, args.steps)
+    for preset, frames in (("small", 3), ("small", 7), ("fast", 7)):
+        seconds, flops = single(preset, frames, args.batch, args.size, args.steps)
+        ddp_seconds = ddp(preset, frames, args.batch, args.size, args.steps)
         rate = flops / seconds / 1e9
-        print(f"| small | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {100 * rate / peak:.0f}% "
+        print(f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {100 * rate / peak:.0f}% "
               f"| {args.batch / ddp_seconds:.2f} | {seconds / ddp_seconds:.2f}x |")
 
 
