@@ -1,5 +1,5 @@
 """Parameters and GFLOPs (multiply-add = 2 FLOPs, torch's FlopCounterMode) of the network and the
-Jin baseline at 256x256, for N = 3 and 7, small and paper presets.
+Jin baseline at 256x256, for N = 3 and 7, small, fast and paper presets.
 
     python benchmarks/model_size.py
 """
@@ -23,7 +23,7 @@ def main() -> None:
     print("| model | preset | N | parameters (M) | fp16 weights (MB) | GFLOPs at 256x256 |")
     print("|---|---|---:|---:|---:|---:|")
     for cls in (Blur2Video, JinSequential):
-        for preset in ("small", "paper"):
+        for preset in ("small", "fast", "paper"):
             for frames in (3, 7):
                 model = cls(ModelConfig.preset(preset, frames=frames)).eval()
                 params = sum(p.numel() for p in model.parameters())

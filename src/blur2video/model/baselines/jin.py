@@ -27,7 +27,7 @@ class FrameUNet(nn.Module):
         self.outputs = outputs
         self.encoder = Encoder(w, in_channels=cin)
         self.decoders = nn.ModuleList(
-            UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth) for _ in range(outputs)
+            UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth, config.dense_layers) for _ in range(outputs)
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
