@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from blur2video.geometry import EquirectImage, PinholeCamera, interpolate_orientations, random_motion, view_orientation
+from blur2video.runtime import keep_freed_memory
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=64, help="views per batched render (one sample's renders)")
     parser.add_argument("--samples", type=int, default=24, help="samples for the whole-pipeline rows")
     args = parser.parse_args()
+    keep_freed_memory()  # as the CLI does (blur2video.runtime)
 
     import py360convert
 

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import Blur2VideoError, SkipSample
+from ..runtime import keep_freed_memory
 from .writer import DatasetWriter, write_sample_dir
 
 
@@ -37,6 +38,7 @@ def _init_worker(job: SynthesisJob, root: Path, single_thread: bool = True) -> N
     global _JOB, _ROOT
     if single_thread:
         torch.set_num_threads(1)
+    keep_freed_memory()  # a spawned process starts with glibc's defaults again
     _JOB, _ROOT = job, root
 
 
