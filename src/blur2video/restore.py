@@ -179,7 +179,7 @@ class Restorer:
             finest = out.flows[0][0].float()  # (N, 2, h/2, w/2) in pixels of that level
             local = 2.0 * F.interpolate(finest, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
             local = F.pad(local, (0, w - local.shape[-1], 0, h - local.shape[-2]), mode="replicate")
-        return frames.cpu(), (flow + local).cpu(), local.norm(dim=1).cpu()
+        return frames.cpu(), (flow + local).cpu(), torch.hypot(local[:, 0], local[:, 1]).cpu()  # element-wise: norm(dim=1) took 0.45 s at 720p
 
     def restore(self, image, max_pixels: int = 1280 * 736, overlap: int = 96, notes: list[str] | None = None,
                 motion_pixels: int | None = None) -> RestoredVideo:

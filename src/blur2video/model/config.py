@@ -48,7 +48,8 @@ class ModelConfig:
         return self.frames // 2
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON types (lists, not tuples), so a config read back from metadata compares equal."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @staticmethod
     def preset(name: str, **overrides) -> "ModelConfig":
