@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from _peak import best_of
 from blur2video.geometry import EquirectImage, PinholeCamera, interpolate_orientations, random_motion, view_orientation
 from blur2video.runtime import keep_freed_memory
 from blur2video.synth.api import synthesize_rotation
@@ -33,16 +34,6 @@ def load_panorama() -> np.ndarray:
         return np.asarray(img, dtype=np.float32) / 255.0
     rng = np.random.default_rng(0)
     return rng.random((1024, 2048, 3), dtype=np.float32)
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

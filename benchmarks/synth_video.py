@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _peak import best_of
+
 
 def make_video(path: Path, count: int, width: int = 1280, height: int = 720) -> None:
     """A 720p clip of a real photo panning 3 px per frame (H.264, high quality)."""
@@ -29,17 +31,6 @@ def make_video(path: Path, count: int, width: int = 1280, height: int = 720) -> 
     for t in range(count):
         writer.append_data(np.ascontiguousarray(base[:, 3 * t : 3 * t + width]))
     writer.close()
-
-
-def _best_of(fn, repeats: int = 20) -> float:
-    """Fastest of ``repeats`` calls (seconds): what the code can do when nothing interrupts it."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _end_to_end(video: str, out: str, queue) -> None:
@@ -61,9 +52,9 @@ def main() -> None:
     torch.set_num_threads(2)
     from blur2video.runtime import keep_freed_memory
     from blur2video.synth.accumulate import accumulate
+    from blur2video.synth.clips import ClipReader, discover_clips
 
     keep_freed_memory()  # as the CLI does
-    from blur2video.synth.clips import ClipReader, discover_clips
 
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "clip.mp4"
@@ -75,11 +66,11 @@ def main() -> None:
         decode = (time.perf_counter() - t) / len(windows)
         stack = torch.from_numpy(np.stack(windows[0])).permute(0, 3, 1, 2).contiguous()
         accumulate(stack)
-        avg = _best_of(lambda: accumulate(stack))
+        avg = best_of(lambda: accumulate(stack), 20)
         moved = stack.numel() * stack.element_size() + stack[0].numel() * 4  # read 7 frames (uint8), write one float32
         src = np.ones(moved // 4, np.float32)
         dst = np.empty_like(src)
-        copy = _best_of(lambda: np.copyto(dst, src))
+        copy = best_of(lambda: np.copyto(dst, src), 20)
         copy_rate = 2 * moved / copy / 1e9  # a copy reads and writes every byte
         avg_rate = moved / avg / 1e9
         ctx = mp.get_context("spawn")

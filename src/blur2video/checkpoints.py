@@ -89,24 +89,25 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", expect_fram
     if expect_frames is not None and config.frames != expect_frames:
         raise Blur2VideoError(f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a checkpoint trained for N={expect_frames}")
     model = ARCHS[meta["arch"]](config)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise Blur2VideoError(f"{path}: the weights cannot be read ({exc}); the file may be truncated") from None
+    state = {k: v.float() for k, v in read_tensors(path, "the weights", "the file may be truncated").items()}
     load_weights(model, state, str(path))
     return model.to(device).eval(), meta
+
+
+def read_tensors(path: str | Path, what: str, fix: str) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, or one line naming the file, ``what`` it held and the ``fix``."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise Blur2VideoError(f"{path}: {what} cannot be read ({exc}); {fix}") from None
 
 
 def load_matching_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
     """Start ``model`` from another model's weights where names and shapes agree (a warm start
     across presets: the encoder, motion networks and coarse decoder blocks carry over); the rest
     keep their initialisation. Returns (tensors copied, tensors in ``model``)."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise Blur2VideoError(f"{path}: train.init weights cannot be read ({exc}); point train.init at a model .safetensors") from None
+    state = read_tensors(path, "train.init weights", "point train.init at a model .safetensors")
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matching:

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, save_model, save_training_state
+from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, read_tensors, save_model, save_training_state
 from .data.build import build_datasets
 from .errors import Blur2VideoError
 from .losses import compute_loss
@@ -97,12 +97,7 @@ class Trainer:
         if resume and last.exists():
             saved = json.loads(last.read_text())
             folder = self.out / saved["dir"]
-            from safetensors.torch import load_file
-
-            try:
-                state = load_file(str(folder / "model.safetensors"))
-            except Exception as exc:  # safetensors raises several types for damaged files
-                raise Blur2VideoError(f"{folder / 'model.safetensors'}: cannot be read ({exc}); delete {folder} and resume from an earlier checkpoint") from None
+            state = read_tensors(folder / "model.safetensors", "the weights", f"delete {folder} and resume from an earlier checkpoint")
             load_weights(self.model, {k: v.to(self.device) for k, v in state.items()}, str(folder / "model.safetensors"))
             info = load_training_state(folder, self.optimizer, self.scheduler)
             self.step, self.wall, self.best = info["step"], info["wall_seconds"], info.get("best_psnr", -math.inf)
