@@ -16,24 +16,20 @@ import resource
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from _peak import matmul_peak_gflops
 
 
 def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, queue) -> None:
     from blur2video.model import Blur2Video, ModelConfig
+    from blur2video.model.flops import count_flops
     from blur2video.runtime import keep_freed_memory
 
     if keep_memory:
         keep_freed_memory()
     model = Blur2Video(ModelConfig.preset(preset, frames=frames)).eval()
     x = torch.rand(1, 3, height, width)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(x[..., :64, :64])
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(x)
-    flops = counter.get_total_flops()
+    with torch.inference_mode():
+        flops = count_flops(lambda: model(x))
     times = []
     with torch.inference_mode():
         for _ in range(2):

@@ -1,4 +1,4 @@
-"""Parameters and GFLOPs (multiply-add = 2 FLOPs, torch's FlopCounterMode) of the network and the
+"""Parameters and GFLOPs (multiply-add = 2 FLOPs, blur2video.model.flops) of the network and the
 Jin baseline at 256x256, for N = 3 and 7, small, fast and paper presets.
 
     python benchmarks/model_size.py
@@ -7,16 +7,16 @@ Jin baseline at 256x256, for N = 3 and 7, small, fast and paper presets.
 from __future__ import annotations
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from blur2video.model import Blur2Video, ModelConfig
 from blur2video.model.baselines import JinSequential
+from blur2video.model.flops import count_flops
 
 
 def gflops(model: torch.nn.Module, size: int = 256) -> float:
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, 3, size, size))
-    return counter.get_total_flops() / 1e9
+    x = torch.rand(1, 3, size, size)
+    with torch.inference_mode():
+        return count_flops(lambda: model(x)) / 1e9
 
 
 def main() -> None:

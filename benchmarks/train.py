@@ -14,7 +14,6 @@ import socket
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from _peak import matmul_peak_gflops
 
@@ -40,13 +39,14 @@ def _step_fn(frames: int, batch: int, size: int, preset: str = "small"):
 def single(preset: str, frames: int, batch: int, size: int, steps: int) -> tuple[float, float]:
     """(seconds per step, FLOPs per step) in this process."""
     _, step = _step_fn(frames, batch, size, preset)
-    with FlopCounterMode(display=False) as counter:
-        step()
+    from blur2video.model.flops import count_flops
+
+    flops = count_flops(step)
     step()
     t = time.perf_counter()
     for _ in range(steps):
         step()
-    return (time.perf_counter() - t) / steps, counter.get_total_flops()
+    return (time.perf_counter() - t) / steps, flops
 
 
 def _ddp_worker(rank: int, port: int, preset: str, frames: int, batch: int, size: int, steps: int, queue) -> None:

@@ -11,6 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+CPU_CHANNEL_BLOCK = 16  # oneDNN's AVX-512 convs compute output channels in blocks of 16
+
+
 def conv(cin: int, cout: int, stride: int = 1, dilation: int = 1, act: bool = True) -> nn.Sequential:
     """3x3 convolution followed by LeakyReLU(0.2)."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation)]
@@ -40,19 +43,61 @@ class EncoderBlock(nn.Sequential):
 
 
 class DenseBlock(nn.Module):
-    """``layers`` densely connected 3x3 convs, then a 1x1 transition to ``cout`` channels."""
+    """``layers`` densely connected 3x3 convs, then a 1x1 transition to ``cout`` channels.
+
+    Without gradients (restore, eval) the block runs "fanned out": a conv over the concatenation
+    of x_0..x_i is the sum of one conv per piece, so each new feature x_k runs through one conv
+    holding its weights for every later layer, added into an accumulator. That is one
+    concatenation per block instead of ``layers`` growing ones, and convs with 8-40 outputs instead
+    of ``growth``; on CPU the outputs are padded to CPU_CHANNEL_BLOCK (a 21->8 conv takes as long as
+    21->16). A full-scale 720p block drops from 390 to ~230 ms. Training keeps the plain
+    concatenating form: there the fanned one's in-place accumulation makes backward slower
+    (0.44 vs 0.37 s per step at 96x96; README "Network").
+    """
 
     def __init__(self, cin: int, cout: int, growth: int, layers: int = 5) -> None:
         super().__init__()
+        self.growth = growth
         self.convs = nn.ModuleList(conv(cin + i * growth, growth) for i in range(layers))
         self.fuse = nn.Sequential(nn.Conv2d(cin + layers * growth, cout, 1), nn.LeakyReLU(0.2, inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fanned(x) if not torch.is_grad_enabled() else self.concatenating(x)
+
+    def concatenating(self, x: torch.Tensor) -> torch.Tensor:
+        """The textbook dense block: concatenate everything so far, conv, repeat."""
         feats, joined = [x], x  # a cat of one tensor would still copy it
         for layer in self.convs:
             feats.append(layer(joined))
             joined = torch.cat(feats, dim=1)
         return self.fuse(joined)
+
+    def fanned(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function with one conv per input piece (see the class docstring)."""
+        g, n = self.growth, len(self.convs)
+        pad_to = CPU_CHANNEL_BLOCK if x.device.type == "cpu" else 1
+        feats, acc, start = [x], x, 0
+        for k in range(n):
+            weight, bias = self._fanned_weights(k, start, feats[k].shape[1], pad_to)
+            start += feats[k].shape[1]
+            out = F.conv2d(feats[k], weight, bias, padding=1)
+            if k == 0:
+                acc = out
+            else:
+                acc[:, k * g : n * g] += out[:, : (n - k) * g]
+            # a channel slice of a channels-last tensor is strided: copy it out, then activate in place
+            feats.append(F.leaky_relu_(acc[:, k * g : (k + 1) * g].contiguous(memory_format=torch.channels_last), 0.2))
+        return self.fuse(torch.cat(feats, dim=1))
+
+    def _fanned_weights(self, k: int, start: int, width: int, pad_to: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weights of layers k.. for input channels [start, start + width): (rows, width, 3, 3)."""
+        weight = torch.cat([c[0].weight[:, start : start + width] for c in self.convs[k:]])
+        bias = torch.cat([c[0].bias for c in self.convs]) if k == 0 else None
+        pad = -weight.shape[0] % pad_to
+        if pad:
+            weight = F.pad(weight, (0, 0, 0, 0, 0, 0, 0, pad))
+            bias = F.pad(bias, (0, pad)) if bias is not None else None
+        return weight, bias
 
 
 def bilinear_upsampler(channels: int) -> nn.ConvTranspose2d:
