@@ -32,7 +32,7 @@ def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, q
         flops = count_flops(lambda: model(x))
     times = []
     with torch.inference_mode():
-        for _ in range(2):
+        for _ in range(3):
             t = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t)

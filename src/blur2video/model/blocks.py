@@ -122,9 +122,11 @@ class DecoderBlock(nn.Module):
         self.dense = DenseBlock(cout + cskip + 3, cout, growth, layers)
         self.to_image = zero_conv(cout, 3)
 
-    def forward(self, feature: torch.Tensor, residual: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feature: torch.Tensor, residual: torch.Tensor, skip: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``skip``: the skip input's parts, concatenated here with the upsampled feature and
+        residual in one pass (channels-last parts give a channels-last result)."""
         residual = self.up_image(residual)
-        feature = self.dense(torch.cat([self.up_feature(feature), skip, residual], dim=1))
+        feature = self.dense(torch.cat([self.up_feature(feature), *skip, residual], dim=1))
         return feature, residual + self.to_image(feature)
 
 

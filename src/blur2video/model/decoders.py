@@ -34,10 +34,11 @@ class UNetDecoder(nn.Module):
             DecoderBlock(cin, cskip, cout, growth, n) for cin, cskip, cout, n in zip(ins, skip_channels[1:], outs, layers)
         )
 
-    def forward(self, skips: list[torch.Tensor], bases: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``skips`` and ``bases`` from coarse (1/32) to fine (1). Returns the last feature and
-        the images (base + residual) at every scale, coarse to fine."""
-        feature = self.bottom(skips[0])
+    def forward(self, skips: list[list[torch.Tensor]], bases: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``skips`` (each a list of parts, concatenated by the blocks) and ``bases`` from coarse
+        (1/32) to fine (1). Returns the last feature and the images (base + residual) at every
+        scale, coarse to fine."""
+        feature = self.bottom(skips[0][0] if len(skips[0]) == 1 else torch.cat(skips[0], dim=1))
         residual = self.bottom_image(feature)
         images = [bases[0] + residual]
         for block, skip, base in zip(self.blocks, skips[1:], bases[1:]):

@@ -98,7 +98,7 @@ class Blur2Video(nn.Module):
         feats = self.encoder(x)  # E_1..E_5
 
         blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
-        mid_feature, mid_images = self.middle_decoder([feats[4], feats[3], feats[2], feats[1], feats[0], x], blur_pyramid)
+        mid_feature, mid_images = self.middle_decoder([[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], blur_pyramid)
         if self.refine is not None:
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
 
@@ -124,7 +124,7 @@ class Blur2Video(nn.Module):
                     parts.append(itn_out[scale][0][:, j])
                 if k is not None:
                     parts.append(feats[k])
-                skips.append(torch.cat(parts, dim=1).contiguous(memory_format=torch.channels_last))
+                skips.append(parts)  # channels-last parts, concatenated once inside the decoder block
             bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
             _, images = decoder(skips, bases)
             frame_images.append(images)

@@ -21,6 +21,15 @@ def expand_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
     return x.unsqueeze(1).expand(b, frames, c, h, w).reshape(b * frames, c, h, w)
 
 
+def to_frames_channels_last(parts: list[torch.Tensor], batch: int, frames: int) -> torch.Tensor:
+    """(B*F, C_i, H, W) warps (grid_sample writes NCHW) -> (B, F, sum C_i, H, W) whose per-frame
+    slices [:, j] are channels-last, so a frame decoder concatenates them with its other inputs
+    in one pass and its convs get the layout they run fastest in (see model.network)."""
+    joined = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    _, c, h, w = joined.shape
+    return joined.contiguous(memory_format=torch.channels_last).view(batch, frames, c, h, w)
+
+
 class AffineLocalizer(nn.Module):
     """Feature -> F affine matrices (B, F, 2, 3); the last layer starts at zero weights and an
     identity bias, so every transformer is the identity at initialisation."""
@@ -81,11 +90,11 @@ class FeatureTransformer(nn.Module):
             theta = None
         else:
             theta = self.localizer(feature) if theta is None else theta
-            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)).view(b, self.frames, c, h, w))
+            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)))
         if self.flow is not None:
             flow = self.flow(feature)
-            parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)).view(b, self.frames, c, h, w))
-        return torch.cat(parts, dim=2), theta, flow
+            parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)))
+        return to_frames_channels_last(parts, b, self.frames), theta, flow
 
 
 class ImageTransformer(nn.Module):
@@ -102,4 +111,4 @@ class ImageTransformer(nn.Module):
         b, _, h, w = image.shape
         theta = self.localizer(feature) if theta is None else theta
         warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
-        return warped.view(b, self.frames, 3, h, w), theta
+        return to_frames_channels_last([warped], b, self.frames), theta

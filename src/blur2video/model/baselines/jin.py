@@ -32,7 +32,7 @@ class FrameUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         e = self.encoder(x)
-        skips = [e[4], e[3], e[2], e[1], e[0], x]
+        skips = [[e[4]], [e[3]], [e[2]], [e[1]], [e[0]], [x]]
         bases = image_pyramid(x[:, :3], LEVELS)  # every output starts from the blur
         per_output = [decoder(skips, bases)[1] for decoder in self.decoders]
         return [torch.cat(images, dim=1) for images in zip(*per_output)]
