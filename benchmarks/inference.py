@@ -1,5 +1,6 @@
 """Inference speed: one blurred image -> N frames, per preset, with seconds, peak memory and
-achieved GFLOP/s as a fraction of this machine's matmul peak measured in the same run.
+achieved GFLOP/s as a fraction of this machine's fp32 matmul rate measured in the same run, run both by MKL (torch.matmul)
+and by oneDNN (the library our convolutions use; see _peak.py).
 
     python benchmarks/inference.py [--width 1280 --height 720 --frames 7 --presets small fast paper]
 
@@ -16,7 +17,7 @@ import resource
 import time
 
 import torch
-from _peak import matmul_peak_gflops
+from _peak import gemm_rates, peak_columns, percent_cells, rates_line
 
 
 def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, queue) -> None:
@@ -47,11 +48,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=7)
     parser.add_argument("--presets", nargs="+", default=["small", "fast"])
     args = parser.parse_args()
-    peak = matmul_peak_gflops()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak:.0f} GFLOP/s")
+    rates = gemm_rates()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {rates_line(rates)}")
     print()
-    print("| preset | input | N | allocator | seconds | peak RSS (MB) | GFLOP | GFLOP/s | % of matmul peak |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    print("| preset | input | N | allocator | seconds | peak RSS (MB) | GFLOP | GFLOP/s | " + peak_columns(rates) + " |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     ctx = mp.get_context("spawn")
     for preset in args.presets:
         for keep_memory in (False, True):
@@ -64,7 +65,7 @@ def main() -> None:
             layout = "keeps freed memory" if keep_memory else "glibc default"
             print(
                 f"| {preset} | {args.width}x{args.height} | {args.frames} | {layout} | {seconds:.2f} | {peak_mb:.0f} "
-                f"| {flops / 1e9:.0f} | {rate:.0f} | {100 * rate / peak:.0f}% |"
+                f"| {flops / 1e9:.0f} | {rate:.0f} | {percent_cells(rate, rates)} |"
             )
 
 

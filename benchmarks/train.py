@@ -1,5 +1,6 @@
 """Training speed: samples/s and achieved GFLOP/s (forward + backward) against this machine's
-matmul peak measured in the same run, for the small preset at 128x128 with N = 3 and N = 7; and
+fp32 matmul rate (MKL and oneDNN, _peak.py) measured in the same run, for the small preset at
+128x128 with N = 3 and N = 7; and
 the speed-up of 2-process DDP (gloo, one thread each) over one process (two threads).
 
     python benchmarks/train.py [--steps 6 --batch 4 --size 128]
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from _peak import matmul_peak_gflops
+from _peak import gemm_rates, peak_columns, percent_cells, rates_line
 
 
 def _step_fn(frames: int, batch: int, size: int, preset: str = "small"):
@@ -108,16 +109,16 @@ def main() -> None:
     from blur2video.runtime import keep_freed_memory
 
     keep_freed_memory()  # as the Trainer does
-    peak = matmul_peak_gflops()
-    print(f"torch {torch.__version__}, 2 threads; fp32 matmul peak {peak:.0f} GFLOP/s; batch {args.batch}, {args.size}x{args.size}")
+    rates = gemm_rates()
+    print(f"torch {torch.__version__}, 2 threads; {rates_line(rates)}; batch {args.batch}, {args.size}x{args.size}")
     print()
-    print("| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | % of matmul peak | 2-process DDP samples / s | DDP speed-up |")
+    print("| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | " + peak_columns(rates) + " | 2-process DDP samples / s | DDP speed-up |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for preset, frames in (("small", 3), ("small", 7), ("fast", 7)):
         seconds, flops = single(preset, frames, args.batch, args.size, args.steps)
         ddp_seconds = ddp(preset, frames, args.batch, args.size, args.steps)
         rate = flops / seconds / 1e9
-        print(f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {100 * rate / peak:.0f}% "
+        print(f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {percent_cells(rate, rates)} "
               f"| {args.batch / ddp_seconds:.2f} | {seconds / ddp_seconds:.2f}x |")
 
 
