@@ -101,7 +101,7 @@ class DenseBlock(nn.Module):
         for piece in feats:
             rows = piece.permute(0, 2, 3, 1).reshape(-1, piece.shape[1])  # a view when channels-last
             part = weight[:, start : start + piece.shape[1]].t()
-            out = torch.addmm(self.fuse[0].bias, rows, part) if out is None else torch.addmm(out, rows, part, out=out)
+            out = torch.addmm(self.fuse[0].bias, rows, part) if out is None else out.addmm_(rows, part)
             start += piece.shape[1]
         return F.leaky_relu_(out, 0.2).view(b, h, w, -1).permute(0, 3, 1, 2)
 
