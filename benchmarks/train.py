@@ -113,7 +113,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, 2 threads; {rates_line(rates)}; batch {args.batch}, {args.size}x{args.size}")
     print()
     print("| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | " + peak_columns(rates) + " | 2-process DDP samples / s | DDP speed-up |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for preset, frames in (("small", 3), ("small", 7), ("fast", 7)):
         seconds, flops = single(preset, frames, args.batch, args.size, args.steps)
         ddp_seconds = ddp(preset, frames, args.batch, args.size, args.steps)

@@ -1,8 +1,10 @@
 """Held-out PSNR against training time for every checkpoint a run kept (README "Pretrained model").
 
     python scripts/training_curve.py --run runs/demo --run runs/jin --data heldout/photo-1deg --out docs/training_curve.png
+    python scripts/training_curve.py --previous docs/training_curve.json --run runs/stage3@124.8 ...
 
-Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows
+``--run PATH@MINUTES`` places a warm-started run after the training time of the stages before it;
+``--previous`` keeps the curves of an earlier plot's JSON (runs whose checkpoints are gone). Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows
 the gain over the blurred input of the first/last frames (mean of the two) and of the middle frame
 against the training wall time recorded in the checkpoint's state, one line per run.
 """
@@ -22,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from blur2video.evaluate import BLUR_ROW, evaluate  # noqa: E402
 
 
-def curve(run: Path, data: str, samples: int | None) -> list[dict]:
+def curve(run: Path, data: str, samples: int | None, offset_seconds: float = 0.0) -> list[dict]:
     points = []
     for folder in sorted((run / "checkpoints").glob("step-*")):
         state = json.loads((folder / "state.json").read_text())
@@ -32,22 +34,27 @@ def curve(run: Path, data: str, samples: int | None) -> list[dict]:
         n = len(rows["model"]["psnr_frames"])
         gain = [m - b for m, b in zip(rows["model"]["psnr_frames"], rows[BLUR_ROW]["psnr_frames"])]
         points.append({"step": state["step"], "wall_seconds": state["wall_seconds"], "gain_ends_db": (gain[0] + gain[-1]) / 2,
-                       "gain_middle_db": gain[n // 2], "gain_mean_db": sum(gain) / n, "psnr_mean": rows["model"]["psnr_mean"]})
+                       "gain_middle_db": gain[n // 2], "gain_mean_db": sum(gain) / n, "psnr_mean": rows["model"]["psnr_mean"],
+                       "offset_seconds": offset_seconds})
         print(run.name, points[-1])
     return points
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, action="append", required=True)
+    parser.add_argument("--run", action="append", default=[], help="RUN folder, optionally @MINUTES of earlier training")
+    parser.add_argument("--previous", type=Path, help="an earlier plot's JSON whose curves are drawn too")
     parser.add_argument("--data", required=True)
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    curves = {run.name: curve(run, args.data, args.samples) for run in args.run}
+    curves = json.loads(args.previous.read_text()) if args.previous else {}
+    for spec in args.run:
+        path, _, minutes = spec.partition("@")
+        curves[Path(path).name] = curve(Path(path), args.data, args.samples, 60 * float(minutes or 0))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, points in curves.items():
-        minutes = [p["wall_seconds"] / 60 for p in points]
+        minutes = [(p["wall_seconds"] + p.get("offset_seconds", 0.0)) / 60 for p in points]
         ax.plot(minutes, [p["gain_ends_db"] for p in points], marker="o", label=f"{name}: first/last frames")
         ax.plot(minutes, [p["gain_middle_db"] for p in points], marker="s", linestyle="--", label=f"{name}: middle frame")
     ax.axhline(0, color="gray", linewidth=0.8)
