@@ -44,3 +44,17 @@ def test_fanned_dense_block_matches_the_textbook_one(layers: int, channels_last:
     for g_ours, g_ref in zip(torch.autograd.grad(ours.square().sum(), params), torch.autograd.grad(ref.square().sum(), params)):
         torch.testing.assert_close(g_ours, g_ref, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(block.concatenating(x.contiguous(memory_format=fmt)), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_fanned_block_counts_the_same_flops_as_the_textbook_one() -> None:
+    """count_flops must see the fanned block's piecewise convs and in-place addmm_ transition as the
+    same arithmetic as the concatenating block's, or inference GFLOP/s would be misstated."""
+    from blur2video.model.flops import count_flops
+
+    block = DenseBlock(21, 12, 8).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 21, 32, 48).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fanned = count_flops(lambda: block(x))
+    textbook = count_flops(lambda: block(x))
+    expected = sum(2 * 9 * (21 + 8 * i) * 8 * 32 * 48 for i in range(5)) + 2 * (21 + 40) * 12 * 32 * 48
+    assert fanned == textbook == expected
