@@ -3,10 +3,11 @@
     python scripts/training_curve.py --run runs/demo --run runs/jin --data heldout/photo-1deg --out docs/training_curve.png
     python scripts/training_curve.py --previous docs/training_curve.json --run runs/stage3@124.8 ...
 
-``--run PATH@MINUTES`` places a warm-started run after the training time of the stages before it;
-``--previous`` keeps the curves of an earlier plot's JSON (runs whose checkpoints are gone). Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows
+Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows
 the gain over the blurred input of the first/last frames (mean of the two) and of the middle frame
 against the training wall time recorded in the checkpoint's state, one line per run.
+``--run PATH@MINUTES`` places a warm-started run after the training time of the stages before it;
+``--previous`` keeps the curves of an earlier plot's JSON (runs whose checkpoints are gone).
 """
 
 from __future__ import annotations

@@ -47,13 +47,13 @@ class DenseBlock(nn.Module):
 
     Without gradients (restore, eval) the block runs "fanned out": a conv over the concatenation
     of x_0..x_i is the sum of one conv per piece, so each new feature x_k runs through one conv
-    holding its weights for every later layer, added into an accumulator. That is one
-    concatenation per block instead of ``layers`` growing ones, and convs with 8-40 outputs instead
-    of ``growth``; on CPU the outputs are padded to CPU_CHANNEL_BLOCK (a 21->8 conv takes as long as
-    21->16). The 1x1 transition is summed piece by piece too (see _fanned_fuse), so nothing is
-    concatenated. A full-scale 720p block drops from 390 to ~230 ms. Training keeps the plain
-    concatenating form: there the fanned one's in-place accumulation makes backward slower
-    (0.44 vs 0.37 s per step at 96x96; README "Network").
+    holding its weights for every later layer, added into an accumulator; the 1x1 transition is
+    summed piece by piece too (see _fanned_fuse). No concatenation at all instead of ``layers``
+    growing ones, and convs with 8-40 outputs instead of ``growth``; on CPU the outputs are padded
+    to CPU_CHANNEL_BLOCK (a 21->8 conv takes as long as 21->16). A full-scale 720p block drops from
+    390 to ~230 ms (earlier host; 145 ms on the Zen 5 one). Training keeps the plain concatenating
+    form: there the fanned one's in-place accumulation makes backward slower (0.44 vs 0.37 s per
+    step at 96x96; README "Network").
     """
 
     def __init__(self, cin: int, cout: int, growth: int, layers: int = 5) -> None:
