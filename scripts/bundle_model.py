@@ -1,6 +1,8 @@
 """Copy a training run's weights into the package as the bundled pretrained model (fp16).
 
-    python scripts/bundle_model.py runs/demo [--from best|latest]
+    python scripts/bundle_model.py runs/demo [--from best|latest|step-NNNNNNNN] [--out PATH]
+
+``--out`` writes the same fp16 file elsewhere, e.g. to keep a candidate that is not bundled (yet).
 
 Records in the weights' metadata what the README also states: the command that made them, the
 training wall time and step, the data mixture (the run's [data] table) and where it ran.
@@ -23,27 +25,30 @@ from blur2video.restore import bundled_weights
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
-    parser.add_argument("--from", dest="which", choices=["best", "latest"], default="latest")
+    parser.add_argument("--from", dest="which", default="latest", help="best, latest or a checkpoint folder name (step-NNNNNNNN)")
+    parser.add_argument("--out", type=Path, default=bundled_weights())
     parser.add_argument("--command", default="blur2video train --config configs/demo.toml --out runs/demo --threads 2")
     parser.add_argument("--where", default=f"CPU ({platform.processor() or platform.machine()}, 2 cores)")
     args = parser.parse_args()
     run = args.run
     last = json.loads((run / "last.json").read_text())
-    state = json.loads((run / last["dir"] / "state.json").read_text())
-    source = run / ("best.safetensors" if args.which == "best" else "model.safetensors")
+    folder = run / "checkpoints" / args.which if args.which.startswith("step-") else run / last["dir"]
+    state = json.loads((folder / "state.json").read_text())
+    sources = {"best": run / "best.safetensors", "latest": run / "model.safetensors"}
+    source = sources.get(args.which, folder / "model.safetensors")
     model, meta = load_model(source)
     cfg = tomllib.loads((run / "config.toml").read_text())
     extra = {
         "train_command": args.command,
-        "train_step": int(json.loads(meta.get("step", str(last["step"])))),
+        "train_step": int(json.loads(meta.get("step", str(state["step"])))),
         "train_wall_seconds": round(state["wall_seconds"], 1),
         "trained_on": args.where,
         "data_mixture": cfg["data"],
         "train_config": cfg,
     }
-    save_model(bundled_weights(), model, extra, dtype=torch.float16)
-    size = bundled_weights().stat().st_size / 1e6
-    print(f"{source} -> {bundled_weights()} ({size:.1f} MB, step {extra['train_step']}, {extra['train_wall_seconds']} s of training)")
+    save_model(args.out, model, extra, dtype=torch.float16)
+    size = args.out.stat().st_size / 1e6
+    print(f"{source} -> {args.out} ({size:.1f} MB, step {extra['train_step']}, {extra['train_wall_seconds']} s of training)")
 
 
 if __name__ == "__main__":

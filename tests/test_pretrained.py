@@ -29,6 +29,17 @@ def test_bundled_weights_load_and_match_their_config() -> None:
     assert float(meta["train_wall_seconds"]) > 0 and "data_mixture" in meta
 
 
+def test_kept_candidate_weights_load_and_name_their_config() -> None:
+    """experiments/ holds measured, not bundled, weights (README "Pretrained model"): they must stay
+    loadable by path and say which committed config made them."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / "demo-stage3-small-step2750.safetensors"
+    meta = read_metadata(path)
+    model, _ = load_model(path)
+    assert model.config.as_dict() == json.loads(meta["model_config"]) and model.config.dense_layers == (5,) * 5
+    config = meta["train_command"].split("--config ")[1].split()[0]
+    assert (path.parents[1] / config).is_file() and int(meta["train_step"]) == 2750
+
+
 def test_bundled_model_beats_the_blur_on_held_out_photos(tmp_path: Path) -> None:
     # coffee was never used in training (configs/demo.toml); 1 degree per axis, FOV 60
     data = tmp_path / "held"
