@@ -1,6 +1,6 @@
 """Inference speed: one blurred image -> N frames, per preset, with seconds, peak memory and
-achieved GFLOP/s as a fraction of this machine's fp32 matmul rate measured in the same run, run both by MKL (torch.matmul)
-and by oneDNN (the library our convolutions use; see _peak.py).
+achieved GFLOP/s as a fraction of this machine's fp32 matmul rate measured in the same run, run
+both by MKL (torch.matmul) and by oneDNN (the library our convolutions use; see _peak.py).
 
     python benchmarks/inference.py [--width 1280 --height 720 --frames 7 --presets small fast paper]
 

@@ -32,7 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     run = args.run
     last = json.loads((run / "last.json").read_text())
-    folder = run / "checkpoints" / args.which if args.which.startswith("step-") else run / last["dir"]
+    folder = run / last["dir"] if args.which in ("best", "latest") else run / "checkpoints" / args.which
+    if (not args.which.startswith("step-") and args.which not in ("best", "latest")) or not (folder / "state.json").is_file():
+        parser.error(f"--from {args.which}: no checkpoint {folder}; give best, latest or a folder of {run / 'checkpoints'}")
     state = json.loads((folder / "state.json").read_text())
     sources = {"best": run / "best.safetensors", "latest": run / "model.safetensors"}
     source = sources.get(args.which, folder / "model.safetensors")

@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter
 
 from blur2video.data.dataset import read_dataset_header
 from blur2video.data.io import read_image
+from blur2video.errors import Blur2VideoError
 from blur2video.metrics import psnr
 
 
@@ -26,7 +27,10 @@ def main() -> None:
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.7, 1.0])
     parser.add_argument("--amounts", type=float, nargs="+", default=[0.3, 0.6, 1.0])
     args = parser.parse_args()
-    settings, records = read_dataset_header(args.data)
+    try:
+        settings, records = read_dataset_header(args.data)
+    except Blur2VideoError as exc:
+        parser.exit(2, f"unsharp_baseline: {exc}\n")
     middle = settings["frames"] // 2
     scores: dict[str, list[float]] = {}
     for record in records:
@@ -34,8 +38,8 @@ def main() -> None:
         target = torch.from_numpy(read_image(args.data / record["frames"][middle])).permute(2, 0, 1)
         candidates = {"blurred input": blur}
         for sigma in args.sigmas:
+            detail = blur - gaussian_filter(blur, (sigma, sigma, 0))
             for amount in args.amounts:
-                detail = blur - gaussian_filter(blur, (sigma, sigma, 0))
                 candidates[f"unsharp sigma {sigma} amount {amount}"] = np.clip(blur + amount * detail, 0.0, 1.0)
         for name, image in candidates.items():
             scores.setdefault(name, []).append(float(psnr(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target)))
