@@ -49,3 +49,19 @@ def percent_cells(gflops: float, rates: dict[str, float]) -> str:
 def rates_line(rates: dict[str, float]) -> str:
     """One line naming every measured GEMM rate, for a benchmark's header."""
     return "fp32 GEMM " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()) + " GFLOP/s"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB). Read from /proc's VmHWM where there is one: on
+    Linux ``ru_maxrss`` survives exec, so a spawned benchmark child would report its parent's peak
+    whenever the parent was the larger."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

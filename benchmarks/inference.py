@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import time
 
 import torch
-from _peak import gemm_rates, peak_columns, percent_cells, rates_line
+from _peak import gemm_rates, peak_columns, peak_rss_mb, percent_cells, rates_line
 
 
 def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, queue) -> None:
@@ -37,7 +36,7 @@ def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, q
             t = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     queue.put((min(times), flops, peak_mb))
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import time
 
 import numpy as np
+from _peak import peak_rss_mb
 
 
 def _run(width: int, height: int, queue) -> None:
@@ -29,7 +29,7 @@ def _run(width: int, height: int, queue) -> None:
     t = time.perf_counter()
     video = restorer.restore(image)
     seconds = time.perf_counter() - t
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, video.frames.shape[0]))
+    queue.put((seconds, peak_rss_mb(), video.frames.shape[0]))
 
 
 def main() -> None:
