@@ -26,7 +26,10 @@ class LossConfig:
     """Weights and switches. ``penalty_bound`` caps each pixel's absolute difference in PT, so
     the term is bounded below by ``-penalty_bound`` per frame and cannot be driven to -inf by
     predicting garbage. ``order_invariant`` takes, per sample, the lower PML of the forward and
-    the reversed target sequence (the blur cannot tell them apart)."""
+    the reversed target sequence (the blur cannot tell them apart). ``middle_weight`` scales the
+    middle frame's PML term (the paper weighs every frame alike, 1.0): the other frames' errors
+    are several times larger and dominate the gradient, so a model can settle for sharpening the
+    middle frame instead of deblurring it (README "Pretrained model")."""
 
     scale_weights: tuple[float, ...] = DEFAULT_SCALE_WEIGHTS
     photometric: bool = True
@@ -36,8 +39,11 @@ class LossConfig:
     lambda_pt: float = 0.05
     penalty_bound: float = 0.1
     order_invariant: bool = False
+    middle_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.middle_weight >= 0:
+            raise Blur2VideoError(f"loss.middle_weight must be >= 0, got {self.middle_weight}")
         if len(self.scale_weights) != 6:
             raise Blur2VideoError(f"loss.scale_weights needs 6 weights (1/32 .. 1), got {len(self.scale_weights)}")
         if not self.photometric:
@@ -60,11 +66,17 @@ def downsample_targets(targets: torch.Tensor, sizes: list[tuple[int, int]]) -> l
     return out
 
 
-def photometric_per_sample(scales: list[torch.Tensor], targets: list[torch.Tensor], weights: tuple[float, ...]) -> torch.Tensor:
-    """PML per sample (B,): sum over scales and frames of w_l * mean |pred - target|."""
+def photometric_per_sample(scales: list[torch.Tensor], targets: list[torch.Tensor], weights: tuple[float, ...], middle_weight: float = 1.0) -> torch.Tensor:
+    """PML per sample (B,): sum over scales and frames of w_l * mean |pred - target|, the middle
+    frame's term times ``middle_weight``."""
     total = 0.0
     for w, pred, gt in zip(weights, scales, targets):
-        total = total + w * (pred - gt).abs().mean(dim=(2, 3, 4)).sum(dim=1)
+        per_frame = (pred - gt).abs().mean(dim=(2, 3, 4))  # (B, N)
+        if middle_weight != 1.0:
+            frame_weights = torch.ones(per_frame.shape[1], dtype=per_frame.dtype, device=per_frame.device)
+            frame_weights[per_frame.shape[1] // 2] = middle_weight
+            per_frame = per_frame * frame_weights
+        total = total + w * per_frame.sum(dim=1)
     return total
 
 
@@ -90,9 +102,9 @@ def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig) ->
     """All switched-on terms and ``total`` for a batch of targets (B, N, 3, H, W)."""
     sizes = [tuple(s.shape[-2:]) for s in out.scales]
     gts = downsample_targets(targets, sizes)
-    pml = photometric_per_sample(out.scales, gts, config.scale_weights)
+    pml = photometric_per_sample(out.scales, gts, config.scale_weights, config.middle_weight)
     if config.order_invariant:
-        reversed_pml = photometric_per_sample(out.scales, [g.flip(1) for g in gts], config.scale_weights)
+        reversed_pml = photometric_per_sample(out.scales, [g.flip(1) for g in gts], config.scale_weights, config.middle_weight)
         pml = torch.minimum(pml, reversed_pml)
     terms = {"pml": pml.mean()}
     total = terms["pml"]

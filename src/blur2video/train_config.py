@@ -38,6 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lambda_pt": 0.05,
         "penalty_bound": 0.1,
         "order_invariant": False,
+        "middle_weight": 1.0,  # the paper's: every frame alike
     },
     "train": {
         "epochs": 80,

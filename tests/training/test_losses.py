@@ -21,6 +21,17 @@ def test_photometric_loss_by_hand() -> None:
     assert got.item() == pytest.approx(0.25 * (1 + 2 + 3))
 
 
+def test_middle_weight_scales_only_the_middle_frame() -> None:
+    pred = torch.zeros(1, 3, 3, 1, 1)
+    target = torch.zeros(1, 3, 3, 1, 1)
+    target[0, 0], target[0, 1] = 0.25, 0.5  # frame 0 off by 0.25, the middle frame by 0.5
+    weights = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    assert photometric_per_sample([pred] * 6, [target] * 6, weights).item() == pytest.approx(0.75)
+    assert photometric_per_sample([pred] * 6, [target] * 6, weights, middle_weight=4.0).item() == pytest.approx(0.25 + 4 * 0.5)
+    with pytest.raises(Blur2VideoError, match="middle_weight"):
+        LossConfig(middle_weight=-1.0)
+
+
 def test_consistency_loss_by_hand() -> None:
     # N=3, 3 levels; frame 0's theta moves by 0.1 in one entry between level 0 and 1, else equal
     theta = torch.zeros(1, 3, 3, 2, 3)
