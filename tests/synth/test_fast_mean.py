@@ -1,5 +1,6 @@
 """The compiled one-pass averaging kernel against torch's integer path (identical bits expected)."""
 
+import multiprocessing as mp
 import shutil
 
 import numpy as np
@@ -58,6 +59,28 @@ def test_non_contiguous_frames_are_averaged_in_their_own_order() -> None:
 def test_kernel_and_torch_fallback_agree() -> None:
     frames = torch.randint(0, 256, (9, 3, 50, 70), dtype=torch.uint8)
     assert torch.equal(fast_mean.mean_uint8(frames), mean_uint8_torch(frames))
+
+
+def _mean_in_child(frames: torch.Tensor, queue) -> None:
+    queue.put(fast_mean.mean_uint8(frames).numpy())  # by value: a tensor would travel as shared memory
+
+
+@needs_kernel
+def test_a_forked_child_averages_after_the_parent_did() -> None:
+    """DataLoader workers fork after the main process built the thread pool."""
+    frames = torch.randint(0, 256, (7, 3, 256, 256), dtype=torch.uint8)
+    fast_mean.mean_uint8(frames)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_mean_in_child, args=(frames, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=30)
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    assert torch.equal(torch.from_numpy(got), _torch_mean(frames))
 
 
 def test_frames_it_cannot_take_fall_back() -> None:

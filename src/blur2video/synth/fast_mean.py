@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -34,6 +35,11 @@ def _kernel() -> ctypes.CFUNCTYPE | None:
 @cache
 def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="blur2video-mean")
+
+
+# A forked child (DataLoader and synthesis workers) inherits the pool without its threads, and
+# would wait forever on it: it builds its own.
+os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def available() -> bool:
