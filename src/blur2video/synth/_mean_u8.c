@@ -7,10 +7,17 @@
 
 #define MAX_FRAMES 16 /* 16 * 255 fits uint16; gcc fully unrolls and vectorises up to here */
 
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define RESTRICT __restrict__
+#else
+#define ALWAYS_INLINE static __forceinline
+#define RESTRICT __restrict
+#endif
+
 /* n is a literal at every call site, so the frame loop unrolls and the pixel loop vectorises. */
-static inline __attribute__((always_inline)) void mean_fixed(const uint8_t *const *frames, const int n,
-                                                             float *restrict out, size_t begin, size_t end,
-                                                             float scale) {
+ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *RESTRICT out, size_t begin,
+                              size_t end, float scale) {
     const uint8_t *f[MAX_FRAMES];
     for (int k = 0; k < n; k++) f[k] = frames[k];
     for (size_t i = begin; i < end; i++) {
