@@ -49,6 +49,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "crop": 128,
         "flips": True,
         "reverse": True,
+        "transpose": False,  # swap the axes too (with flips: all 8 right-angle turns and mirrors)
+        "channel_shuffle": False,  # permute the colour channels of the blur and every frame alike
         "workers": 2,
         "seed": 0,
         "val_fraction": 0.05,

@@ -25,11 +25,16 @@ from .io import read_image
 class Augment:
     """Random crop (``crop`` pixels square, None = whole sample) and sequence-consistent flips:
     the same horizontal/vertical flip of the blur and every frame, and time reversal (the blur of
-    a reversed sequence is the same blur)."""
+    a reversed sequence is the same blur). ``transpose`` swaps the axes (with flips: all eight
+    right-angle turns and mirrors) and ``channel_shuffle`` permutes the colour channels, the same
+    way for the blur and every frame: both commute with averaging, so the blur stays the exact
+    mean of its frames, and they multiply the variety of a few training photos."""
 
     crop: int | None = None
     flips: bool = False
     reverse: bool = False
+    transpose: bool = False
+    channel_shuffle: bool = False
 
 
 def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: np.random.Generator, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,6 +51,11 @@ def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: 
             blur, frames = blur.flip(-2), frames.flip(-2)
     if aug.reverse and rng.random() < 0.5:
         frames = frames.flip(0)
+    if aug.transpose and blur.shape[-1] == blur.shape[-2] and rng.random() < 0.5:
+        blur, frames = blur.transpose(-1, -2), frames.transpose(-1, -2)
+    if aug.channel_shuffle:
+        order = torch.from_numpy(rng.permutation(3))
+        blur, frames = blur[order], frames[:, order]
     return blur.contiguous(), frames.contiguous()
 
 
