@@ -50,20 +50,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     curves = json.loads(args.previous.read_text()) if args.previous else {}
-    for spec in args.run:
+    for spec in args.run or []:
         path, _, minutes = spec.partition("@")
         curves[Path(path).name] = curve(Path(path), args.data, args.samples, 60 * float(minutes or 0))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, points in curves.items():
+    # one colour per run, the same in both panels; end and middle frames apart, so the curves stay readable
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
+    colours = plt.get_cmap("tab10")
+    for i, (name, points) in enumerate(curves.items()):
         minutes = [(p["wall_seconds"] + p.get("offset_seconds", 0.0)) / 60 for p in points]
-        ax.plot(minutes, [p["gain_ends_db"] for p in points], marker="o", label=f"{name}: first/last frames")
-        ax.plot(minutes, [p["gain_middle_db"] for p in points], marker="s", linestyle="--", label=f"{name}: middle frame")
-    ax.axhline(0, color="gray", linewidth=0.8)
-    ax.set_xlabel("training wall time (minutes, 2-core CPU)")
-    ax.set_ylabel("PSNR gain over the blur (dB)")
-    ax.set_title(f"held-out: {Path(args.data).name}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        for ax, key in zip(axes, ("gain_ends_db", "gain_middle_db")):
+            ax.plot(minutes, [p[key] for p in points], marker="o", markersize=3, color=colours(i % 10), label=name)
+    for ax, title in zip(axes, ("first and last frames", "middle frame")):
+        ax.axhline(0, color="gray", linewidth=0.8)
+        ax.set_xlabel("training wall time (minutes, 2-core CPU)")
+        ax.set_title(f"held-out {Path(args.data).name}: {title}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("PSNR gain over the blur (dB)")
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
