@@ -116,3 +116,12 @@ def test_mismatched_frames_is_one_line(rot_data: Path, tmp_path: Path, capsys: p
     assert main(["eval", "--checkpoint", str(ckpt), "--data", str(rot_data), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "restores 3 frames but the data has 5" in err[0]
+
+
+def test_cross_dataset_note_names_every_streamed_source() -> None:
+    from blur2video.evaluate import _stream_source
+
+    assert _stream_source({"kind": "rotation", "source": "skimage:astronaut"}) == "rotation skimage:astronaut"
+    assert _stream_source({"kind": "video", "source": "../shared/data/gopro"}) == "video ../shared/data/gopro"
+    assert _stream_source({"kind": "scenes", "textures": "skimage:brick"}) == "scenes textures skimage:brick"
+    assert _stream_source({"kind": "scenes"}) == "scenes textures bundled photos"

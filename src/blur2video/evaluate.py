@@ -71,6 +71,15 @@ def _finite(x: float) -> float | str:
     return x if math.isfinite(x) else "inf"
 
 
+def _stream_source(stream: dict) -> str:
+    """One streamed training source for the cross-dataset note: its kind, and its source, or the
+    textures of a procedural-scenes stream (bundled photos unless it names others)."""
+    kind = stream.get("kind", "stream")
+    if "source" in stream:
+        return f"{kind} {stream['source']}"
+    return f"{kind} textures {stream.get('textures') or 'bundled photos'}"
+
+
 def evaluate(checkpoints: list[str | Path], data: str | Path, out: str | Path, batch_size: int = 4, device: str = "auto",
              samples: int | None = None, names: list[str] | None = None, quiet: bool = False) -> dict:
     """Score every checkpoint on ``data``; write report.json, report.md, grid.png and the
@@ -152,7 +161,7 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
         table.append(entry)
     for label, (path, (_, meta)) in zip(labels, zip(checkpoints, models)):
         trained = json.loads(meta.get("train_config", "{}")).get("data", {})
-        source = trained.get("path") or ", ".join(s.get("source", "?") for s in trained.get("stream", [])) or "unknown"
+        source = trained.get("path") or "; ".join(_stream_source(s) for s in trained.get("stream", [])) or "unknown"
         if trained.get("path") and Path(trained["path"]).resolve() == dataset.root.resolve():
             continue
         notes.append(f"cross-dataset: {label} ({path}) was trained on {source}, evaluated on {dataset.root}")
