@@ -8,17 +8,18 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import torch
 
 MAX_FRAMES = 16  # the kernel's limit: 16 * 255 fits its uint16 total
-_MIN_PER_THREAD = 1 << 16  # below this a thread's start-up costs more than its share of the work
+_MIN_PER_THREAD = 1 << 16  # below this, handing a share to the pool costs more than the share itself
 
 
 @cache
-def _kernel() -> ctypes.CFUNCTYPE | None:
+def _kernel() -> Callable[..., int] | None:
     """The compiled kernel, or None where the install had no C compiler."""
     spec = importlib.util.find_spec("blur2video.synth._mean_u8")
     if spec is None or spec.origin is None:
