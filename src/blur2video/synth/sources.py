@@ -1,7 +1,8 @@
 """Finding, validating and loading the source images synthesis draws from.
 
-A source is a folder of images, one image file, or ``skimage[:name,...]`` for the real photos
-bundled with scikit-image (so the package runs on a fresh machine with no data at hand).
+A source is a folder of images, one image file, ``skimage[:name,...]`` for the real photos
+bundled with scikit-image (so the package runs on a fresh machine with no data at hand), or
+``deadleaves[:COUNT]`` for procedural dead-leaves images (synth/dead_leaves.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemis
 # Grey ones, named explicitly only (``skimage`` alone means the colour photos): more textures to
 # train on, repeated to RGB.
 SKIMAGE_GREY_PHOTOS = ("brick", "camera", "cell", "clock", "coins", "grass", "gravel", "moon", "page", "text")
+DEAD_LEAVES_DEFAULT = 32  # images behind a bare ``deadleaves`` source
 
 
 @dataclass(frozen=True)
 class SourceRef:
-    """One source image: a file path, or a scikit-image photo name (``skimage:NAME``)."""
+    """One source image: a file path, a scikit-image photo name (``skimage:NAME``) or a
+    dead-leaves image (``deadleaves:INDEX``)."""
 
     name: str
     path: Path | None
@@ -32,6 +35,11 @@ class SourceRef:
         """The image as float32 HxWx3 in [0, 1]."""
         if self.path is not None:
             return read_image(self.path)
+        kind, _, name = self.name.partition(":")
+        if kind == "deadleaves":
+            from .dead_leaves import dead_leaves
+
+            return dead_leaves(int(name))
         import skimage.data
 
         return array_to_float_rgb(getattr(skimage.data, self.name.split(":", 1)[1])(), name=self.name)
@@ -54,14 +62,24 @@ def _skimage_refs(spec: str) -> list[SourceRef]:
     return [SourceRef(f"skimage:{n}", None) for n in names]
 
 
+def _dead_leaves_refs(spec: str) -> list[SourceRef]:
+    count = spec.split(":", 1)[1] if ":" in spec else str(DEAD_LEAVES_DEFAULT)
+    if not count.isdigit() or int(count) < 1:
+        raise Blur2VideoError(f"{spec}: give deadleaves:COUNT with COUNT a whole number of images >= 1, e.g. deadleaves:32")
+    return [SourceRef(f"deadleaves:{i}", None) for i in range(int(count))]
+
+
 def discover_sources(spec: str) -> list[SourceRef]:
-    """List the images named by ``spec`` (folder, file or ``skimage[:a,b]``), sorted by name.
+    """List the images named by ``spec`` (folder, file, ``skimage[:a,b]`` or
+    ``deadleaves[:COUNT]``), sorted by name.
 
     Every file in a folder must be an image: the error names the ones that are not, since a
     silently skipped file usually means the wrong folder.
     """
     if spec == "skimage" or spec.startswith("skimage:"):
         return _skimage_refs(spec)
+    if spec == "deadleaves" or spec.startswith("deadleaves:"):
+        return _dead_leaves_refs(spec)
     root = Path(spec)
     if not root.exists():
         raise Blur2VideoError(f"{root}: source does not exist; pass --source a folder of images or an image file")
