@@ -33,7 +33,7 @@ ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *
         return 0;
 
 /* out[begin:end] = scale * sum_k frames[k][begin:end]; returns -1 (and writes nothing) when n is
- * outside 1..MAX_FRAMES, so the caller falls back to torch. */
+ * outside 1..MAX_FRAMES, a guard only: fast_mean.py never passes such n (it falls back to torch). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif

@@ -64,10 +64,8 @@ def mean_uint8(frames: torch.Tensor) -> torch.Tensor | None:
     threads = max(1, min(torch.get_num_threads(), count // _MIN_PER_THREAD))
     bounds = [count * t // threads // 64 * 64 for t in range(threads)] + [count]  # cache-line aligned splits
     if threads == 1:
-        status = [fn(pointers, n, out.data_ptr(), 0, count, scale)]
+        fn(pointers, n, out.data_ptr(), 0, count, scale)
     else:
-        jobs = [_pool(threads).submit(fn, pointers, n, out.data_ptr(), lo, hi, scale) for lo, hi in zip(bounds, bounds[1:])]
-        status = [job.result() for job in jobs]
-    if any(status):
-        return None
+        for job in [_pool(threads).submit(fn, pointers, n, out.data_ptr(), lo, hi, scale) for lo, hi in zip(bounds, bounds[1:])]:
+            job.result()
     return out
