@@ -1,5 +1,6 @@
-"""Builds the optional one-pass averaging kernel (blur2video/synth/_mean_u8.c). It is optional:
-without a C compiler the install still succeeds and the averaging falls back to torch."""
+"""Builds the optional C kernels: the one-pass averaging (blur2video/synth/_mean_u8.c) and the
+dense blocks' one-pass accumulation and transition (blur2video/model/_dense_cpu.c). They are
+optional: without a C compiler the install still succeeds and their callers fall back to torch."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +11,13 @@ setup(
             ["src/blur2video/synth/_mean_u8.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "blur2video.model._dense_cpu",
+            ["src/blur2video/model/_dense_cpu.c"],
+            extra_compile_args=["-O3", "-fopenmp"],
+            extra_link_args=["-fopenmp"],  # binds to the libgomp torch has loaded (see the .c file)
+            optional=True,
+        ),
     ]
 )

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import dense_cpu
+
 
 CPU_CHANNEL_BLOCK = 16  # oneDNN's AVX-512 convs compute output channels in blocks of 16
 
@@ -74,21 +76,27 @@ class DenseBlock(nn.Module):
         return self.fuse(joined)
 
     def fanned(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function with one conv per input piece (see the class docstring)."""
+        """The same function with one conv per input piece (see the class docstring). On CPU the
+        accumulation and the transition run as one-pass C kernels where they were built
+        (:mod:`blur2video.model.dense_cpu`), else as torch ops."""
         g, n = self.growth, len(self.convs)
         pad_to = CPU_CHANNEL_BLOCK if x.device.type == "cpu" else 1
+        native = dense_cpu.usable(x, g)
         feats, acc, start = [x], x, 0
         for k in range(n):
             weight, bias = self._fanned_weights(k, start, feats[k].shape[1], pad_to)
             start += feats[k].shape[1]
             out = F.conv2d(feats[k], weight, bias, padding=1)
-            if k == 0:
-                acc = out
-            else:
-                acc[:, k * g : n * g] += out[:, : (n - k) * g]
-            # a channel slice of a channels-last tensor is strided: copy it out, then activate in place
-            feats.append(F.leaky_relu_(acc[:, k * g : (k + 1) * g].contiguous(memory_format=torch.channels_last), 0.2))
-        return self._fanned_fuse(feats)
+            acc = out if k == 0 else acc
+            feat = dense_cpu.step(acc, k * g, None if k == 0 else out, g, (n - k - 1) * g, 0.2) if native else None
+            if feat is None:
+                if k:
+                    acc[:, k * g : n * g] += out[:, : (n - k) * g]
+                # a channel slice of a channels-last tensor is strided: copy it out, then activate in place
+                feat = F.leaky_relu_(acc[:, k * g : (k + 1) * g].contiguous(memory_format=torch.channels_last), 0.2)
+            feats.append(feat)
+        fused = dense_cpu.fuse(feats, self.fuse[0].weight.flatten(1).t(), self.fuse[0].bias, 0.2) if native else None
+        return fused if fused is not None else self._fanned_fuse(feats)
 
     def _fanned_fuse(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """The 1x1 transition over the concatenation, as a sum of one matrix product per piece

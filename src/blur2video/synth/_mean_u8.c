@@ -16,8 +16,8 @@
 #endif
 
 /* n is a literal at every call site, so the frame loop unrolls and the pixel loop vectorises. */
-ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *RESTRICT out, size_t begin,
-                              size_t end, float scale) {
+ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *RESTRICT out, float scale,
+                              size_t begin, size_t end) {
     const uint8_t *f[MAX_FRAMES];
     for (int k = 0; k < n; k++) f[k] = frames[k];
     for (size_t i = begin; i < end; i++) {
@@ -29,15 +29,16 @@ ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *
 
 #define CASE(N)                                            \
     case N:                                                \
-        mean_fixed(frames, N, out, begin, end, scale);     \
+        mean_fixed(frames, N, out, scale, begin, end);     \
         return 0;
 
-/* out[begin:end] = scale * sum_k frames[k][begin:end]; returns -1 (and writes nothing) when n is
+/* out[begin:end] = scale * sum_k frames[k][begin:end] (the range last, as blur2video/native.py
+ * passes it); returns -1 (and writes nothing) when n is
  * outside 1..MAX_FRAMES, a guard only: fast_mean.py never passes such n (it falls back to torch). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-int b2v_mean_u8(const uint8_t *const *frames, int n, float *out, size_t begin, size_t end, float scale) {
+int b2v_mean_u8(const uint8_t *const *frames, int n, float *out, float scale, size_t begin, size_t end) {
     switch (n) {
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
         CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)

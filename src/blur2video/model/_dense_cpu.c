@@ -1,0 +1,168 @@
+/* The memory-bound parts of a fanned dense block (blur2video/model/blocks.py), each one pass over
+ * channels-last pixels: torch runs them as separate strided adds, copies and activations (three
+ * passes per new feature) and as one skinny matrix product per piece for the 1x1 transition.
+ * Plain C without the Python API; blur2video/model/dense_cpu.py loads it with ctypes. float32.
+ *
+ * The pixels are split over an OpenMP team. Built with -fopenmp, this library names libgomp.so.1,
+ * and torch has already loaded its own libgomp.so.1 globally, so the loader binds both to torch's:
+ * the kernels run on the threads torch's convolutions use. A thread pool of our own beside them
+ * made every kernel and the convolutions after it slower (the two pools' threads took turns on
+ * the cores). Only GOMP_parallel and omp_get_thread_num/num_threads are used, which every libgomp
+ * since GCC 4.9 has. */
+#include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define RESTRICT __restrict__
+#else
+#define ALWAYS_INLINE static __forceinline
+#define RESTRICT __restrict
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+#define LANES 8    /* channels are handled in groups of 8: the growth must be a multiple of it */
+#define MAX_OUT 256 /* widest 1x1 transition output the kernel keeps on its stack */
+
+/* Branch-free, so it vectorises: a conv output's signs are random, and a branch per value
+ * mispredicted often enough to halve the kernels' speed. */
+/* max(v, slope v) for 0 <= slope <= 1, written as a select gcc turns into one max instruction.
+ * "v > 0 ? v : slope v" became masked stores, which this AMD CPU runs slowly when a vector's
+ * signs are mixed, as a conv output's are: 3x slower there than on all-positive data. */
+ALWAYS_INLINE float leaky(float v, float slope) {
+    const float s = v * slope;
+    return v > s ? v : s;
+}
+
+/* One pixel's step: the first `growth` channels of acc + out become the new feature (activated),
+ * the next `rest` channels of out are added into acc for the features still to come. */
+ALWAYS_INLINE void step_pixel(float *RESTRICT acc, const float *RESTRICT out, float *RESTRICT feat, int growth,
+                              int rest, float slope) {
+    for (int b = 0; b < growth; b += LANES)
+        for (int c = 0; c < LANES; c++) feat[b + c] = leaky(acc[b + c] + out[b + c], slope);
+    for (int b = growth; b < growth + rest; b += LANES)
+        for (int c = 0; c < LANES; c++) acc[b + c] += out[b + c];
+}
+
+/* Pixels [begin, end) of one dense step (see b2v_dense_step). */
+CLONES static void step_range(float *acc, ptrdiff_t acc_stride, const float *out, ptrdiff_t out_stride, float *feat,
+                              int growth, int rest, float slope, size_t begin, size_t end) {
+    for (size_t p = begin; p < end; p++) {
+        float *a = acc + p * acc_stride;
+        float *f = feat + p * growth;
+        if (out == NULL) {
+            for (int b = 0; b < growth; b += LANES)
+                for (int c = 0; c < LANES; c++) f[b + c] = leaky(a[b + c], slope);
+        } else if (growth == LANES) {
+            step_pixel(a, out + p * out_stride, f, LANES, rest, slope); /* the literal growth unrolls */
+        } else {
+            step_pixel(a, out + p * out_stride, f, growth, rest, slope);
+        }
+    }
+}
+
+/* TILE pixels of the 1x1 transition: bias + sum over pieces of piece channels x weight rows. The
+ * weight rows and the running totals are `span` floats (cout rounded up to LANES), so every row
+ * is whole vectors, and the TILE pixels' totals are independent chains of FMAs: one pixel alone
+ * would wait on each FMA's latency. */
+#define TILE 8
+ALWAYS_INLINE void fuse_tile(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
+                             size_t p, int tile, const float *RESTRICT weight, const float *RESTRICT bias,
+                             float *RESTRICT y, int cout, int span, float slope) {
+    float total[TILE][MAX_OUT];
+    for (int t = 0; t < tile; t++)
+        for (int o = 0; o < span; o++) total[t][o] = bias[o];
+    const float *w = weight;
+    for (int k = 0; k < n_pieces; k++) {
+        const float *x = pieces[k] + p * strides[k];
+        const ptrdiff_t stride = strides[k];
+        for (int c = 0; c < widths[k]; c++, w += span)
+            for (int t = 0; t < tile; t++) {
+                const float v = x[t * stride + c];
+                for (int o = 0; o < span; o++) total[t][o] += v * w[o];
+            }
+    }
+    for (int t = 0; t < tile; t++)
+        for (int o = 0; o < cout; o++) y[t * cout + o] = leaky(total[t][o], slope);
+}
+
+/* Whole tiles with literal sizes, then the remaining pixels one tile of fewer. */
+#define FUSE_RANGE(S)                                                                                   \
+    {                                                                                                   \
+        size_t p = begin;                                                                               \
+        for (; p + TILE <= end; p += TILE)                                                              \
+            fuse_tile(pieces, widths, strides, n_pieces, p, TILE, weight, bias, out + p * cout, cout, S, slope); \
+        if (p < end)                                                                                    \
+            fuse_tile(pieces, widths, strides, n_pieces, p, (int)(end - p), weight, bias, out + p * cout, cout, S, \
+                      slope);                                                                           \
+    }
+#define FUSE_CASE(S) \
+    case S:          \
+        FUSE_RANGE(S) return;
+
+/* Pixels [begin, end) of the transition (see b2v_dense_fuse); the usual spans are literals so
+ * their loops vectorise fully. */
+CLONES static void fuse_range(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
+                              const float *weight, const float *bias, float *out, int cout, int span, float slope,
+                              size_t begin, size_t end) {
+    switch (span) {
+        FUSE_CASE(8) FUSE_CASE(16) FUSE_CASE(24) FUSE_CASE(32) FUSE_CASE(48) FUSE_CASE(64) FUSE_CASE(96)
+        default:
+            FUSE_RANGE(span) return;
+    }
+}
+
+/* Thread t of n takes pixels [*begin, *end): shares rounded to whole TILEs. */
+static void share(size_t count, int t, int n, size_t *begin, size_t *end) {
+    *begin = count * t / n / TILE * TILE;
+    *end = t == n - 1 ? count : count * (t + 1) / n / TILE * TILE;
+}
+
+#ifdef _OPENMP
+#define TEAM_BEGIN(threads)                                        \
+    _Pragma("omp parallel num_threads(threads)") {                  \
+        size_t begin, end;                                          \
+        share(count, omp_get_thread_num(), omp_get_num_threads(), &begin, &end);
+#define TEAM_END }
+#else
+#define TEAM_BEGIN(threads) \
+    {                       \
+        size_t begin = 0, end = count;
+#define TEAM_END }
+#endif
+
+/* One dense step over `count` pixels on `threads` threads. acc: the accumulator at this feature's
+ * first channel, acc_stride floats per pixel; out: the conv's output, out_stride floats per pixel
+ * (NULL for the first conv, whose output is the accumulator itself); feat: growth floats per
+ * pixel. The first `growth` channels of acc + out become the new feature (LeakyReLU), the next
+ * `rest` channels of out are added into acc. Returns -1 (writing nothing) when growth or rest is
+ * not a multiple of LANES, a guard only. */
+int b2v_dense_step(float *acc, ptrdiff_t acc_stride, const float *out, ptrdiff_t out_stride, float *feat, int growth,
+                   int rest, float slope, size_t count, int threads) {
+    if (growth <= 0 || growth % LANES || rest < 0 || rest % LANES || threads < 1) return -1;
+    TEAM_BEGIN(threads)
+    step_range(acc, acc_stride, out, out_stride, feat, growth, rest, slope, begin, end);
+    TEAM_END
+    return 0;
+}
+
+/* The 1x1 transition over `count` pixels of `n_pieces` pieces (pieces[k]: widths[k] channels,
+ * strides[k] floats per pixel), then LeakyReLU into out (cout floats per pixel), on `threads`
+ * threads. weight is (sum of widths, span) row-major and bias span floats, both zero-padded from
+ * cout to span, a multiple of LANES. Returns -1 (writing nothing) on a bad span, a guard only. */
+int b2v_dense_fuse(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
+                   const float *weight, const float *bias, float *out, int cout, int span, float slope, size_t count,
+                   int threads) {
+    if (cout <= 0 || span < cout || span % LANES || span > MAX_OUT || threads < 1) return -1;
+    TEAM_BEGIN(threads)
+    fuse_range(pieces, widths, strides, n_pieces, weight, bias, out, cout, span, slope, begin, end);
+    TEAM_END
+    return 0;
+}

@@ -1,0 +1,113 @@
+"""The memory-bound parts of a fanned dense block as one-pass C kernels, for CPU inference
+(``_dense_cpu.c``, built at install when a C compiler is present; they run on torch's own OpenMP
+threads). In torch each new feature costs three passes over memory (a strided add into the
+accumulator, a copy of the feature out of it, its activation), and the 1x1 transition one skinny
+matrix product per piece, which MKL runs at a sixth of its GEMM rate; here each is one pass
+(benchmarks/dense_block.py measures both).
+
+``step`` and ``fuse`` return None (having written nothing) when a kernel cannot take their
+tensors, so :class:`blur2video.model.blocks.DenseBlock` falls back to its torch path."""
+
+from __future__ import annotations
+
+import ctypes
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
+
+import torch
+
+from .. import native
+
+LANES = 8  # the kernels handle channels in groups of 8: the growth must be a multiple of it
+_SIZE, _PTR, _INT, _FLOAT = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+_DIFF = ctypes.c_ssize_t
+_enabled = True
+
+
+@cache
+def _kernels() -> tuple[Callable[..., int], Callable[..., int]] | None:
+    module = "blur2video.model._dense_cpu"
+    step = native.load(module, "b2v_dense_step", [_PTR, _DIFF, _PTR, _DIFF, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
+    fuse = native.load(module, "b2v_dense_fuse", [_PTR, _PTR, _PTR, _INT, _PTR, _PTR, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
+    return (step, fuse) if step is not None and fuse is not None else None
+
+
+def available() -> bool:
+    """Whether the compiled kernels were built and load."""
+    return _kernels() is not None
+
+
+def _pixels(t: torch.Tensor) -> bool:
+    """A CPU float32 (B, C, H, W) tensor whose pixels are rows of C floats (channels-last, dense)."""
+    return t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Run dense blocks on torch ops only: what FLOP counting sees (a C kernel is not a torch op,
+    so its arithmetic would go uncounted) and the peer the benchmarks measure against."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+def usable(x: torch.Tensor, growth: int) -> bool:
+    """Whether a block with this input and growth can run on the kernels."""
+    return _enabled and available() and growth % LANES == 0 and _pixels(x) and not torch.is_grad_enabled()
+
+
+def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, rest: int, slope: float) -> torch.Tensor | None:
+    """One dense step over channels-last tensors: the new feature leaky(acc[offset : offset+growth]
+    + out[:growth]) (channels-last, returned), and acc[offset+growth : offset+growth+rest] +=
+    out[growth : growth+rest] in place. ``out`` None: acc already holds the sums (the first conv's
+    output). None when the tensors do not suit the kernel."""
+    kernels = _kernels()
+    if kernels is None or not 0 <= slope <= 1 or not _pixels(acc) or (out is not None and not _pixels(out)):
+        return None
+    b, channels, h, w = acc.shape
+    if growth % LANES or rest % LANES or offset + growth + rest > channels or (out is not None and growth + rest > out.shape[1]):
+        return None
+    feat = torch.empty(b, growth, h, w, memory_format=torch.channels_last)
+    out_ptr, out_stride = (None, 0) if out is None else (out.data_ptr(), out.shape[1])
+    acc_ptr = acc.data_ptr() + offset * acc.element_size()
+    _check(kernels[0](acc_ptr, channels, out_ptr, out_stride, feat.data_ptr(), growth, rest, slope, b * h * w, _threads(b * h * w)))
+    return feat
+
+
+def fuse(pieces: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, slope: float) -> torch.Tensor | None:
+    """leaky(bias + concat(pieces) @ weight) for channels-last pieces, one pass over their pixels;
+    ``weight`` (sum of piece channels, cout). None when the tensors do not suit the kernel."""
+    kernels = _kernels()
+    b, _, h, w = pieces[0].shape
+    if kernels is None or not 0 <= slope <= 1 or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in pieces):
+        return None
+    cin, cout = weight.shape
+    span = -(-cout // LANES) * LANES
+    if cin != sum(p.shape[1] for p in pieces) or span > 256:
+        return None
+    padded = torch.nn.functional.pad(weight.float(), (0, span - cout)).contiguous()
+    padded_bias = torch.nn.functional.pad(bias.float(), (0, span - cout)).contiguous()
+    y = torch.empty(b, cout, h, w, memory_format=torch.channels_last)
+    count = len(pieces)
+    ptrs = (ctypes.c_void_p * count)(*(p.data_ptr() for p in pieces))
+    widths = (ctypes.c_int * count)(*(p.shape[1] for p in pieces))
+    strides = (_DIFF * count)(*(p.shape[1] for p in pieces))  # dense channels-last: a pixel is its channels
+    status = kernels[1](ptrs, widths, strides, count, padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope,
+                        b * h * w, _threads(b * h * w))
+    _check(status)
+    return y
+
+
+def _threads(pixels: int) -> int:
+    """torch's thread count, or 1 where a share would be too small to pay for waking a thread."""
+    return max(1, min(torch.get_num_threads(), pixels // native.MIN_PER_THREAD))
+
+
+def _check(status: int) -> None:
+    """The kernels refuse only arguments this module never passes: a refusal is a bug here."""
+    if status:
+        raise RuntimeError(f"blur2video.model._dense_cpu refused its arguments (status {status})")

@@ -1,0 +1,56 @@
+"""The optional C kernels (built at install when a C compiler is present): loading them with ctypes
+and running one over a range of items on torch's thread count. ctypes releases the GIL, so a
+persistent thread pool runs the shares in parallel. Every caller keeps a torch path for when a
+kernel is missing (no compiler at install), so nothing here is required."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import torch
+
+MIN_PER_THREAD = 1 << 16  # items below which handing a share to the pool costs more than the share
+
+
+def load(module: str, symbol: str, argtypes: Sequence[type]) -> Callable[..., int] | None:
+    """``symbol`` of the compiled extension ``module`` with its argument types, or None where the
+    install built no such extension. Every kernel returns an int status (0 when it ran)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        fn = getattr(ctypes.CDLL(spec.origin), symbol)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = list(argtypes)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+@cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="blur2video-native")
+
+
+# A forked child (DataLoader and synthesis workers) inherits the pool without its threads, and
+# would wait forever on it: it builds its own.
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
+def run_split(fn: Callable[..., int], count: int, *args, align: int = 64, min_per_thread: int = MIN_PER_THREAD) -> None:
+    """Call ``fn(*args, begin, end)`` over [0, count) split in ``align``-aligned shares, one per
+    torch thread; a kernel's refusal (non-zero status) is a bug in its caller, so it raises."""
+    threads = max(1, min(torch.get_num_threads(), count // min_per_thread))
+    bounds = [count * t // threads // align * align for t in range(threads)] + [count]
+    if threads == 1:
+        statuses = [fn(*args, 0, count)]
+    else:  # the calling thread takes the last share itself
+        jobs = [_pool(threads - 1).submit(fn, *args, lo, hi) for lo, hi in zip(bounds[:-2], bounds[1:-1])]
+        statuses = [fn(*args, bounds[-2], bounds[-1])] + [job.result() for job in jobs]
+    if any(statuses):
+        raise RuntimeError(f"{fn.__name__} refused its arguments (status {statuses})")
