@@ -166,3 +166,29 @@ int b2v_dense_fuse(const float *const *pieces, const int *widths, const ptrdiff_
     TEAM_END
     return 0;
 }
+
+/* Pixels [begin, end) of a channel concatenation (see b2v_concat). */
+CLONES static void concat_range(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
+                                float *out, ptrdiff_t out_stride, size_t begin, size_t end) {
+    for (size_t p = begin; p < end; p++) {
+        float *y = out + p * out_stride;
+        for (int k = 0; k < n_pieces; k++) {
+            const float *x = pieces[k] + p * strides[k];
+            for (int c = 0; c < widths[k]; c++) y[c] = x[c];
+            y += widths[k];
+        }
+    }
+}
+
+/* The concatenation along channels of `n_pieces` channels-last pieces (pieces[k]: widths[k]
+ * channels, strides[k] floats per pixel) into out (out_stride floats per pixel), over `count`
+ * pixels on `threads` threads: the dense block's input. torch's cat of narrow channels-last
+ * tensors copies at a third of memory speed. Returns -1 on bad arguments, a guard only. */
+int b2v_concat(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces, float *out,
+               ptrdiff_t out_stride, size_t count, int threads) {
+    if (n_pieces < 1 || threads < 1) return -1;
+    TEAM_BEGIN(threads)
+    concat_range(pieces, widths, strides, n_pieces, out, out_stride, begin, end);
+    TEAM_END
+    return 0;
+}

@@ -150,7 +150,7 @@ class DecoderBlock(nn.Module):
         """``skip``: the skip input's parts, concatenated here with the upsampled feature and
         residual in one pass (channels-last parts give a channels-last result)."""
         residual = self.up_image(residual)
-        feature = self.dense(torch.cat([self.up_feature(feature), *skip, residual], dim=1))
+        feature = self.dense(dense_cpu.cat([self.up_feature(feature), *skip, residual]))
         return feature, residual + self.to_image(feature)
 
 
@@ -167,4 +167,4 @@ class RefineBlock(nn.Module):
         self.to_image = zero_conv(width, 3)
 
     def forward(self, feature: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return image + self.to_image(self.body(torch.cat([feature, image], dim=1)))
+        return image + self.to_image(self.body(dense_cpu.cat([feature, image])))

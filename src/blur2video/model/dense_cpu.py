@@ -26,11 +26,12 @@ _enabled = True
 
 
 @cache
-def _kernels() -> tuple[Callable[..., int], Callable[..., int]] | None:
+def _kernels() -> tuple[Callable[..., int], ...] | None:
     module = "blur2video.model._dense_cpu"
     step = native.load(module, "b2v_dense_step", [_PTR, _DIFF, _PTR, _DIFF, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
     fuse = native.load(module, "b2v_dense_fuse", [_PTR, _PTR, _PTR, _INT, _PTR, _PTR, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
-    return (step, fuse) if step is not None and fuse is not None else None
+    concat = native.load(module, "b2v_concat", [_PTR, _PTR, _PTR, _INT, _PTR, _DIFF, _SIZE, _INT])
+    return (step, fuse, concat) if step and fuse and concat else None
 
 
 def available() -> bool:
@@ -92,14 +93,34 @@ def fuse(pieces: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tenso
     padded = torch.nn.functional.pad(weight.float(), (0, span - cout)).contiguous()
     padded_bias = torch.nn.functional.pad(bias.float(), (0, span - cout)).contiguous()
     y = torch.empty(b, cout, h, w, memory_format=torch.channels_last)
-    count = len(pieces)
-    ptrs = (ctypes.c_void_p * count)(*(p.data_ptr() for p in pieces))
-    widths = (ctypes.c_int * count)(*(p.shape[1] for p in pieces))
-    strides = (_DIFF * count)(*(p.shape[1] for p in pieces))  # dense channels-last: a pixel is its channels
-    status = kernels[1](ptrs, widths, strides, count, padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope,
+    ptrs, widths, strides = _piece_arrays(pieces)
+    status = kernels[1](ptrs, widths, strides, len(pieces), padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope,
                         b * h * w, _threads(b * h * w))
     _check(status)
     return y
+
+
+def cat(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(parts, dim=1)``, in one pass where the kernel takes them (CPU float32
+    channels-last parts of one size, no gradients, not disabled): torch's cat of narrow
+    channels-last tensors copies at a third of memory speed (9.4 against 3.6 ms for a full-scale
+    720p dense block input of 21 channels)."""
+    kernels = _kernels()
+    b, _, h, w = parts[0].shape
+    if kernels is None or not _enabled or torch.is_grad_enabled() or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts):
+        return torch.cat(list(parts), dim=1)
+    out = torch.empty(b, sum(p.shape[1] for p in parts), h, w, memory_format=torch.channels_last)
+    ptrs, widths, strides = _piece_arrays(parts)
+    _check(kernels[2](ptrs, widths, strides, len(parts), out.data_ptr(), out.shape[1], b * h * w, _threads(b * h * w)))
+    return out
+
+
+def _piece_arrays(parts: Sequence[torch.Tensor]) -> tuple[ctypes.Array, ctypes.Array, ctypes.Array]:
+    """C arrays of the parts' data pointers, channel counts and floats per pixel (dense
+    channels-last: a pixel is its channels)."""
+    count = len(parts)
+    widths = [p.shape[1] for p in parts]
+    return (ctypes.c_void_p * count)(*(p.data_ptr() for p in parts)), (_INT * count)(*widths), (_DIFF * count)(*widths)
 
 
 def _threads(pixels: int) -> int:

@@ -2,7 +2,8 @@
 
 Every module here serves all F non-middle frames of one level in one pass: the motion heads are
 small grouped convolutions over a shared trunk, the warps one batched ``grid_sample`` over B*F
-copies, and the outputs (B, F, ...). Warps follow the conventions of :mod:`blur2video.geometry.warp`.
+copies (in CPU inference one C kernel, :mod:`blur2video.geometry.warp_cpu`, where it was built),
+and the outputs (B, F, ...). Warps follow the conventions of :mod:`blur2video.geometry.warp`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..geometry import warp_cpu
 from ..geometry.warp import warp_affine, warp_flow
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -84,15 +86,21 @@ class FeatureTransformer(nn.Module):
         """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None).
         A given ``theta`` (B, F, 2, 3) replaces the estimated affine (tiled inference)."""
         b, c, h, w = feature.shape
-        copies = expand_frames(feature, self.frames)
-        parts, flow = [], None
         if self.localizer is None:
             theta = None
-        else:
-            theta = self.localizer(feature) if theta is None else theta
-            parts.append(warp_affine(copies, theta.reshape(-1, 2, 3)))
-        if self.flow is not None:
-            flow = self.flow(feature)
+        elif theta is None:
+            theta = self.localizer(feature)
+        flow = self.flow(feature) if self.flow is not None else None
+        if warp_cpu.usable(feature):  # CPU inference: both warps straight into one channels-last tensor
+            out = torch.empty(b * self.frames, self.out_channels, h, w, memory_format=torch.channels_last)
+            if theta is not None:
+                warp_cpu.warp_frames_into(out, 0, feature, theta=theta.reshape(-1, 2, 3))
+            if flow is not None:
+                warp_cpu.warp_frames_into(out, self.out_channels - c, feature, flow=flow.reshape(-1, 2, h, w))
+            return out.view(b, self.frames, -1, h, w), theta, flow
+        copies = expand_frames(feature, self.frames)
+        parts = [warp_affine(copies, theta.reshape(-1, 2, 3))] if theta is not None else []
+        if flow is not None:
             parts.append(warp_flow(copies, flow.reshape(-1, 2, h, w)))
         return to_frames_channels_last(parts, b, self.frames), theta, flow
 
@@ -108,7 +116,12 @@ class ImageTransformer(nn.Module):
 
     def forward(self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3)); a given ``theta`` replaces the estimate."""
-        b, _, h, w = image.shape
+        b, c, h, w = image.shape
         theta = self.localizer(feature) if theta is None else theta
+        image_cl = image.contiguous(memory_format=torch.channels_last)
+        if warp_cpu.usable(image_cl):
+            out = torch.empty(b * self.frames, c, h, w, memory_format=torch.channels_last)
+            warp_cpu.warp_frames_into(out, 0, image_cl, theta=theta.reshape(-1, 2, 3))
+            return out.view(b, self.frames, c, h, w), theta
         warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
         return to_frames_channels_last([warped], b, self.frames), theta
