@@ -42,9 +42,24 @@ typedef struct {
     float theta[6];    /* the affine map (row-major 2x3), when flow is NULL */
 } b2v_warp_image;
 
-/* One output pixel: blend the four neighbours of (x, y), each a vector of `channels` floats. */
+/* Blend four neighbours' channel vectors. */
+ALWAYS_INLINE void blend(const float *p00, const float *p01, const float *p10, const float *p11, float w00, float w01,
+                         float w10, float w11, float *RESTRICT out, int channels) {
+    for (int c = 0; c < channels; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
+}
+
+/* One output pixel: blend the four neighbours of (x, y), each a vector of `channels` floats. Most
+ * samples fall inside the input with all four neighbours, which takes the short path. */
 ALWAYS_INLINE void sample(const float *src, ptrdiff_t src_row, ptrdiff_t src_px, int height, int width, float x,
                           float y, float *RESTRICT out, int channels) {
+    if (x >= 0.0f && y >= 0.0f && x < (float)(width - 1) && y < (float)(height - 1)) {
+        const int ix = (int)x, iy = (int)y; /* truncation is floor here */
+        const float fx = x - (float)ix, fy = y - (float)iy;
+        const float *p00 = src + iy * src_row + ix * src_px, *p10 = p00 + src_row;
+        blend(p00, p00 + src_px, p10, p10 + src_px, (1.0f - fx) * (1.0f - fy), fx * (1.0f - fy), (1.0f - fx) * fy,
+              fx * fy, out, channels);
+        return;
+    }
     const float *tap[4] = {ZEROS, ZEROS, ZEROS, ZEROS};
     float weight[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (x > -1.0f && y > -1.0f && x < (float)width && y < (float)height) { /* also false for NaN */
@@ -59,8 +74,7 @@ ALWAYS_INLINE void sample(const float *src, ptrdiff_t src_row, ptrdiff_t src_px,
                     weight[2 * a + b] = wy[a] * wx[b];
                 }
     }
-    for (int c = 0; c < channels; c++)
-        out[c] = weight[0] * tap[0][c] + weight[1] * tap[1][c] + weight[2] * tap[2][c] + weight[3] * tap[3][c];
+    blend(tap[0], tap[1], tap[2], tap[3], weight[0], weight[1], weight[2], weight[3], out, channels);
 }
 
 /* Output row i of one image. */

@@ -20,6 +20,10 @@ import torch
 from .. import native
 
 LANES = 8  # the kernels handle channels in groups of 8: the growth must be a multiple of it
+# Blocks with fewer pixels stay on torch: below about 1/2 scale of a 720p input the kernels were
+# level with torch's ops or slower (their transition is no match for MKL's GEMM once a block's
+# inputs are hundreds of channels wide), above it faster (benchmarks/dense_block.py).
+MIN_PIXELS = 1 << 17
 _SIZE, _PTR, _INT, _FLOAT = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_float
 _DIFF = ctypes.c_ssize_t
 _enabled = True
@@ -57,8 +61,9 @@ def disabled() -> Iterator[None]:
 
 
 def usable(x: torch.Tensor, growth: int) -> bool:
-    """Whether a block with this input and growth can run on the kernels."""
-    return _enabled and available() and growth % LANES == 0 and _pixels(x) and not torch.is_grad_enabled()
+    """Whether a block with this input and growth should run on the kernels."""
+    big = x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS
+    return _enabled and big and available() and growth % LANES == 0 and _pixels(x) and not torch.is_grad_enabled()
 
 
 def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, rest: int, slope: float) -> torch.Tensor | None:
@@ -107,7 +112,7 @@ def cat(parts: Sequence[torch.Tensor]) -> torch.Tensor:
     720p dense block input of 21 channels)."""
     kernels = _kernels()
     b, _, h, w = parts[0].shape
-    if kernels is None or not _enabled or torch.is_grad_enabled() or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts):
+    if kernels is None or not _enabled or b * h * w < MIN_PIXELS or torch.is_grad_enabled() or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts):
         return torch.cat(list(parts), dim=1)
     out = torch.empty(b, sum(p.shape[1] for p in parts), h, w, memory_format=torch.channels_last)
     ptrs, widths, strides = _piece_arrays(parts)
