@@ -29,8 +29,9 @@ def test_kernels_are_built_where_a_compiler_exists() -> None:
 )
 def test_kernel_block_matches_the_textbook_one(cin: int, cout: int, growth: int, layers: int, monkeypatch) -> None:
     """Every span the kernel specialises (16, 24, 96), the generic one (104) and one too wide for
-    it (264: the torch transition), batch 2, a size that is no multiple of the kernels' tiles, and
-    inputs of both signs (the activation once was sign-dependent)."""
+    it (264: the torch transition, which then also computes the last feature), batch 2, a size
+    that is no multiple of the kernels' tiles, and inputs of both signs (the activation once was
+    sign-dependent)."""
     torch.manual_seed(cout)
     block = DenseBlock(cin, cout, growth, layers).eval().to(memory_format=CL)
     x = torch.randn(2, cin, 13, 19).contiguous(memory_format=CL)
@@ -42,7 +43,7 @@ def test_kernel_block_matches_the_textbook_one(cin: int, cout: int, growth: int,
     with torch.inference_mode():
         ours = block(x)
     ref = textbook_dense(block.double(), x.double())
-    assert calls == {"step": layers, "fuse": 1}
+    assert calls == {"step": max(layers - 1, 1), "fuse": 1}  # the last feature is computed inside the transition
     assert ours.is_contiguous(memory_format=CL)
     torch.testing.assert_close(ours, ref.float(), rtol=1e-5, atol=1e-5)
 
@@ -76,3 +77,20 @@ def test_step_and_fuse_refuse_tensors_they_cannot_take() -> None:
         assert dense_cpu.fuse([acc, acc[:, :8].contiguous()], torch.randn(30, 4), torch.zeros(4), 0.2) is None  # weight rows
         feat = dense_cpu.step(acc, 8, None, 8, 8, 0.2)
     torch.testing.assert_close(feat, torch.nn.functional.leaky_relu(acc[:, 8:16], 0.2))
+
+
+@needs_kernels
+@pytest.mark.parametrize("slopes", [None, [0.2, 1.0, 0.0]])
+def test_cat_matches_torch(slopes, monkeypatch) -> None:
+    """The concatenation kernel against torch.cat of the activated parts, with a part that is a
+    strided view (the torch path) and with dense parts (the kernel)."""
+    monkeypatch.setattr(dense_cpu, "MIN_PIXELS", 1)
+    parts = [torch.randn(2, c, 5, 7).contiguous(memory_format=CL) for c in (12, 3, 5)]
+    acts = slopes or [1.0] * 3
+    ref = torch.cat([torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, acts)], dim=1)
+    with torch.inference_mode():
+        got = dense_cpu.cat(parts, slopes)
+        strided = dense_cpu.cat([parts[0][:, :6], *parts[1:]], slopes)
+    assert got.is_contiguous(memory_format=CL)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    torch.testing.assert_close(strided, torch.cat([ref[:, :6], ref[:, 12:]], dim=1), rtol=0, atol=0)

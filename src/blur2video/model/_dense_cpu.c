@@ -68,6 +68,32 @@ CLONES static void step_range(float *acc, ptrdiff_t acc_stride, const float *out
     }
 }
 
+/* One input of the transition or of a concatenation: `width` channels at `data`, `stride` floats
+ * per pixel. With an `addend` (its own stride), the piece is leaky(data + addend) computed on the
+ * fly: the block's last feature, which only the transition reads, is never stored. */
+typedef struct {
+    const float *data;
+    const float *addend;
+    ptrdiff_t stride, addend_stride;
+    int width;
+} b2v_piece;
+
+/* Channel c of pixel t of a piece whose pixel 0 is at x, and of a summed piece's tile as
+ * gathered into `summed` by sum_tile. */
+#define PLAIN_VALUE(t, c) x[(t) * stride + (c)]
+#define SUMMED_VALUE(t, c) summed[t][c]
+#define MAX_SUMMED 64 /* widest summed piece: the block's growth */
+#define TILE 8       /* pixels of the transition computed together (see fuse_tile) */
+
+/* leaky(x + a) for TILE pixels of a summed piece, vectorised over its channels (a multiple of LANES). */
+ALWAYS_INLINE void sum_tile(const float *x, ptrdiff_t stride, const float *a, ptrdiff_t addend_stride, int width,
+                            int tile, float slope, float summed[TILE][MAX_SUMMED]) {
+    for (int t = 0; t < tile; t++)
+        for (int b = 0; b < width; b += LANES)
+            for (int c = 0; c < LANES; c++)
+                summed[t][b + c] = leaky(x[t * stride + b + c] + a[t * addend_stride + b + c], slope);
+}
+
 /* TILE pixels of the 1x1 transition: bias + sum over pieces of piece channels x weight rows. The
  * weight rows and the running totals are `span` floats (cout rounded up to LANES), and the TILE
  * pixels' totals are independent chains of FMAs: one pixel alone would wait on each FMA's
@@ -75,30 +101,40 @@ CLONES static void step_range(float *acc, ptrdiff_t acc_stride, const float *out
  * extensions, lowered to the target's registers), held in registers: a float array of them was
  * kept in memory, 1.3x slower at 8 lanes and 2.5x at 16. Wider spans take the plain loop (they
  * only occur at coarse scales). */
-#define TILE 8
 typedef float vec8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float vec16 __attribute__((vector_size(16 * sizeof(float))));
 
-#define DEFINE_FUSE_VEC(NAME, vec, NV)                                                                      \
-    ALWAYS_INLINE void NAME(const float *const *pieces, const int *widths, const ptrdiff_t *strides, \
-                                      int n_pieces, size_t p, int tile, const float *RESTRICT weight,         \
-                                      const float *RESTRICT bias, float *RESTRICT y, int cout, int span,       \
-                                      float slope) {                                                           \
+/* Add one piece's channels times their weight rows to the tile's totals, reading values by VALUE. */
+#define ACCUMULATE_VEC(VALUE, vec, NV)                                                                            \
+    for (int c = 0; c < width; c++, w += span) {                                                           \
+        vec row[NV];                                                                                       \
+        for (int v = 0; v < NV; v++) __builtin_memcpy(&row[v], w + v * lanes, sizeof(vec));               \
+        for (int t = 0; t < TILE; t++) {                                                                   \
+            const float s = t < tile ? VALUE(t, c) : 0.0f;                                                 \
+            for (int v = 0; v < NV; v++) total[t][v] += s * row[v];                                        \
+        }                                                                                                  \
+    }
+
+#define DEFINE_FUSE_VEC(NAME, vec, NV)                                                                        \
+    ALWAYS_INLINE void NAME(const b2v_piece *pieces, int n_pieces, size_t p, int tile,                         \
+                            const float *RESTRICT weight, const float *RESTRICT bias, float *RESTRICT y,       \
+                            int cout, int span, float slope) {                                                 \
         const int lanes = sizeof(vec) / sizeof(float);                                                         \
         vec total[TILE][NV];                                                                                   \
         for (int t = 0; t < TILE; t++)                                                                         \
-            for (int v = 0; v < NV; v++) __builtin_memcpy(&total[t][v], bias + v * lanes, sizeof(vec));         \
+            for (int v = 0; v < NV; v++) __builtin_memcpy(&total[t][v], bias + v * lanes, sizeof(vec));        \
         const float *w = weight;                                                                               \
         for (int k = 0; k < n_pieces; k++) {                                                                   \
-            const float *x = pieces[k] + p * strides[k];                                                       \
-            const ptrdiff_t stride = strides[k];                                                               \
-            for (int c = 0; c < widths[k]; c++, w += span) {                                                   \
-                vec row[NV];                                                                                   \
-                for (int v = 0; v < NV; v++) __builtin_memcpy(&row[v], w + v * lanes, sizeof(vec));           \
-                for (int t = 0; t < TILE; t++) {                                                               \
-                    const float s = t < tile ? x[t * stride + c] : 0.0f;                                       \
-                    for (int v = 0; v < NV; v++) total[t][v] += s * row[v];                                    \
-                }                                                                                              \
+            const ptrdiff_t stride = pieces[k].stride, addend_stride = pieces[k].addend_stride;                \
+            const float *x = pieces[k].data + p * stride;                                                      \
+            const int width = pieces[k].width;                                                                 \
+            if (pieces[k].addend) {                                                                            \
+                float summed[TILE][MAX_SUMMED];                                                                \
+                sum_tile(x, stride, pieces[k].addend + p * addend_stride, addend_stride, width, tile, slope,   \
+                         summed);                                                                              \
+                ACCUMULATE_VEC(SUMMED_VALUE, vec, NV)                                                          \
+            } else {                                                                                           \
+                ACCUMULATE_VEC(PLAIN_VALUE, vec, NV)                                                                  \
             }                                                                                                  \
         }                                                                                                      \
         for (int t = 0; t < tile; t++)                                                                         \
@@ -109,19 +145,21 @@ DEFINE_FUSE_VEC(fuse_tile_16, vec16, 1)
 DEFINE_FUSE_VEC(fuse_tile_24, vec8, 3)
 DEFINE_FUSE_VEC(fuse_tile_32, vec16, 2)
 
-ALWAYS_INLINE void fuse_tile(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
-                             size_t p, int tile, const float *RESTRICT weight, const float *RESTRICT bias,
-                             float *RESTRICT y, int cout, int span, float slope) {
+ALWAYS_INLINE void fuse_tile(const b2v_piece *pieces, int n_pieces, size_t p, int tile, const float *RESTRICT weight,
+                             const float *RESTRICT bias, float *RESTRICT y, int cout, int span, float slope) {
     float total[TILE][MAX_OUT];
     for (int t = 0; t < tile; t++)
         for (int o = 0; o < span; o++) total[t][o] = bias[o];
     const float *w = weight;
     for (int k = 0; k < n_pieces; k++) {
-        const float *x = pieces[k] + p * strides[k];
-        const ptrdiff_t stride = strides[k];
-        for (int c = 0; c < widths[k]; c++, w += span)
+        const ptrdiff_t stride = pieces[k].stride, addend_stride = pieces[k].addend_stride;
+        const float *x = pieces[k].data + p * stride;
+        float summed[TILE][MAX_SUMMED];
+        if (pieces[k].addend)
+            sum_tile(x, stride, pieces[k].addend + p * addend_stride, addend_stride, pieces[k].width, tile, slope, summed);
+        for (int c = 0; c < pieces[k].width; c++, w += span)
             for (int t = 0; t < tile; t++) {
-                const float v = x[t * stride + c];
+                const float v = pieces[k].addend ? SUMMED_VALUE(t, c) : PLAIN_VALUE(t, c);
                 for (int o = 0; o < span; o++) total[t][o] += v * w[o];
             }
     }
@@ -130,14 +168,12 @@ ALWAYS_INLINE void fuse_tile(const float *const *pieces, const int *widths, cons
 }
 
 /* Whole tiles with literal sizes, then the remaining pixels one tile of fewer. */
-#define FUSE_RANGE(TILE_FN, S)                                                                            \
-    {                                                                                                     \
-        size_t p = begin;                                                                                 \
-        for (; p + TILE <= end; p += TILE)                                                                \
-            TILE_FN(pieces, widths, strides, n_pieces, p, TILE, weight, bias, out + p * cout, cout, S, slope); \
-        if (p < end)                                                                                      \
-            TILE_FN(pieces, widths, strides, n_pieces, p, (int)(end - p), weight, bias, out + p * cout, cout, S, \
-                    slope);                                                                               \
+#define FUSE_RANGE(TILE_FN, S)                                                                           \
+    {                                                                                                    \
+        size_t p = begin;                                                                                \
+        for (; p + TILE <= end; p += TILE)                                                               \
+            TILE_FN(pieces, n_pieces, p, TILE, weight, bias, out + p * cout, cout, S, slope);            \
+        if (p < end) TILE_FN(pieces, n_pieces, p, (int)(end - p), weight, bias, out + p * cout, cout, S, slope); \
     }
 #define FUSE_CASE(TILE_FN, S) \
     case S:                   \
@@ -145,9 +181,8 @@ ALWAYS_INLINE void fuse_tile(const float *const *pieces, const int *widths, cons
 
 /* Pixels [begin, end) of the transition (see b2v_dense_fuse); the usual spans are literals so
  * their loops vectorise fully. */
-CLONES static void fuse_range(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
-                              const float *weight, const float *bias, float *out, int cout, int span, float slope,
-                              size_t begin, size_t end) {
+CLONES static void fuse_range(const b2v_piece *pieces, int n_pieces, const float *weight, const float *bias, float *out,
+                              int cout, int span, float slope, size_t begin, size_t end) {
     switch (span) {
         FUSE_CASE(fuse_tile_8, 8) FUSE_CASE(fuse_tile_16, 16) FUSE_CASE(fuse_tile_24, 24) FUSE_CASE(fuse_tile_32, 32)
         FUSE_CASE(fuse_tile, 48) FUSE_CASE(fuse_tile, 64) FUSE_CASE(fuse_tile, 96)
@@ -190,42 +225,50 @@ int b2v_dense_step(float *acc, ptrdiff_t acc_stride, const float *out, ptrdiff_t
     return 0;
 }
 
-/* The 1x1 transition over `count` pixels of `n_pieces` pieces (pieces[k]: widths[k] channels,
- * strides[k] floats per pixel), then LeakyReLU into out (cout floats per pixel), on `threads`
- * threads. weight is (sum of widths, span) row-major and bias span floats, both zero-padded from
- * cout to span, a multiple of LANES. Returns -1 (writing nothing) on a bad span, a guard only. */
-int b2v_dense_fuse(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
-                   const float *weight, const float *bias, float *out, int cout, int span, float slope, size_t count,
-                   int threads) {
-    if (cout <= 0 || span < cout || span % LANES || span > MAX_OUT || threads < 1) return -1;
+/* The 1x1 transition over `count` pixels of `n_pieces` pieces, then LeakyReLU into out (cout
+ * floats per pixel), on `threads` threads. weight is (sum of piece widths, span) row-major and
+ * bias span floats, both zero-padded from cout to span, a multiple of LANES. Returns -1 (writing
+ * nothing) on a bad span, a guard only. */
+int b2v_dense_fuse(const b2v_piece *pieces, int n_pieces, const float *weight, const float *bias, float *out, int cout,
+                   int span, float slope, size_t count, int threads) {
+    if (n_pieces < 1 || cout <= 0 || span < cout || span % LANES || span > MAX_OUT || threads < 1) return -1;
+    for (int k = 0; k < n_pieces; k++)
+        if (pieces[k].addend && (pieces[k].width % LANES || pieces[k].width > MAX_SUMMED)) return -1;
     TEAM_BEGIN(threads)
-    fuse_range(pieces, widths, strides, n_pieces, weight, bias, out, cout, span, slope, begin, end);
+    fuse_range(pieces, n_pieces, weight, bias, out, cout, span, slope, begin, end);
     TEAM_END
     return 0;
 }
 
 /* Pixels [begin, end) of a channel concatenation (see b2v_concat). */
-CLONES static void concat_range(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces,
-                                float *out, ptrdiff_t out_stride, size_t begin, size_t end) {
+CLONES static void concat_range(const b2v_piece *pieces, int n_pieces, float *out, ptrdiff_t out_stride,
+                                const float *slopes, size_t begin, size_t end) {
     for (size_t p = begin; p < end; p++) {
         float *y = out + p * out_stride;
         for (int k = 0; k < n_pieces; k++) {
-            const float *x = pieces[k] + p * strides[k];
-            for (int c = 0; c < widths[k]; c++) y[c] = x[c];
-            y += widths[k];
+            const float *x = pieces[k].data + p * pieces[k].stride;
+            const int width = pieces[k].width;
+            if (slopes[k] == 1.0f)
+                for (int c = 0; c < width; c++) y[c] = x[c];
+            else
+                for (int c = 0; c < width; c++) y[c] = leaky(x[c], slopes[k]);
+            y += width;
         }
     }
 }
 
-/* The concatenation along channels of `n_pieces` channels-last pieces (pieces[k]: widths[k]
- * channels, strides[k] floats per pixel) into out (out_stride floats per pixel), over `count`
- * pixels on `threads` threads: the dense block's input. torch's cat of narrow channels-last
- * tensors copies at a third of memory speed. Returns -1 on bad arguments, a guard only. */
-int b2v_concat(const float *const *pieces, const int *widths, const ptrdiff_t *strides, int n_pieces, float *out,
-               ptrdiff_t out_stride, size_t count, int threads) {
+/* The concatenation along channels of `n_pieces` pieces (no addends) into out (out_stride floats
+ * per pixel), each through a LeakyReLU of slopes[k] (1: a plain copy), over `count` pixels on
+ * `threads` threads: a decoder block's input, whose upsampled feature arrives unactivated so its
+ * activation costs no pass of its own. torch's cat of narrow channels-last tensors copies at a
+ * third of memory speed. Returns -1 on bad arguments, a guard only. */
+int b2v_concat(const b2v_piece *pieces, int n_pieces, float *out, ptrdiff_t out_stride, const float *slopes,
+               size_t count, int threads) {
     if (n_pieces < 1 || threads < 1) return -1;
+    for (int k = 0; k < n_pieces; k++)
+        if (pieces[k].addend || slopes[k] < 0.0f || slopes[k] > 1.0f) return -1;
     TEAM_BEGIN(threads)
-    concat_range(pieces, widths, strides, n_pieces, out, out_stride, begin, end);
+    concat_range(pieces, n_pieces, out, out_stride, slopes, begin, end);
     TEAM_END
     return 0;
 }

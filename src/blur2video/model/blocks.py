@@ -82,12 +82,15 @@ class DenseBlock(nn.Module):
         g, n = self.growth, len(self.convs)
         pad_to = CPU_CHANNEL_BLOCK if x.device.type == "cpu" else 1
         native = dense_cpu.usable(x, g)
-        feats, acc, start = [x], x, 0
+        feats, acc, start, last = [x], x, 0, None
         for k in range(n):
             weight, bias = self._fanned_weights(k, start, feats[k].shape[1], pad_to)
             start += feats[k].shape[1]
             out = F.conv2d(feats[k], weight, bias, padding=1)
             acc = out if k == 0 else acc
+            if native and k == n - 1 and k:  # only the transition reads the last feature: it is computed there
+                last = (acc, k * g, out)
+                break
             feat = dense_cpu.step(acc, k * g, None if k == 0 else out, g, (n - k - 1) * g, 0.2) if native else None
             if feat is None:
                 if k:
@@ -95,7 +98,11 @@ class DenseBlock(nn.Module):
                 # a channel slice of a channels-last tensor is strided: copy it out, then activate in place
                 feat = F.leaky_relu_(acc[:, k * g : (k + 1) * g].contiguous(memory_format=torch.channels_last), 0.2)
             feats.append(feat)
-        fused = dense_cpu.fuse(feats, self.fuse[0].weight.flatten(1).t(), self.fuse[0].bias, 0.2) if native else None
+        weight = self.fuse[0].weight.flatten(1).t()
+        fused = dense_cpu.fuse(feats, weight, self.fuse[0].bias, 0.2, last) if native else None
+        if fused is None and last is not None:  # the kernel declined after all: finish the torch way
+            acc, offset, out = last
+            feats.append(F.leaky_relu_(acc[:, offset : offset + g] + out[:, :g], 0.2).contiguous(memory_format=torch.channels_last))
         return fused if fused is not None else self._fanned_fuse(feats)
 
     def _fanned_fuse(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -150,7 +157,8 @@ class DecoderBlock(nn.Module):
         """``skip``: the skip input's parts, concatenated here with the upsampled feature and
         residual in one pass (channels-last parts give a channels-last result)."""
         residual = self.up_image(residual)
-        feature = self.dense(dense_cpu.cat([self.up_feature(feature), *skip, residual]))
+        up = self.up_feature[0](feature)  # activated inside the concatenation (slope of up_feature[1])
+        feature = self.dense(dense_cpu.cat([up, *skip, residual], [self.up_feature[1].negative_slope] + [1.0] * (len(skip) + 1)))
         return feature, residual + self.to_image(feature)
 
 

@@ -29,12 +29,19 @@ _DIFF = ctypes.c_ssize_t
 _enabled = True
 
 
+class _Piece(ctypes.Structure):
+    """b2v_piece: ``width`` channels at ``data``, ``stride`` floats per pixel; with an ``addend``,
+    the piece is leaky(data + addend), computed where it is read."""
+
+    _fields_ = [("data", _PTR), ("addend", _PTR), ("stride", _DIFF), ("addend_stride", _DIFF), ("width", _INT)]
+
+
 @cache
 def _kernels() -> tuple[Callable[..., int], ...] | None:
     module = "blur2video.model._dense_cpu"
     step = native.load(module, "b2v_dense_step", [_PTR, _DIFF, _PTR, _DIFF, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
-    fuse = native.load(module, "b2v_dense_fuse", [_PTR, _PTR, _PTR, _INT, _PTR, _PTR, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
-    concat = native.load(module, "b2v_concat", [_PTR, _PTR, _PTR, _INT, _PTR, _DIFF, _SIZE, _INT])
+    fuse = native.load(module, "b2v_dense_fuse", [_PTR, _INT, _PTR, _PTR, _PTR, _INT, _INT, _FLOAT, _SIZE, _INT])
+    concat = native.load(module, "b2v_concat", [_PTR, _INT, _PTR, _DIFF, _PTR, _SIZE, _INT])
     return (step, fuse, concat) if step and fuse and concat else None
 
 
@@ -84,48 +91,61 @@ def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, 
     return feat
 
 
-def fuse(pieces: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, slope: float) -> torch.Tensor | None:
+def fuse(
+    pieces: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, slope: float,
+    last: tuple[torch.Tensor, int, torch.Tensor] | None = None,
+) -> torch.Tensor | None:
     """leaky(bias + concat(pieces) @ weight) for channels-last pieces, one pass over their pixels;
-    ``weight`` (sum of piece channels, cout). None when the tensors do not suit the kernel."""
+    ``weight`` (sum of piece channels, cout). ``last`` = (acc, offset, out): one more piece, the
+    block's last feature leaky(acc[offset:] + out[:width]) of the weight's remaining rows, read
+    straight from the accumulator and the last conv's output instead of being stored first. None
+    when the tensors do not suit the kernel."""
     kernels = _kernels()
     b, _, h, w = pieces[0].shape
-    if kernels is None or not 0 <= slope <= 1 or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in pieces):
+    extra = [last[0], last[2]] if last is not None else []
+    if kernels is None or not 0 <= slope <= 1 or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in [*pieces, *extra]):
         return None
     cin, cout = weight.shape
     span = -(-cout // LANES) * LANES
-    if cin != sum(p.shape[1] for p in pieces) or span > 256:
+    structs = [_piece(p) for p in pieces]
+    if last is not None:
+        acc, offset, out = last
+        width = cin - sum(p.shape[1] for p in pieces)
+        if width <= 0 or offset + width > acc.shape[1] or width > out.shape[1]:
+            return None
+        structs.append(_Piece(acc.data_ptr() + offset * acc.element_size(), out.data_ptr(), acc.shape[1], out.shape[1], width))
+    if cin != sum(piece.width for piece in structs) or span > 256:
         return None
     padded = torch.nn.functional.pad(weight.float(), (0, span - cout)).contiguous()
     padded_bias = torch.nn.functional.pad(bias.float(), (0, span - cout)).contiguous()
     y = torch.empty(b, cout, h, w, memory_format=torch.channels_last)
-    ptrs, widths, strides = _piece_arrays(pieces)
-    status = kernels[1](ptrs, widths, strides, len(pieces), padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope,
-                        b * h * w, _threads(b * h * w))
-    _check(status)
+    array = (_Piece * len(structs))(*structs)
+    _check(kernels[1](array, len(structs), padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope, b * h * w, _threads(b * h * w)))
     return y
 
 
-def cat(parts: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``torch.cat(parts, dim=1)``, in one pass where the kernel takes them (CPU float32
-    channels-last parts of one size, no gradients, not disabled): torch's cat of narrow
-    channels-last tensors copies at a third of memory speed (9.4 against 3.6 ms for a full-scale
-    720p dense block input of 21 channels)."""
+def cat(parts: Sequence[torch.Tensor], slopes: Sequence[float] | None = None) -> torch.Tensor:
+    """``torch.cat`` along channels of ``parts``, each through a LeakyReLU of its slope (1, the
+    default: as it is), in one pass where the kernel takes them (CPU float32 channels-last parts
+    of one size, no gradients, not disabled). torch's cat of narrow channels-last tensors copies
+    at a third of memory speed (9.4 against 3.6 ms for a full-scale 720p dense block input of 21
+    channels), and an activation folded into the copy costs no pass of its own."""
+    slopes = [1.0] * len(parts) if slopes is None else list(slopes)
     kernels = _kernels()
     b, _, h, w = parts[0].shape
-    if kernels is None or not _enabled or b * h * w < MIN_PIXELS or torch.is_grad_enabled() or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts):
-        return torch.cat(list(parts), dim=1)
+    fits = all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts) and all(0 <= s <= 1 for s in slopes)
+    if kernels is None or not _enabled or b * h * w < MIN_PIXELS or torch.is_grad_enabled() or not fits:
+        activated = [p if s == 1 else torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, slopes)]
+        return torch.cat(activated, dim=1)
     out = torch.empty(b, sum(p.shape[1] for p in parts), h, w, memory_format=torch.channels_last)
-    ptrs, widths, strides = _piece_arrays(parts)
-    _check(kernels[2](ptrs, widths, strides, len(parts), out.data_ptr(), out.shape[1], b * h * w, _threads(b * h * w)))
+    array = (_Piece * len(parts))(*(_piece(p) for p in parts))
+    _check(kernels[2](array, len(parts), out.data_ptr(), out.shape[1], (_FLOAT * len(parts))(*slopes), b * h * w, _threads(b * h * w)))
     return out
 
 
-def _piece_arrays(parts: Sequence[torch.Tensor]) -> tuple[ctypes.Array, ctypes.Array, ctypes.Array]:
-    """C arrays of the parts' data pointers, channel counts and floats per pixel (dense
-    channels-last: a pixel is its channels)."""
-    count = len(parts)
-    widths = [p.shape[1] for p in parts]
-    return (ctypes.c_void_p * count)(*(p.data_ptr() for p in parts)), (_INT * count)(*widths), (_DIFF * count)(*widths)
+def _piece(t: torch.Tensor) -> _Piece:
+    """A dense channels-last tensor as a kernel piece: a pixel is its channels."""
+    return _Piece(t.data_ptr(), None, t.shape[1], 0, t.shape[1])
 
 
 def _threads(pixels: int) -> int:
