@@ -58,3 +58,20 @@ def test_fanned_block_counts_the_same_flops_as_the_textbook_one() -> None:
     textbook = count_flops(lambda: block(x))
     expected = sum(2 * 9 * (21 + 8 * i) * 8 * 32 * 48 for i in range(5)) + 2 * (21 + 40) * 12 * 32 * 48
     assert fanned == textbook == expected
+
+
+def test_cached_fanned_weights_follow_parameter_changes() -> None:
+    """The fanned block caches its rearranged weights without gradients; an in-place change of a
+    parameter (load_state_dict, an optimiser step) or a dtype change must rebuild them."""
+    torch.manual_seed(0)
+    block, x = DenseBlock(6, 5, 8, 3).eval(), torch.randn(1, 6, 9, 9)
+    with torch.inference_mode():
+        before = block(x)
+    state = {k: v + 0.1 for k, v in block.state_dict().items()}
+    block.load_state_dict(state)
+    with torch.no_grad():
+        after = block(x)
+        torch.testing.assert_close(after, block.concatenating(x))
+        assert not torch.allclose(before, after)
+        block.double()
+        torch.testing.assert_close(block(x.double()), block.concatenating(x.double()))

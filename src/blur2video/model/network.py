@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import RefineBlock, image_pyramid
+from .blocks import DenseBlock, RefineBlock, image_pyramid
 from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
@@ -94,6 +94,10 @@ class Blur2Video(nn.Module):
         tiles of one large photo share the motion estimated on the whole photo."""
         cfg = self.config
         b, _, h, w = blur.shape
+        if not torch.is_grad_enabled():  # the dense blocks' cached weights, ahead of any activation
+            for block in self.modules():
+                if isinstance(block, DenseBlock):
+                    block.fanned_weights(blur.device.type)
         x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
         feats = self.encoder(x)  # E_1..E_5
 
