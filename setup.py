@@ -11,7 +11,8 @@ def kernel(name: str, openmp: bool = False) -> Extension:
     which binds to the one torch has already loaded (see model/_dense_cpu.c)."""
     flags = ["-fopenmp"] if openmp else []
     source = f"src/blur2video/{name.replace('.', '/')}.c"
-    return Extension(f"blur2video.{name}", [source], extra_compile_args=["-O3", *flags], extra_link_args=flags, optional=True)
+    header = "src/blur2video/_kernels.h"  # shared macros; a change to it rebuilds every kernel
+    return Extension(f"blur2video.{name}", [source], depends=[header], extra_compile_args=["-O3", *flags], extra_link_args=flags, optional=True)
 
 
 setup(ext_modules=[kernel("synth._mean_u8"), kernel("model._dense_cpu", openmp=True), kernel("geometry._warp_cpu", openmp=True)])

@@ -16,19 +16,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define RESTRICT __restrict__
-#else
-#define ALWAYS_INLINE static __forceinline
-#define RESTRICT __restrict
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define CLONES
-#endif
+#include "../_kernels.h"
 
 #define MAX_CHANNELS 512
 

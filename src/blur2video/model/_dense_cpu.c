@@ -14,19 +14,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define RESTRICT __restrict__
-#else
-#define ALWAYS_INLINE static __forceinline
-#define RESTRICT __restrict
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define CLONES
-#endif
+#include "../_kernels.h"
 
 #define LANES 8    /* channels are handled in groups of 8: the growth must be a multiple of it */
 #define MAX_OUT 256 /* widest 1x1 transition output the kernel keeps on its stack */

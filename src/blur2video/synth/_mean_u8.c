@@ -7,13 +7,7 @@
 
 #define MAX_FRAMES 16 /* 16 * 255 fits uint16; gcc fully unrolls and vectorises up to here */
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define RESTRICT __restrict__
-#else
-#define ALWAYS_INLINE static __forceinline
-#define RESTRICT __restrict
-#endif
+#include "../_kernels.h"
 
 /* n is a literal at every call site, so the frame loop unrolls and the pixel loop vectorises. */
 ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *RESTRICT out, float scale,
@@ -35,10 +29,7 @@ ALWAYS_INLINE void mean_fixed(const uint8_t *const *frames, const int n, float *
 /* out[begin:end] = scale * sum_k frames[k][begin:end] (the range last, as blur2video/native.py
  * passes it); returns -1 (and writes nothing) when n is
  * outside 1..MAX_FRAMES, a guard only: fast_mean.py never passes such n (it falls back to torch). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-int b2v_mean_u8(const uint8_t *const *frames, int n, float *out, float scale, size_t begin, size_t end) {
+CLONES int b2v_mean_u8(const uint8_t *const *frames, int n, float *out, float scale, size_t begin, size_t end) {
     switch (n) {
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
         CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
