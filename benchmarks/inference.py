@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import time
 
 import torch
-from _peak import gemm_rates, peak_columns, peak_rss_mb, percent_cells, rates_line
+from _peak import best_of, gemm_rates, peak_columns, peak_rss_mb, percent_cells, rates_line
 
 
 def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, queue) -> None:
@@ -30,14 +29,9 @@ def _run(preset: str, frames: int, height: int, width: int, keep_memory: bool, q
     x = torch.rand(1, 3, height, width)
     with torch.inference_mode():
         flops = count_flops(lambda: model(x))
-    times = []
     with torch.inference_mode():
-        for _ in range(3):
-            t = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t)
-    peak_mb = peak_rss_mb()
-    queue.put((min(times), flops, peak_mb))
+        seconds = best_of(lambda: model(x), 5)  # the FLOP count above was the warm-up run
+    queue.put((seconds, flops, peak_rss_mb()))
 
 
 def main() -> None:
