@@ -155,3 +155,29 @@ def test_activations_run_channels_last() -> None:
             module.register_forward_hook(lambda m, i, o: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
     model(torch.rand(1, 3, 64, 64))  # an NCHW input, as callers give it
     assert layouts and all(layouts)
+
+
+def test_cpu_inference_kernels_give_the_torch_paths_result(monkeypatch) -> None:
+    """The whole network with its CPU inference kernels (dense joins, warps, per-frame flow
+    chains) against the same weights with all of them off, at a size whose full scale takes the
+    dense kernels (2^17+ pixels). Perturbed motion heads, so the warps really move things."""
+    from blur2video.geometry import warp_cpu
+    from blur2video.model import dense_cpu
+
+    torch.manual_seed(0)
+    model = Blur2Video(ModelConfig.preset("small", frames=5)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "head" in name or "to_image" in name:
+                p.add_(0.02 * torch.randn_like(p))
+    blur = torch.rand(1, 3, 360, 400)
+    monkeypatch.setattr(dense_cpu, "MIN_PIXELS", 1)  # every block on the kernels where they are built
+    with torch.inference_mode():
+        fast = model(blur)
+        monkeypatch.setattr(warp_cpu, "usable", lambda x: False)
+        with dense_cpu.disabled():
+            slow = model(blur)
+    torch.testing.assert_close(fast.frames, slow.frames, rtol=1e-4, atol=1e-4)
+    for a, b in zip(fast.flows, slow.flows):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast.affines, slow.affines, rtol=1e-5, atol=1e-5)
