@@ -20,10 +20,11 @@ import torch
 from .. import native
 
 LANES = 8  # the kernels handle channels in groups of 8: the growth must be a multiple of it
-# Blocks with fewer pixels stay on torch: below about 1/2 scale of a 720p input the kernels were
-# level with torch's ops or slower (their transition is no match for MKL's GEMM once a block's
-# inputs are hundreds of channels wide), above it faster (benchmarks/dense_block.py).
-MIN_PIXELS = 1 << 17
+# Blocks with fewer pixels stay on torch: at 1/16 scale of a 720p input (3,680 pixels, 390 input
+# channels) the kernels were level with torch's ops, from 1/8 scale (14,720) on faster
+# (benchmarks/dense_block.py; README "Benchmarks").
+MIN_PIXELS = 1 << 13
+PIXELS_PER_THREAD = 2048  # a pixel is tens of channels of work: a share this small still pays for its thread
 _SIZE, _PTR, _INT, _FLOAT = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_float
 _DIFF = ctypes.c_ssize_t
 _enabled = True
@@ -149,8 +150,8 @@ def _piece(t: torch.Tensor) -> _Piece:
 
 
 def _threads(pixels: int) -> int:
-    """torch's thread count, or 1 where a share would be too small to pay for waking a thread."""
-    return max(1, min(torch.get_num_threads(), pixels // native.MIN_PER_THREAD))
+    """torch's thread count, or fewer where a share would be too small to pay for waking a thread."""
+    return max(1, min(torch.get_num_threads(), pixels // PIXELS_PER_THREAD))
 
 
 def _check(status: int) -> None:
