@@ -159,8 +159,8 @@ def test_activations_run_channels_last() -> None:
 
 def test_cpu_inference_kernels_give_the_torch_paths_result(monkeypatch) -> None:
     """The whole network with its CPU inference kernels (dense joins, warps, per-frame flow
-    chains) against the same weights with all of them off, at a size whose full scale takes the
-    dense kernels (2^17+ pixels). Perturbed motion heads, so the warps really move things."""
+    chains) against the same weights with all of them off, every block on the kernels. Perturbed
+    motion heads, so the warps really move things."""
     from blur2video.geometry import warp_cpu
     from blur2video.model import dense_cpu
 
@@ -170,8 +170,9 @@ def test_cpu_inference_kernels_give_the_torch_paths_result(monkeypatch) -> None:
         for name, p in model.named_parameters():
             if "head" in name or "to_image" in name:
                 p.add_(0.02 * torch.randn_like(p))
-    blur = torch.rand(1, 3, 360, 400)
+    blur = torch.rand(2, 3, 181, 203)  # a batch, and odd sizes padded inside
     monkeypatch.setattr(dense_cpu, "MIN_PIXELS", 1)  # every block on the kernels where they are built
+    monkeypatch.setattr(dense_cpu, "PIXELS_PER_THREAD", 64)  # and split over threads
     with torch.inference_mode():
         fast = model(blur)
         monkeypatch.setattr(warp_cpu, "usable", lambda x: False)
