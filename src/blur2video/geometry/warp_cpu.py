@@ -39,14 +39,10 @@ def available() -> bool:
     return _kernel() is not None
 
 
-def _channels_last(t: torch.Tensor) -> bool:
-    return t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
-
-
 def usable(x: torch.Tensor) -> bool:
     """Whether warps of ``x`` (B, C, H, W) can run on the kernel: built, no gradients needed, a
     CPU float32 channels-last input of at most MAX_CHANNELS channels."""
-    return available() and not torch.is_grad_enabled() and _channels_last(x) and x.shape[1] <= MAX_CHANNELS
+    return available() and not torch.is_grad_enabled() and native.pixel_rows(x) and x.shape[1] <= MAX_CHANNELS
 
 
 def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: torch.Tensor | None = None, flow: torch.Tensor | None = None) -> None:
@@ -57,8 +53,10 @@ def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: tor
     b, c, h, w = x.shape
     motion = theta if flow is None else flow
     frames = motion.shape[0] // b
-    if not (usable(x) and _channels_last(out) and out.shape[0] == b * frames and out.shape[2:] == x.shape[2:] and offset + c <= out.shape[1]):
+    if not (usable(x) and native.pixel_rows(out) and out.shape[0] == b * frames and out.shape[2:] == x.shape[2:] and offset + c <= out.shape[1]):
         raise ValueError("warp_frames_into: give a channels-last float32 CPU input and output of matching sizes (see usable)")
+    if flow is not None and (flow.dtype != torch.float32 or flow.shape[-2:] != x.shape[-2:]):
+        raise ValueError("warp_frames_into: the flow must be float32 at the input's size")
     images = (_Image * (b * frames))()
     size = x.element_size()
     thetas = theta.detach().float().reshape(-1, 6).tolist() if theta is not None else None
@@ -70,9 +68,6 @@ def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: tor
         else:
             image.theta[:] = thetas[n]
     flow_strides = (flow.stride(2), flow.stride(3), flow.stride(1)) if flow is not None else (0, 0, 0)
-    if flow is not None and (flow.dtype != torch.float32 or flow.shape[-2:] != x.shape[-2:]):
-        raise ValueError("warp_frames_into: the flow must be float32 at the input's size")
-    threads = max(1, min(torch.get_num_threads(), b * frames * h * w // native.MIN_PER_THREAD))
+    threads = native.threads_for(b * frames * h * w)
     status = _kernel()(images, b * frames, x.stride(2), x.stride(3), *flow_strides, out.stride(2), out.stride(3), h, w, c, threads)
-    if status:
-        raise RuntimeError(f"blur2video.geometry._warp_cpu refused its arguments (status {status})")
+    native.check(status, "blur2video.geometry._warp_cpu")

@@ -51,11 +51,6 @@ def available() -> bool:
     return _kernels() is not None
 
 
-def _pixels(t: torch.Tensor) -> bool:
-    """A CPU float32 (B, C, H, W) tensor whose pixels are rows of C floats (channels-last, dense)."""
-    return t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
-
-
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Run dense blocks on torch ops only: what FLOP counting sees (a C kernel is not a torch op,
@@ -71,7 +66,7 @@ def disabled() -> Iterator[None]:
 def usable(x: torch.Tensor, growth: int) -> bool:
     """Whether a block with this input and growth should run on the kernels."""
     big = x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS
-    return _enabled and big and available() and growth % LANES == 0 and _pixels(x) and not torch.is_grad_enabled()
+    return _enabled and big and available() and growth % LANES == 0 and native.pixel_rows(x) and not torch.is_grad_enabled()
 
 
 def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, rest: int, slope: float) -> torch.Tensor | None:
@@ -80,7 +75,7 @@ def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, 
     out[growth : growth+rest] in place. ``out`` None: acc already holds the sums (the first conv's
     output). None when the tensors do not suit the kernel."""
     kernels = _kernels()
-    if kernels is None or not 0 <= slope <= 1 or not _pixels(acc) or (out is not None and not _pixels(out)):
+    if kernels is None or not 0 <= slope <= 1 or not native.pixel_rows(acc) or (out is not None and not native.pixel_rows(out)):
         return None
     b, channels, h, w = acc.shape
     if growth % LANES or rest % LANES or offset + growth + rest > channels or (out is not None and growth + rest > out.shape[1]):
@@ -104,7 +99,7 @@ def fuse(
     kernels = _kernels()
     b, _, h, w = pieces[0].shape
     extra = [last[0], last[2]] if last is not None else []
-    if kernels is None or not 0 <= slope <= 1 or not all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in [*pieces, *extra]):
+    if kernels is None or not 0 <= slope <= 1 or not all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in [*pieces, *extra]):
         return None
     cin, cout = weight.shape
     span = -(-cout // LANES) * LANES
@@ -134,7 +129,7 @@ def cat(parts: Sequence[torch.Tensor], slopes: Sequence[float] | None = None) ->
     slopes = [1.0] * len(parts) if slopes is None else list(slopes)
     kernels = _kernels()
     b, _, h, w = parts[0].shape
-    fits = all(_pixels(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts) and all(0 <= s <= 1 for s in slopes)
+    fits = all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts) and all(0 <= s <= 1 for s in slopes)
     if kernels is None or not _enabled or b * h * w < MIN_PIXELS or torch.is_grad_enabled() or not fits:
         activated = [p if s == 1 else torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, slopes)]
         return torch.cat(activated, dim=1)
@@ -150,11 +145,8 @@ def _piece(t: torch.Tensor) -> _Piece:
 
 
 def _threads(pixels: int) -> int:
-    """torch's thread count, or fewer where a share would be too small to pay for waking a thread."""
-    return max(1, min(torch.get_num_threads(), pixels // PIXELS_PER_THREAD))
+    return native.threads_for(pixels, PIXELS_PER_THREAD)
 
 
 def _check(status: int) -> None:
-    """The kernels refuse only arguments this module never passes: a refusal is a bug here."""
-    if status:
-        raise RuntimeError(f"blur2video.model._dense_cpu refused its arguments (status {status})")
+    native.check(status, "blur2video.model._dense_cpu")
