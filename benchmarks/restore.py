@@ -1,7 +1,10 @@
 """Restore speed with the bundled model: seconds and peak memory for 640x360, 1280x720 and a
 12-megapixel photo (tiled), each in its own process so its peak RSS is its own.
 
-    python benchmarks/restore.py [--sizes 640x360 1280x720 4000x3000]
+    python benchmarks/restore.py [--sizes 640x360 1280x720 4000x3000] [--peer WEIGHTS]
+
+``--peer`` times another model file in the same run (say, the previous bundled model) and states
+the bundled model's time as a ratio of it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import numpy as np
 from _peak import peak_rss_mb
 
 
-def _run(width: int, height: int, queue) -> None:
+def _run(width: int, height: int, weights: str | None, queue) -> None:
     import torch
     from skimage.transform import resize
 
     from blur2video import Restorer
 
     torch.set_num_threads(2)
-    restorer = Restorer.from_pretrained("cpu")
+    restorer = Restorer.from_checkpoint(weights, "cpu") if weights else Restorer.from_pretrained("cpu")
     import skimage.data
 
     image = (resize(skimage.data.astronaut(), (height, width), anti_aliasing=False) * 255).astype(np.uint8)
@@ -35,18 +38,30 @@ def _run(width: int, height: int, queue) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720", "4000x3000"])
+    parser.add_argument("--peer", help="another model file to time in the same run")
     args = parser.parse_args()
-    print("| input | megapixels | frames | seconds (2 threads) | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|")
+    peer = " | peer seconds | peer peak RSS (MB) | bundled / peer" if args.peer else ""
+    print(f"| input | megapixels | frames | seconds (2 threads) | peak RSS (MB){peer} |")
+    print("|---|---:|---:|---:|---:" + "|---:" * (3 if args.peer else 0) + "|")
     ctx = mp.get_context("spawn")
     for size in args.sizes:
         w, h = (int(v) for v in size.split("x"))
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_run, args=(w, h, queue))
-        proc.start()
-        seconds, peak, n = queue.get()
-        proc.join()
-        print(f"| {w}x{h} | {w * h / 1e6:.1f} | {n} | {seconds:.2f} | {peak:.0f} |")
+        results = [_measure(ctx, w, h, weights) for weights in ([None, args.peer] if args.peer else [None])]
+        (seconds, peak, n), rest = results[0], results[1:]
+        row = f"| {w}x{h} | {w * h / 1e6:.1f} | {n} | {seconds:.2f} | {peak:.0f}"
+        for other, other_peak, _ in rest:
+            row += f" | {other:.2f} | {other_peak:.0f} | {seconds / other:.2f}x"
+        print(row + " |")
+
+
+def _measure(ctx, width: int, height: int, weights: str | None) -> tuple[float, float, int]:
+    """One restore in a fresh process: (seconds, peak RSS in MB, frames)."""
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_run, args=(width, height, weights, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
 
 
 if __name__ == "__main__":

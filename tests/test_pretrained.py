@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +28,8 @@ def test_bundled_weights_load_and_match_their_config() -> None:
     assert train_config["model"]["frames"] == 7
     assert meta["train_command"].startswith("blur2video train --config configs/demo.toml")
     assert float(meta["train_wall_seconds"]) > 0 and "data_mixture" in meta
-
-
-def test_kept_candidate_weights_load_and_name_their_config() -> None:
-    """experiments/ holds measured, not bundled, weights (README "Pretrained model"): they must stay
-    loadable by path and say which committed config made them."""
-    path = Path(__file__).resolve().parents[1] / "experiments" / "demo-stage3-small-step2750.safetensors"
-    meta = read_metadata(path)
-    model, _ = load_model(path)
-    assert model.config.as_dict() == json.loads(meta["model_config"]) and model.config.dense_layers == (5,) * 5
-    config = meta["train_command"].split("--config ")[1].split()[0]
-    assert (path.parents[1] / config).is_file() and int(meta["train_step"]) == 2750
+    config = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    assert tomllib.loads(config.read_text())["model"] == {k: train_config["model"][k] for k in ("preset", "frames")}
 
 
 def test_bundled_model_beats_the_blur_on_held_out_photos(tmp_path: Path) -> None:
@@ -47,8 +39,8 @@ def test_bundled_model_beats_the_blur_on_held_out_photos(tmp_path: Path) -> None
     report = evaluate([bundled_weights()], data, tmp_path / "rep", device="cpu", quiet=True)
     rows = {r["name"]: r for r in report["rows"]}
     ours, blur = rows["demo"], rows[BLUR_ROW]
-    assert _ends(ours) > _ends(blur) + 0.05, (_ends(ours), _ends(blur))  # measured +0.18 here
-    assert ours["psnr_mean"] > blur["psnr_mean"] + 0.03
+    assert _ends(ours) > _ends(blur) + 0.2, (_ends(ours), _ends(blur))  # measured +0.46 here (stage 2: +0.40)
+    assert ours["psnr_mean"] > blur["psnr_mean"] + 0.2  # measured +0.44 (stage 2: +0.30)
 
 
 def _ends(row: dict) -> float:

@@ -1,0 +1,98 @@
+"""Middle-frame PSNR of a non-blind Wiener deconvolution that is told the true camera motion.
+
+    python scripts/wiener_oracle.py heldout/photo-1deg
+
+How much of the middle frame the blur still holds once the motion is known (README "Pretrained
+model"): a model that sharpens without knowing the motion scores like scripts/unsharp_baseline.py;
+this is what knowing it buys. Rotation-blur DATASETs only (the motion comes from each sample's
+metadata). The blur kernel is the true path of the image centre over all the renders the blur
+averaged, applied to the whole photo (rotation makes the true kernel vary slowly across the
+view, so this is a lower bound on what the exact motion allows). Wiener: conj(K) B / (|K|^2 + lam),
+the blur reflected at its borders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from blur2video.data.dataset import read_dataset_header
+from blur2video.data.io import read_image
+from blur2video.errors import Blur2VideoError
+from blur2video.metrics import psnr
+from blur2video.motion_truth import rotation_flows
+
+
+def centre_kernel(meta: dict, height: int, width: int, pad: int) -> np.ndarray:
+    """The blur's kernel at the image centre on a (height + 2 pad, width + 2 pad) periodic grid:
+    render k's pixel p shows the middle frame at p + d_k, so blur(p) = mean_k middle(p + d_k)."""
+    renders = int(meta["n_renders"])
+    flows = rotation_flows(meta, renders, height, width)[:, :, height // 2, width // 2].double().numpy()
+    shape = (height + 2 * pad, width + 2 * pad)
+    kernel = np.zeros(shape)
+    for dx, dy in flows:
+        x, y = -dx, -dy  # correlation with d_k is convolution with a delta at -d_k
+        x0, y0 = math.floor(x), math.floor(y)
+        fx, fy = x - x0, y - y0
+        for ox, wx in ((0, 1.0 - fx), (1, fx)):
+            for oy, wy in ((0, 1.0 - fy), (1, fy)):
+                kernel[(y0 + oy) % shape[0], (x0 + ox) % shape[1]] += wx * wy / renders
+    return kernel
+
+
+def wiener(blur: np.ndarray, kernel: np.ndarray, pad: int, lam: float) -> np.ndarray:
+    """Deconvolve an (H, W, C) blur by a kernel on its padded grid; the result is clipped to [0, 1]."""
+    padded = np.pad(blur.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    k = np.fft.fft2(kernel)[..., None]
+    estimate = np.real(np.fft.ifft2(np.fft.fft2(padded, axes=(0, 1)) * np.conj(k) / (np.abs(k) ** 2 + lam), axes=(0, 1)))
+    return np.clip(estimate[pad:-pad, pad:-pad], 0.0, 1.0).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="a rotation-blur DATASET folder (blurred input, frames, metadata)")
+    parser.add_argument("--lams", type=float, nargs="+", default=[0.003, 0.01, 0.02])
+    parser.add_argument("--pad", type=int, default=64)
+    parser.add_argument("--border", type=int, default=0, help="leave this many pixels at each edge out of the PSNR")
+    args = parser.parse_args()
+    try:
+        settings, records = read_dataset_header(args.data)
+    except Blur2VideoError as exc:
+        parser.exit(2, f"wiener_oracle: {exc}\n")
+    if settings.get("kind") != "rotation":
+        parser.exit(2, f"wiener_oracle: {args.data} holds {settings.get('kind')} blur; it needs rotation blur, whose motion is known\n")
+    middle = settings["frames"] // 2
+    b = args.border
+
+    def score(pred: torch.Tensor, target: torch.Tensor) -> float:
+        return float(psnr(pred[:, b : pred.shape[1] - b, b : pred.shape[2] - b], target[:, b : target.shape[1] - b, b : target.shape[2] - b]))
+
+    scores: dict[str, list[float]] = {}
+    for record in records:
+        blur = read_image(args.data / record["blur"])
+        target = torch.from_numpy(read_image(args.data / record["frames"][middle])).permute(2, 0, 1)
+        kernel = centre_kernel(record["meta"], *blur.shape[:2], args.pad)
+        candidates = {"blurred input": blur, "blur re-made from the middle frame (kernel check)": None}
+        for lam in args.lams:
+            candidates[f"Wiener, true centre kernel, lam {lam}"] = wiener(blur, kernel, args.pad, lam)
+        for name, image in candidates.items():
+            if image is None:  # the kernel applied to the middle frame must give back the blur
+                sharp = np.pad(target.permute(1, 2, 0).double().numpy(), ((args.pad, args.pad), (args.pad, args.pad), (0, 0)), mode="reflect")
+                remade = np.real(np.fft.ifft2(np.fft.fft2(sharp, axes=(0, 1)) * np.fft.fft2(kernel)[..., None], axes=(0, 1)))
+                value = score(torch.from_numpy(remade[args.pad:-args.pad, args.pad:-args.pad]).permute(2, 0, 1).float(), torch.from_numpy(blur).permute(2, 0, 1))
+            else:
+                value = score(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target)
+            scores.setdefault(name, []).append(value)
+    print(f"{args.data}: {len(records)} samples, middle frame {middle}" + (f", {b} px borders left out" if b else ""))
+    print("| method | middle-frame PSNR (dB) |")
+    print("|---|---:|")
+    for name, values in scores.items():
+        print(f"| {name} | {np.mean(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
