@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from blur2video.data.dataset import read_dataset_header
-from blur2video.data.io import read_image
+from middle_frame_table import middle_frame_samples, print_table
+
 from blur2video.errors import Blur2VideoError
 from blur2video.metrics import psnr
 
@@ -28,14 +28,11 @@ def main() -> None:
     parser.add_argument("--amounts", type=float, nargs="+", default=[0.3, 0.6, 1.0])
     args = parser.parse_args()
     try:
-        settings, records = read_dataset_header(args.data)
+        header, samples = middle_frame_samples(args.data)
     except Blur2VideoError as exc:
         parser.exit(2, f"unsharp_baseline: {exc}\n")
-    middle = settings["frames"] // 2
     scores: dict[str, list[float]] = {}
-    for record in records:
-        blur = read_image(args.data / record["blur"])
-        target = torch.from_numpy(read_image(args.data / record["frames"][middle])).permute(2, 0, 1)
+    for _, blur, target in samples:
         candidates = {"blurred input": blur}
         for sigma in args.sigmas:
             detail = blur - gaussian_filter(blur, (sigma, sigma, 0))
@@ -43,11 +40,7 @@ def main() -> None:
                 candidates[f"unsharp sigma {sigma} amount {amount}"] = np.clip(blur + amount * detail, 0.0, 1.0)
         for name, image in candidates.items():
             scores.setdefault(name, []).append(float(psnr(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target)))
-    print(f"{args.data}: {len(records)} samples, middle frame {middle}")
-    print("| method | middle-frame PSNR (dB) |")
-    print("|---|---:|")
-    for name, values in scores.items():
-        print(f"| {name} | {np.mean(values):.2f} |")
+    print_table(args.data, header, scores)
 
 
 if __name__ == "__main__":

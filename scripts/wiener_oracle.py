@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blur2video.data.dataset import read_dataset_header
-from blur2video.data.io import read_image
+from middle_frame_table import middle_frame_samples, print_table
+
 from blur2video.errors import Blur2VideoError
 from blur2video.metrics import psnr
 from blur2video.motion_truth import rotation_flows
@@ -60,38 +60,30 @@ def main() -> None:
     parser.add_argument("--border", type=int, default=0, help="leave this many pixels at each edge out of the PSNR")
     args = parser.parse_args()
     try:
-        settings, records = read_dataset_header(args.data)
+        header, samples = middle_frame_samples(args.data)
     except Blur2VideoError as exc:
         parser.exit(2, f"wiener_oracle: {exc}\n")
-    if settings.get("kind") != "rotation":
-        parser.exit(2, f"wiener_oracle: {args.data} holds {settings.get('kind')} blur; it needs rotation blur, whose motion is known\n")
-    middle = settings["frames"] // 2
-    b = args.border
+    if header.get("kind") != "rotation":
+        parser.exit(2, f"wiener_oracle: {args.data} holds {header.get('kind')} blur; it needs rotation blur, whose motion is known\n")
+    b, pad = args.border, args.pad
 
-    def score(pred: torch.Tensor, target: torch.Tensor) -> float:
+    def score(image: np.ndarray, target: torch.Tensor) -> float:
+        pred = torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)
         return float(psnr(pred[:, b : pred.shape[1] - b, b : pred.shape[2] - b], target[:, b : target.shape[1] - b, b : target.shape[2] - b]))
 
     scores: dict[str, list[float]] = {}
-    for record in records:
-        blur = read_image(args.data / record["blur"])
-        target = torch.from_numpy(read_image(args.data / record["frames"][middle])).permute(2, 0, 1)
-        kernel = centre_kernel(record["meta"], *blur.shape[:2], args.pad)
-        candidates = {"blurred input": blur, "blur re-made from the middle frame (kernel check)": None}
+    for record, blur, target in samples:
+        kernel = centre_kernel(record["meta"], *blur.shape[:2], pad)
+        # the kernel applied to the middle frame must give back the blur: the check of the blur's model
+        sharp = np.pad(target.permute(1, 2, 0).double().numpy(), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        remade = np.real(np.fft.ifft2(np.fft.fft2(sharp, axes=(0, 1)) * np.fft.fft2(kernel)[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
+        results = {"blurred input": score(blur, target),
+                   "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1))}
         for lam in args.lams:
-            candidates[f"Wiener, true centre kernel, lam {lam}"] = wiener(blur, kernel, args.pad, lam)
-        for name, image in candidates.items():
-            if image is None:  # the kernel applied to the middle frame must give back the blur
-                sharp = np.pad(target.permute(1, 2, 0).double().numpy(), ((args.pad, args.pad), (args.pad, args.pad), (0, 0)), mode="reflect")
-                remade = np.real(np.fft.ifft2(np.fft.fft2(sharp, axes=(0, 1)) * np.fft.fft2(kernel)[..., None], axes=(0, 1)))
-                value = score(torch.from_numpy(remade[args.pad:-args.pad, args.pad:-args.pad]).permute(2, 0, 1).float(), torch.from_numpy(blur).permute(2, 0, 1))
-            else:
-                value = score(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target)
+            results[f"Wiener, true centre kernel, lam {lam}"] = score(wiener(blur, kernel, pad, lam), target)
+        for name, value in results.items():
             scores.setdefault(name, []).append(value)
-    print(f"{args.data}: {len(records)} samples, middle frame {middle}" + (f", {b} px borders left out" if b else ""))
-    print("| method | middle-frame PSNR (dB) |")
-    print("|---|---:|")
-    for name, values in scores.items():
-        print(f"| {name} | {np.mean(values):.2f} |")
+    print_table(args.data, header, scores, f", {b} px borders left out" if b else "")
 
 
 if __name__ == "__main__":
