@@ -46,10 +46,10 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     for size in args.sizes:
         w, h = (int(v) for v in size.split("x"))
-        results = [_measure(ctx, w, h, weights) for weights in ([None, args.peer] if args.peer else [None])]
-        (seconds, peak, n), rest = results[0], results[1:]
+        seconds, peak, n = _measure(ctx, w, h, None)
         row = f"| {w}x{h} | {w * h / 1e6:.1f} | {n} | {seconds:.2f} | {peak:.0f}"
-        for other, other_peak, _ in rest:
+        if args.peer:
+            other, other_peak, _ = _measure(ctx, w, h, args.peer)
             row += f" | {other:.2f} | {other_peak:.0f} | {seconds / other:.2f}x"
         print(row + " |")
 

@@ -55,12 +55,11 @@ def main() -> None:
         curves[Path(path).name] = curve(Path(path), args.data, args.samples, 60 * float(minutes or 0))
     # one colour per run, the same in both panels; end and middle frames apart, so the curves stay readable
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
-    palette = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")  # past 10 runs tab10 would repeat a colour
-    colours = [palette(i % palette.N) for i in range(len(curves))]
+    colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")  # past 10 runs tab10 would repeat a colour
     for i, (name, points) in enumerate(curves.items()):
         minutes = [(p["wall_seconds"] + p.get("offset_seconds", 0.0)) / 60 for p in points]
         for ax, key in zip(axes, ("gain_ends_db", "gain_middle_db")):
-            ax.plot(minutes, [p[key] for p in points], marker="o", markersize=3, color=colours[i], label=name)
+            ax.plot(minutes, [p[key] for p in points], marker="o", markersize=3, color=colours(i % colours.N), label=name)
     for ax, title in zip(axes, ("first and last frames", "middle frame")):
         ax.axhline(0, color="gray", linewidth=0.8)
         ax.set_xlabel("training wall time (minutes, 2-core CPU)")

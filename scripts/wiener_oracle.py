@@ -44,12 +44,23 @@ def centre_kernel(meta: dict, height: int, width: int, pad: int) -> np.ndarray:
     return kernel
 
 
+def _filtered(image: np.ndarray, kernel: np.ndarray, pad: int, response) -> np.ndarray:
+    """An (H, W, C) image reflected at its borders onto the kernel's padded grid, multiplied in
+    the frequency domain by ``response(fft(kernel))``, cropped back."""
+    padded = np.pad(image.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    k = np.fft.fft2(kernel)[..., None]
+    return np.real(np.fft.ifft2(np.fft.fft2(padded, axes=(0, 1)) * response(k), axes=(0, 1)))[pad:-pad, pad:-pad]
+
+
+def blur_with(image: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarray:
+    """The image blurred by the kernel: from the middle frame it must give back the blur."""
+    return _filtered(image, kernel, pad, lambda k: k)
+
+
 def wiener(blur: np.ndarray, kernel: np.ndarray, pad: int, lam: float) -> np.ndarray:
     """Deconvolve an (H, W, C) blur by a kernel on its padded grid; the result is clipped to [0, 1]."""
-    padded = np.pad(blur.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    k = np.fft.fft2(kernel)[..., None]
-    estimate = np.real(np.fft.ifft2(np.fft.fft2(padded, axes=(0, 1)) * np.conj(k) / (np.abs(k) ** 2 + lam), axes=(0, 1)))
-    return np.clip(estimate[pad:-pad, pad:-pad], 0.0, 1.0).astype(np.float32)
+    estimate = _filtered(blur, kernel, pad, lambda k: np.conj(k) / (np.abs(k) ** 2 + lam))
+    return np.clip(estimate, 0.0, 1.0).astype(np.float32)
 
 
 def main() -> None:
@@ -74,9 +85,7 @@ def main() -> None:
     scores: dict[str, list[float]] = {}
     for record, blur, target in samples:
         kernel = centre_kernel(record["meta"], *blur.shape[:2], pad)
-        # the kernel applied to the middle frame must give back the blur: the check of the blur's model
-        sharp = np.pad(target.permute(1, 2, 0).double().numpy(), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        remade = np.real(np.fft.ifft2(np.fft.fft2(sharp, axes=(0, 1)) * np.fft.fft2(kernel)[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
+        remade = blur_with(target.permute(1, 2, 0).numpy(), kernel, pad)
         results = {"blurred input": score(blur, target),
                    "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1))}
         for lam in args.lams:
