@@ -51,6 +51,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reverse": True,
         "transpose": False,  # swap the axes too (with flips: all 8 right-angle turns and mirrors)
         "channel_shuffle": False,  # permute the colour channels of the blur and every frame alike
+        "defocus": 0.0,  # chance of the same Gaussian defocus (whole view or a smooth map) on blur and frames
+        "defocus_sigma": 2.5,  # the largest defocus sigma in pixels
         "workers": 2,
         "seed": 0,
         "val_fraction": 0.05,

@@ -4,6 +4,7 @@ of its frames, and the blur and every frame get the same transform."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -47,9 +48,47 @@ def test_transpose_and_channel_shuffle_are_applied_alike_and_all_happen() -> Non
 
 def test_new_augmentations_are_off_by_default_so_old_runs_reproduce() -> None:
     train = resolve(None, [])["train"]
-    assert train["transpose"] is False and train["channel_shuffle"] is False
+    assert train["transpose"] is False and train["channel_shuffle"] is False and train["defocus"] == 0.0
     blur, frames = _sample()
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     a = augment_sample(blur, frames, Augment(crop=8, flips=True, reverse=True), rng_a, "test")
     b = augment_sample(blur, frames, Augment(crop=8, flips=True, reverse=True, transpose=False, channel_shuffle=False), rng_b, "test")
     assert all(torch.equal(x, y) for x, y in zip(a, b)) and rng_a.random() == rng_b.random()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_defocus_keeps_the_blur_the_mean_of_its_frames_and_softens(seed: int) -> None:
+    blur, frames = _sample(size=24)
+    b, f = augment_sample(blur, frames, Augment(defocus=1.0, defocus_sigma=2.0), np.random.default_rng(seed), "test")
+    torch.testing.assert_close(b, f.mean(0), rtol=0, atol=1e-12)
+    assert f.diff(dim=-1).abs().mean() < 0.8 * frames.diff(dim=-1).abs().mean()
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.3, 2.5])
+def test_gaussian_blur_matches_scipy(sigma: float) -> None:
+    from scipy.ndimage import gaussian_filter
+
+    from blur2video.data.dataset import gaussian_blur
+
+    images = torch.rand(2, 3, 20, 17, dtype=torch.float64)
+    want = gaussian_filter(images.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=math.ceil(3 * sigma) / sigma)
+    torch.testing.assert_close(gaussian_blur(images, sigma), torch.from_numpy(want), rtol=0, atol=1e-12)
+
+
+def test_defocus_settings_are_checked() -> None:
+    from blur2video.errors import Blur2VideoError
+
+    with pytest.raises(Blur2VideoError, match="train.defocus"):
+        Augment(defocus=1.5)
+    with pytest.raises(Blur2VideoError, match="defocus_sigma"):
+        Augment(defocus=0.5, defocus_sigma=0.1)
+
+
+def test_defocus_reaches_the_training_stream_only() -> None:
+    from blur2video.data.build import build_datasets
+
+    stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera"}
+    cfg = resolve(None, [{"train": {"defocus": 0.4, "defocus_sigma": 1.5, "crop": 32}, "data": {"stream": [stream], "samples_per_epoch": 4, "val_samples": 2}}])
+    train, val = build_datasets(cfg, 3)
+    assert (train.augment.defocus, train.augment.defocus_sigma) == (0.4, 1.5)
+    assert val.augment.defocus == 0.0

@@ -56,7 +56,8 @@ def stream_job(table: dict, frames: int, seed_offset: int = 0):
 def build_datasets(cfg: dict, frames: int):
     """(train, validation) datasets for a resolved config; refuses data made for another N."""
     t, d = cfg["train"], cfg["data"]
-    augment = Augment(crop=t["crop"] or None, flips=t["flips"], reverse=t["reverse"], transpose=t["transpose"], channel_shuffle=t["channel_shuffle"])
+    augment = Augment(crop=t["crop"] or None, flips=t["flips"], reverse=t["reverse"], transpose=t["transpose"], channel_shuffle=t["channel_shuffle"],
+                      defocus=t["defocus"], defocus_sigma=t["defocus_sigma"])
     if d["path"] and d["stream"]:
         raise Blur2VideoError("data: give either data.path (a DATASET folder) or [[data.stream]] tables, not both")
     if d["path"]:

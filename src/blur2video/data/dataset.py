@@ -9,12 +9,14 @@ uninterrupted single-process run would.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..errors import Blur2VideoError
@@ -28,13 +30,27 @@ class Augment:
     a reversed sequence is the same blur). ``transpose`` swaps the axes (with flips: all eight
     right-angle turns and mirrors) and ``channel_shuffle`` permutes the colour channels, the same
     way for the blur and every frame: both commute with averaging, so the blur stays the exact
-    mean of its frames, and they multiply the variety of a few training photos."""
+    mean of its frames, and they multiply the variety of a few training photos.
+
+    ``defocus`` is the chance that a sample's scene is out of focus: the blur and every frame go
+    through the same Gaussian blur (sigma up to ``defocus_sigma`` pixels), over the whole view or
+    blended in by a smooth random depth-of-field map. A fixed linear filter keeps the blur the
+    exact mean of its renders; the sharp training photos otherwise teach the network that every
+    soft region hides edges, and it rings on real photos' bokeh (README "Pretrained model")."""
 
     crop: int | None = None
     flips: bool = False
     reverse: bool = False
     transpose: bool = False
     channel_shuffle: bool = False
+    defocus: float = 0.0
+    defocus_sigma: float = 2.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.defocus <= 1.0:
+            raise Blur2VideoError(f"train.defocus = {self.defocus}: a chance, between 0 and 1")
+        if not self.defocus_sigma >= 0.5:
+            raise Blur2VideoError(f"train.defocus_sigma = {self.defocus_sigma}: the largest defocus in pixels, at least 0.5")
 
 
 def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: np.random.Generator, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +72,38 @@ def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: 
     if aug.channel_shuffle:
         order = torch.from_numpy(rng.permutation(3))
         blur, frames = blur[order], frames[:, order]
+    if aug.defocus > 0 and rng.random() < aug.defocus:
+        blur, frames = defocus(blur, frames, rng, aug.defocus_sigma)
     return blur.contiguous(), frames.contiguous()
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (..., H, W) images, radius ceil(3 sigma) (scipy's
+    ``gaussian_filter`` with ``mode="mirror"``), the kernel cut to the image where it is smaller."""
+    shape = images.shape
+    out = images.reshape(-1, 1, *shape[-2:])
+    for axis, length in ((-2, shape[-2]), (-1, shape[-1])):
+        radius = min(math.ceil(3.0 * sigma), length - 1)
+        x = torch.arange(-radius, radius + 1, dtype=images.dtype)
+        k = torch.exp(-0.5 * (x / sigma) ** 2)
+        k = k / k.sum()
+        pad, view = ((0, 0, radius, radius), (1, 1, -1, 1)) if axis == -2 else ((radius, radius, 0, 0), (1, 1, 1, -1))
+        out = F.conv2d(F.pad(out, pad, mode="reflect"), k.view(view)) if radius else out
+    return out.reshape(shape)
+
+
+def defocus(blur: torch.Tensor, frames: torch.Tensor, rng: np.random.Generator, max_sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random defocus for the blur (3, H, W) and every frame (N, 3, H, W): a Gaussian
+    of sigma in [0.5, max_sigma], over the whole view or, half the time, weighted by a smooth
+    map (a 3x3 grid of random weights, bilinearly upsampled): a depth of field."""
+    sigma = float(rng.uniform(0.5, max_sigma))
+    stack = torch.cat([blur[None], frames])
+    soft = gaussian_blur(stack, sigma)
+    if rng.random() < 0.5:
+        grid = torch.from_numpy(rng.random((1, 1, 3, 3))).to(stack.dtype)
+        weight = F.interpolate(grid, size=stack.shape[-2:], mode="bilinear", align_corners=True)[0]
+        soft = weight * soft + (1 - weight) * stack
+    return soft[0], soft[1:]
 
 
 def _chw(path: Path) -> torch.Tensor:
