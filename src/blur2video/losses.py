@@ -98,14 +98,20 @@ def penalty_term(frames: torch.Tensor, targets: torch.Tensor, bound: float) -> t
     return -diff[:, keep].sum(dim=1).mean()
 
 
-def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig) -> dict[str, torch.Tensor]:
-    """All switched-on terms and ``total`` for a batch of targets (B, N, 3, H, W)."""
+def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig, order_free: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """All switched-on terms and ``total`` for a batch of targets (B, N, 3, H, W).
+
+    ``order_free`` (B,) bool says, per sample, whether its PML takes the better of both orders;
+    without it every sample follows ``config.order_invariant``. Per-sample flags let a mixture
+    use the order-invariant PML on camera-rotation blur only (README "Pretrained model")."""
     sizes = [tuple(s.shape[-2:]) for s in out.scales]
     gts = downsample_targets(targets, sizes)
     pml = photometric_per_sample(out.scales, gts, config.scale_weights, config.middle_weight)
-    if config.order_invariant:
+    if order_free is None and config.order_invariant:
+        order_free = torch.ones(pml.shape[0], dtype=torch.bool, device=pml.device)
+    if order_free is not None and bool(order_free.any()):
         reversed_pml = photometric_per_sample(out.scales, [g.flip(1) for g in gts], config.scale_weights, config.middle_weight)
-        pml = torch.minimum(pml, reversed_pml)
+        pml = torch.where(order_free.to(pml.device), torch.minimum(pml, reversed_pml), pml)
     terms = {"pml": pml.mean()}
     total = terms["pml"]
     middle = targets.shape[1] // 2

@@ -135,11 +135,11 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", worker_init_fn=_ignore_sigterm if workers else None)
 
     # ---- steps ------------------------------------------------------------------------------
-    def _train_step(self, blur: torch.Tensor, frames: torch.Tensor) -> dict[str, float]:
+    def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             out = self.ddp(blur)
-        terms = compute_loss(_float_restoration(out), frames, self.loss_cfg)
+        terms = compute_loss(_float_restoration(out), frames, self.loss_cfg, order_free)
         total = terms["total"]
         bad = torch.tensor(0.0 if torch.isfinite(total) else 1.0, device=self.device)
         if self.world > 1:
@@ -163,7 +163,7 @@ class Trainer:
         loader = DataLoader(self.val_set, batch_size=self.local_batch, num_workers=self.cfg["train"]["workers"])
         limit = self.cfg["train"]["val_batches"] or len(loader)
         scores, shown = [], None
-        for i, (blur, frames) in enumerate(loader):
+        for i, (blur, frames, *_) in enumerate(loader):
             if i >= limit:
                 break
             blur, frames = blur.to(self.device), frames.to(self.device)
@@ -211,8 +211,8 @@ class Trainer:
             while self.step < self.total_steps:
                 epoch, skip = divmod(self.step, self.steps_per_epoch)
                 started, seen = time.perf_counter(), 0
-                for blur, frames in self._loader(epoch, skip):
-                    terms = self._train_step(blur, frames)
+                for blur, frames, *order_free in self._loader(epoch, skip):
+                    terms = self._train_step(blur, frames, *order_free)
                     self.step += 1
                     seen += blur.shape[0] * self.world
                     elapsed = time.perf_counter() - started

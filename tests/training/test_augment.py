@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from blur2video.data.dataset import Augment, augment_sample
+from blur2video.errors import Blur2VideoError
 from blur2video.train_config import resolve
 
 
@@ -86,7 +87,6 @@ def test_defocus_of_a_point_is_a_gaussian_of_the_drawn_sigma() -> None:
 
 
 def test_defocus_settings_are_checked() -> None:
-    from blur2video.errors import Blur2VideoError
 
     with pytest.raises(Blur2VideoError, match="train.defocus"):
         Augment(defocus=1.5)
@@ -102,3 +102,23 @@ def test_defocus_reaches_the_training_stream_only() -> None:
     train, val = build_datasets(cfg, 3)
     assert (train.augment.defocus, train.augment.defocus_sigma) == (0.4, 1.5)
     assert val.augment.defocus == 0.0
+
+
+def test_order_invariant_per_stream_reaches_every_sample() -> None:
+    from blur2video.data.build import build_datasets
+
+    rotation = {"kind": "rotation", "source": "skimage:camera", "source_kind": "photo", "size": 32, "max_angle_deg": 1.0, "order_invariant": True}
+    scenes = {"kind": "scenes", "size": 32, "textures": "skimage:camera"}
+    for default, expected in ((False, [True, False]), (True, [True, True])):
+        cfg = resolve(None, [{"loss": {"order_invariant": default}, "train": {"crop": 32}, "data": {"stream": [rotation, scenes], "samples_per_epoch": 8, "val_samples": 2}}])
+        train, val = build_datasets(cfg, 3)
+        assert train.order_free == val.order_free == expected
+        for i in range(4):
+            _, _, flag = train[i]
+            assert flag.dtype == torch.bool
+    first = train[0]
+    job = int(np.random.default_rng([train.seed, 0, 0]).choice(2, p=train.p))
+    assert bool(first[2]) == expected[job]
+    bad = resolve(None, [{"data": {"stream": [{**scenes, "order_invariant": "yes"}]}}])
+    with pytest.raises(Blur2VideoError, match="order_invariant must be true or false"):
+        build_datasets(bad, 3)

@@ -75,3 +75,16 @@ def test_order_invariant_photometric_takes_the_better_order() -> None:
     invariant = compute_loss(out, target, LossConfig(consistency=False, penalty=False, order_invariant=True))
     assert plain["pml"].item() > 0.01
     assert invariant["pml"].item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_order_free_flags_pick_the_samples_that_take_the_better_order() -> None:
+    target = torch.rand(2, 5, 3, 4, 4)
+    pred = target.flip(1)  # both samples predicted in reverse
+    out = Restoration(frames=pred, scales=[pred] * 6, affines=torch.zeros(2, 5, 5, 2, 3), image_affines=None, flows=[])
+    cfg = LossConfig(consistency=False, penalty=False)
+    plain = photometric_per_sample(out.scales, [target] * 6, cfg.scale_weights)
+    only_first = compute_loss(out, target, cfg, torch.tensor([True, False]))
+    assert only_first["pml"].item() == pytest.approx(plain[1].item() / 2)
+    # the flags override the config: a config that is order-invariant everywhere still follows them
+    overridden = compute_loss(out, target, LossConfig(consistency=False, penalty=False, order_invariant=True), torch.tensor([False, False]))
+    assert overridden["pml"].item() == pytest.approx(plain.mean().item())

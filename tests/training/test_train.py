@@ -72,10 +72,10 @@ def test_resumed_run_ends_with_the_same_weights(tiny_dataset: Path, tmp_path: Pa
 
     original = Trainer._train_step
 
-    def interrupt_at_4(self, blur, frames):
+    def interrupt_at_4(self, *batch):
         if self.step == 4:
             raise KeyboardInterrupt
-        return original(self, blur, frames)
+        return original(self, *batch)
 
     monkeypatch.setattr(Trainer, "_train_step", interrupt_at_4)
     with pytest.raises(KeyboardInterrupt):
@@ -124,9 +124,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_da
     real = train_module.compute_loss
     calls = {"n": 0}
 
-    def nan_on_third(out, targets, config):
+    def nan_on_third(*args):
         calls["n"] += 1
-        terms = real(out, targets, config)
+        terms = real(*args)
         if calls["n"] == 3:
             terms["total"] = terms["total"] * float("nan")
         return terms
@@ -189,10 +189,10 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c(tiny_dataset: Path, tmp_path: Pa
 
     original = Trainer._train_step
 
-    def terminate_at_2(self, blur, frames):
+    def terminate_at_2(self, *batch):
         if self.step == 2:
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, blur, frames)
+        return original(self, *batch)
 
     monkeypatch.setattr(Trainer, "_train_step", terminate_at_2)
     with pytest.raises(KeyboardInterrupt):
@@ -217,3 +217,20 @@ def test_init_warm_starts_every_tensor_that_fits(tiny_dataset: Path, tmp_path: P
     cfg["train"]["init"] = str(tmp_path / "missing.safetensors")
     with pytest.raises(Blur2VideoError, match="train.init"):
         Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
+
+
+def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import blur2video.train as train_module
+
+    real, seen = train_module.compute_loss, []
+
+    def record(out, targets, config, order_free=None):
+        seen.append(order_free)
+        return real(out, targets, config, order_free)
+
+    monkeypatch.setattr(train_module, "compute_loss", record)
+    stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera", "order_invariant": True}
+    cfg = resolve(None, [{"model": {"frames": 3, **TINY}, "data": {"stream": [stream], "samples_per_epoch": 4, "val_samples": 2},
+                          "train": {"batch_size": 2, "crop": 32, "workers": 0, "steps": 2, "checkpoint_every": 2}}])
+    train(cfg, tmp_path / "run", device="cpu", quiet=True)
+    assert len(seen) == 2 and all(f is not None and f.tolist() == [True, True] for f in seen)

@@ -12,13 +12,14 @@ from ..synth.sources import discover_sources
 from .dataset import Augment, FolderDataset, StreamDataset
 
 VAL_SEED_OFFSET = 1_000_003  # validation streams draw from another seed than training streams
+STREAM_KEYS = {"kind", "weight", "order_invariant"}  # keys of every [[data.stream]] table, whatever its kind
 
 
 def _settings_from(table: dict, cls, extra_keys: set[str], kind: str) -> dict:
     known = {f.name for f in fields(cls)}
-    unknown = set(table) - known - extra_keys - {"kind", "weight"}
+    unknown = set(table) - known - extra_keys - STREAM_KEYS
     if unknown:
-        raise Blur2VideoError(f"[[data.stream]] {kind}: unknown keys {sorted(unknown)}; valid: {sorted(known | extra_keys | {'weight'})}")
+        raise Blur2VideoError(f"[[data.stream]] {kind}: unknown keys {sorted(unknown)}; valid: {sorted(known | extra_keys | STREAM_KEYS - {'kind'})}")
     return {k: v for k, v in table.items() if k in known}
 
 
@@ -73,8 +74,18 @@ def build_datasets(cfg: dict, frames: int):
     if not d["stream"]:
         raise Blur2VideoError("no training data: pass --data DATASET or use a config with [[data.stream]] tables")
     weights = [float(s.get("weight", 1.0)) for s in d["stream"]]
+    order_free = [stream_order_invariant(s, bool(cfg["loss"]["order_invariant"])) for s in d["stream"]]
     train_jobs = [stream_job(s, frames) for s in d["stream"]]
     val_jobs = [stream_job(s, frames, VAL_SEED_OFFSET) for s in d["stream"]]
-    train = StreamDataset(train_jobs, weights, d["samples_per_epoch"], frames, augment, t["seed"])
-    val = StreamDataset(val_jobs, weights, d["val_samples"], frames, Augment(), t["seed"] + VAL_SEED_OFFSET)
+    train = StreamDataset(train_jobs, weights, d["samples_per_epoch"], frames, augment, t["seed"], order_free)
+    val = StreamDataset(val_jobs, weights, d["val_samples"], frames, Augment(), t["seed"] + VAL_SEED_OFFSET, order_free)
     return train, val
+
+
+def stream_order_invariant(table: dict, default: bool) -> bool:
+    """A stream's ``order_invariant`` (whether its samples' PML takes the better of both orders),
+    ``loss.order_invariant`` where the table is silent."""
+    value = table.get("order_invariant", default)
+    if not isinstance(value, bool):
+        raise Blur2VideoError(f"[[data.stream]] {table.get('kind')}: order_invariant must be true or false, got {value!r}")
+    return value

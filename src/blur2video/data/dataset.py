@@ -162,13 +162,19 @@ class StreamDataset(Dataset):
     """Samples synthesized on the fly from a weighted mixture of jobs, ``length`` per epoch.
 
     Item ``i`` of epoch ``e`` picks a job by the weights and asks it for sample
-    ``e * length + i``: new samples every epoch, none written to disk.
+    ``e * length + i``: new samples every epoch, none written to disk. Items are
+    ``(blur, frames, order_free)``: ``order_free`` is the job's flag for the loss (whether its
+    PML takes the better of both orders; ``loss.order_invariant`` per stream).
     """
 
-    def __init__(self, jobs: list[Synthesizer], weights: list[float], length: int, frames: int, augment: Augment = Augment(), seed: int = 0) -> None:
+    def __init__(self, jobs: list[Synthesizer], weights: list[float], length: int, frames: int, augment: Augment = Augment(), seed: int = 0,
+                 order_free: list[bool] | None = None) -> None:
         if not jobs or len(jobs) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
             raise Blur2VideoError("stream: need at least one synthesizer and non-negative weights that sum above 0")
+        if order_free is not None and len(order_free) != len(jobs):
+            raise Blur2VideoError(f"stream: {len(order_free)} order flags for {len(jobs)} synthesizers")
         self.jobs, self.length, self.frames = jobs, length, frames
+        self.order_free = list(order_free) if order_free is not None else [False] * len(jobs)
         self.p = np.asarray(weights, dtype=np.float64) / sum(weights)
         self.augment, self.seed, self.epoch = augment, seed, 0
 
@@ -178,11 +184,12 @@ class StreamDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        job = self.jobs[int(rng.choice(len(self.jobs), p=self.p))]
-        blur, frames = job.make(self.epoch * self.length + i)[:2]
-        return augment_sample(_as_float(blur), _as_float(frames), self.augment, rng, f"stream sample {i}")
+        j = int(rng.choice(len(self.jobs), p=self.p))
+        blur, frames = self.jobs[j].make(self.epoch * self.length + i)[:2]
+        blur, frames = augment_sample(_as_float(blur), _as_float(frames), self.augment, rng, f"stream sample {i}")
+        return blur, frames, torch.tensor(self.order_free[j])
 
 
 def _as_float(t: torch.Tensor) -> torch.Tensor:
