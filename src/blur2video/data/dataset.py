@@ -184,9 +184,16 @@ class StreamDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _draw(self, i: int) -> tuple[np.random.Generator, int]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        j = int(rng.choice(len(self.jobs), p=self.p))
+        return rng, int(rng.choice(len(self.jobs), p=self.p))
+
+    def stream_of(self, i: int) -> int:
+        """Which job (``[[data.stream]]`` table, in order) item ``i`` of this epoch comes from."""
+        return self._draw(i)[1]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng, j = self._draw(i)
         blur, frames = self.jobs[j].make(self.epoch * self.length + i)[:2]
         blur, frames = augment_sample(_as_float(blur), _as_float(frames), self.augment, rng, f"stream sample {i}")
         return blur, frames, torch.tensor(self.order_free[j])
