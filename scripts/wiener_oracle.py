@@ -9,6 +9,10 @@ metadata). The blur kernel is the true path of the image centre over all the ren
 averaged, applied to the whole photo (rotation makes the true kernel vary slowly across the
 view, so this is a lower bound on what the exact motion allows). Wiener: conj(K) B / (|K|^2 + lam),
 the blur reflected at its borders.
+
+``--model CHECKPOINT`` adds the same deconvolution with the path the model reports instead: the
+image centre's displacement in each of its N frames (``Restorer.restore``'s flow), joined by
+straight segments. It says whether the model's motion is good enough to deblur with.
 """
 
 from __future__ import annotations
@@ -25,23 +29,36 @@ from middle_frame_table import middle_frame_samples, print_table
 from blur2video.errors import Blur2VideoError
 from blur2video.metrics import psnr
 from blur2video.motion_truth import rotation_flows
+from blur2video.restore import Restorer
 
 
 def centre_kernel(meta: dict, height: int, width: int, pad: int) -> np.ndarray:
-    """The blur's kernel at the image centre on a (height + 2 pad, width + 2 pad) periodic grid:
-    render k's pixel p shows the middle frame at p + d_k, so blur(p) = mean_k middle(p + d_k)."""
+    """The blur's true kernel at the image centre (every render's displacement, see path_kernel)."""
     renders = int(meta["n_renders"])
     flows = rotation_flows(meta, renders, height, width)[:, :, height // 2, width // 2].double().numpy()
+    return path_kernel(flows, height, width, pad)
+
+
+def path_kernel(displacements: np.ndarray, height: int, width: int, pad: int) -> np.ndarray:
+    """The kernel of a blur that averages views displaced by ``displacements`` (K, 2), on a
+    (height + 2 pad, width + 2 pad) periodic grid: view k's pixel p shows the middle frame at
+    p + d_k, so blur(p) = mean_k middle(p + d_k)."""
     shape = (height + 2 * pad, width + 2 * pad)
     kernel = np.zeros(shape)
-    for dx, dy in flows:
+    for dx, dy in displacements:
         x, y = -dx, -dy  # correlation with d_k is convolution with a delta at -d_k
         x0, y0 = math.floor(x), math.floor(y)
         fx, fy = x - x0, y - y0
         for ox, wx in ((0, 1.0 - fx), (1, fx)):
             for oy, wy in ((0, 1.0 - fy), (1, fy)):
-                kernel[(y0 + oy) % shape[0], (x0 + ox) % shape[1]] += wx * wy / renders
+                kernel[(y0 + oy) % shape[0], (x0 + ox) % shape[1]] += wx * wy / len(displacements)
     return kernel
+
+
+def densify(frames: np.ndarray, steps: int = 16) -> np.ndarray:
+    """N frame displacements (N, 2) -> the path through them in ``steps`` points per segment."""
+    t = np.linspace(0.0, len(frames) - 1, steps * (len(frames) - 1) + 1)
+    return np.stack([np.interp(t, np.arange(len(frames)), frames[:, i]) for i in range(2)], axis=1)
 
 
 def _filtered(image: np.ndarray, kernel: np.ndarray, pad: int, response) -> np.ndarray:
@@ -69,6 +86,7 @@ def main() -> None:
     parser.add_argument("--lams", type=float, nargs="+", default=[0.003, 0.01, 0.02])
     parser.add_argument("--pad", type=int, default=64)
     parser.add_argument("--border", type=int, default=0, help="leave this many pixels at each edge out of the PSNR")
+    parser.add_argument("--model", help="also deconvolve with the path this checkpoint reports (\"bundled\": the bundled model)")
     args = parser.parse_args()
     try:
         header, samples = middle_frame_samples(args.data)
@@ -82,6 +100,12 @@ def main() -> None:
         pred = torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)
         return float(psnr(pred[:, b : pred.shape[1] - b, b : pred.shape[2] - b], target[:, b : target.shape[1] - b, b : target.shape[2] - b]))
 
+    restorer = None
+    if args.model:
+        try:
+            restorer = Restorer.from_pretrained("cpu") if args.model == "bundled" else Restorer.from_checkpoint(args.model, "cpu")
+        except Blur2VideoError as exc:
+            parser.exit(2, f"wiener_oracle: {exc}\n")
     scores: dict[str, list[float]] = {}
     for record, blur, target in samples:
         kernel = centre_kernel(record["meta"], *blur.shape[:2], pad)
@@ -90,6 +114,13 @@ def main() -> None:
                    "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1))}
         for lam in args.lams:
             results[f"Wiener, true centre kernel, lam {lam}"] = score(wiener(blur, kernel, pad, lam), target)
+        if restorer is not None:
+            video = restorer.restore(blur)
+            h, w = blur.shape[:2]
+            reported = path_kernel(densify(video.motion.flow[:, :, h // 2, w // 2].astype(np.float64)), h, w, pad)
+            results["the model's middle frame"] = score(video.frames[len(video.frames) // 2], target)
+            for lam in args.lams:
+                results[f"Wiener, the model's centre path, lam {lam}"] = score(wiener(blur, reported, pad, lam), target)
         for name, value in results.items():
             scores.setdefault(name, []).append(value)
     print_table(args.data, header, scores, f", {b} px borders left out" if b else "")
