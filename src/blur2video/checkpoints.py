@@ -22,6 +22,7 @@ from torch import nn
 
 from . import __version__
 from .errors import Blur2VideoError
+from .data.io import new_file_mode
 from .model.baselines.jin import JinSequential
 from .model.config import ModelConfig
 from .model.network import Blur2Video
@@ -43,6 +44,7 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -146,6 +148,7 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, schedule
     fd, tmp = tempfile.mkstemp(prefix=".state.json.", dir=folder)
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=1)
+    os.chmod(tmp, new_file_mode())
     os.replace(tmp, folder / "state.json")
 
 

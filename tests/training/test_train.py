@@ -234,3 +234,20 @@ def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.M
                           "train": {"batch_size": 2, "crop": 32, "workers": 0, "steps": 2, "checkpoint_every": 2}}])
     train(cfg, tmp_path / "run", device="cpu", quiet=True)
     assert len(seen) == 2 and all(f is not None and f.tolist() == [True, True] for f in seen)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_writes_get_the_mode_the_umask_gives(tiny_dataset: Path, tmp_path: Path, umask: int) -> None:
+    """Weights, checkpoints and reports are written through mkstemp, which makes 0600 files; they
+    must end with the mode a plain open() would give, like every other file the tool writes."""
+    from blur2video.data.io import atomic_write_bytes
+
+    old = os.umask(umask)
+    try:
+        train(tiny_config(tiny_dataset, steps=2), tmp_path / "run", device="cpu", quiet=True)
+        atomic_write_bytes(tmp_path / "report.json", b"{}")
+    finally:
+        os.umask(old)
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    written = [tmp_path / "report.json", tmp_path / "run" / "model.safetensors", *(tmp_path / "run" / last["dir"]).iterdir()]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o666 & ~umask) for p in written}
