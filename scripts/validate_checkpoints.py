@@ -42,7 +42,7 @@ def main() -> None:
     cfg = resolve(None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}])
     _, val = build_datasets(cfg, cfg["model"]["frames"])
     items = [val[i] for i in range(len(val))]
-    streams = [val.stream_of(i) for i in range(len(val))]
+    streams = torch.tensor([val.stream_of(i) for i in range(len(val))])
     blur = torch.stack([b for b, _, _ in items])
     frames = torch.stack([f for _, f, _ in items])
     base = order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100)
@@ -54,13 +54,13 @@ def main() -> None:
         with torch.no_grad():
             pred = torch.cat([model(blur[k : k + 8]).frames.float() for k in range(0, len(blur), 8)])
         gain = (order_invariant_psnr(pred, frames)[0].clamp(max=100) - base).mean(dim=1)
-        per_stream = {labels[j]: float(gain[[s == j for s in streams]].mean()) for j in sorted(set(streams))}
+        per_stream = {labels[j]: float(gain[streams == j].mean()) for j in streams.unique().tolist()}
         rows.append({"checkpoint": name, "gain_db": float(gain.mean()), "per_stream_gain_db": per_stream})
     head = ["checkpoint", "all", *labels]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
         print(f"| {r['checkpoint']} | {r['gain_db']:+.3f} | " + " | ".join(f"{r['per_stream_gain_db'].get(x, float('nan')):+.3f}" for x in labels) + " |")
-    counts = {labels[j]: streams.count(j) for j in sorted(set(streams))}
+    counts = {labels[j]: int((streams == j).sum()) for j in streams.unique().tolist()}
     best = max(rows, key=lambda r: r["gain_db"])
     print(f"best: {best['checkpoint']} ({best['gain_db']:+.3f} dB over the blur, {len(items)} items: {counts})")
     (args.run / "validation.json").write_text(json.dumps({"samples": len(items), "items_per_stream": counts, "rows": rows, "best": best["checkpoint"]}, indent=1))

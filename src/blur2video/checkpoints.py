@@ -22,7 +22,7 @@ from torch import nn
 
 from . import __version__
 from .errors import Blur2VideoError
-from .data.io import new_file_mode
+from .data.io import atomic_write_bytes, new_file_mode
 from .model.baselines.jin import JinSequential
 from .model.config import ModelConfig
 from .model.network import Blur2Video
@@ -145,11 +145,7 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, schedule
                 per_param.setdefault(str(pid), {})[name] = value
     _atomic_save(tensors, folder / "state.safetensors", {"format": "blur2video-state-1"})
     doc = {**info, "param_groups": opt["param_groups"], "scalar_state": per_param, "scheduler": scheduler.state_dict()}
-    fd, tmp = tempfile.mkstemp(prefix=".state.json.", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1)
-    os.chmod(tmp, new_file_mode())
-    os.replace(tmp, folder / "state.json")
+    atomic_write_bytes(folder / "state.json", json.dumps(doc, indent=1).encode())
 
 
 def load_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler) -> dict:

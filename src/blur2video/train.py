@@ -32,17 +32,12 @@ from tqdm import tqdm
 
 from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, read_tensors, save_model, save_training_state
 from .data.build import build_datasets
+from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
 from .losses import compute_loss
 from .metrics import order_invariant_psnr
 from .runtime import pick_device
 from .train_config import loss_config, model_config
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -103,7 +98,7 @@ class Trainer:
             self.step, self.wall, self.best = info["step"], info["wall_seconds"], info.get("best_psnr", -math.inf)
         if self.rank == 0:
             (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
-            _atomic_text(self.out / "config.toml", tomli_w.dumps(self.cfg))
+            atomic_write_bytes(self.out / "config.toml", tomli_w.dumps(self.cfg).encode())
 
     def save_checkpoint(self) -> Path:
         """Write checkpoints/step-N/ whole (temporary folder, then rename), then point last.json at it."""
@@ -117,7 +112,7 @@ class Trainer:
         save_training_state(tmp, self.optimizer, self.scheduler, {"step": self.step, "wall_seconds": self.wall, "best_psnr": self.best})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        _atomic_text(self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}))
+        atomic_write_bytes(self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}).encode())
         shutil.copyfile(final / "model.safetensors", self.out / ".model.safetensors.tmp")
         os.replace(self.out / ".model.safetensors.tmp", self.out / "model.safetensors")
         kept = sorted(p for p in (self.out / "checkpoints").iterdir() if p.name.startswith("step-"))
