@@ -20,8 +20,10 @@ from pathlib import Path
 import tomllib
 import torch
 
-from blur2video.checkpoints import load_model
+from blur2video.checkpoints import load_model, read_metadata
 from blur2video.data.build import build_datasets
+from blur2video.data.io import atomic_write_bytes
+from blur2video.errors import Blur2VideoError
 from blur2video.metrics import order_invariant_psnr
 from blur2video.train_config import resolve
 
@@ -39,8 +41,17 @@ def main() -> None:
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="more weights to score, e.g. bundle_model.py --average output")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = resolve(None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}])
-    _, val = build_datasets(cfg, cfg["model"]["frames"])
+    folders = sorted((args.run / "checkpoints").glob("step-*"))
+    if not (args.run / "config.toml").is_file() or not folders:
+        parser.exit(2, f"validate_checkpoints: {args.run} is not a training run with kept checkpoints (RUN/config.toml, RUN/checkpoints/step-*)\n")
+    candidates = [(f.name, f / "model.safetensors") for f in folders] + [(p.name, p) for p in args.also]
+    try:
+        for _, weights in candidates:  # refuse a bad file before minutes of scoring, not after
+            read_metadata(weights)
+        cfg = resolve(None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}])
+        _, val = build_datasets(cfg, cfg["model"]["frames"])
+    except Blur2VideoError as exc:
+        parser.exit(2, f"validate_checkpoints: {exc}\n")
     items = [val[i] for i in range(len(val))]
     streams = torch.tensor([val.stream_of(i) for i in range(len(val))])
     blur = torch.stack([b for b, _, _ in items])
@@ -48,9 +59,11 @@ def main() -> None:
     base = order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100)
     labels = [stream_label(t) for t in cfg["data"]["stream"]]
     rows = []
-    candidates = [(f.name, f / "model.safetensors") for f in sorted((args.run / "checkpoints").glob("step-*"))] + [(p.name, p) for p in args.also]
     for name, weights in candidates:
-        model, _ = load_model(weights)
+        try:
+            model, _ = load_model(weights, expect_frames=frames.shape[1])
+        except Blur2VideoError as exc:
+            parser.exit(2, f"validate_checkpoints: {exc}\n")
         with torch.no_grad():
             pred = torch.cat([model(blur[k : k + 8]).frames.float() for k in range(0, len(blur), 8)])
         gain = (order_invariant_psnr(pred, frames)[0].clamp(max=100) - base).mean(dim=1)
@@ -63,7 +76,8 @@ def main() -> None:
     counts = {labels[j]: int((streams == j).sum()) for j in streams.unique().tolist()}
     best = max(rows, key=lambda r: r["gain_db"])
     print(f"best: {best['checkpoint']} ({best['gain_db']:+.3f} dB over the blur, {len(items)} items: {counts})")
-    (args.run / "validation.json").write_text(json.dumps({"samples": len(items), "items_per_stream": counts, "rows": rows, "best": best["checkpoint"]}, indent=1))
+    report = {"samples": len(items), "items_per_stream": counts, "rows": rows, "best": best["checkpoint"]}
+    atomic_write_bytes(args.run / "validation.json", json.dumps(report, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -63,3 +63,12 @@ def test_validation_scores_every_checkpoint_per_stream(run: Path) -> None:
         pooled = sum(w * g for w, g in zip(weights, r["per_stream_gain_db"].values())) / sum(weights)
         assert r["gain_db"] == pytest.approx(pooled, abs=1e-6)
     assert report["best"] == max(report["rows"], key=lambda r: r["gain_db"])["checkpoint"]
+
+
+def test_validation_refuses_what_it_cannot_score_in_one_line(run: Path, tmp_path: Path) -> None:
+    missing = _script("validate_checkpoints.py", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not a training run" in missing.stderr
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes((run / "model.safetensors").read_bytes()[:3000])
+    truncated = _script("validate_checkpoints.py", str(run), "--samples", "4", "--also", str(cut))
+    assert truncated.returncode == 2 and truncated.stderr.count("\n") == 1 and "truncated" in truncated.stderr
