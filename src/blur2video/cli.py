@@ -29,7 +29,7 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pitch", type=float, default=30.0, help="initial views look at most this far up or down (panorama)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--shard", default=None, help="i/n: write only samples with index % n == i")
+    p.add_argument("--shard", default=None, help="i/n: write only samples with index %% n == i")
     p.add_argument("--force", action="store_true", help="accept panoramas that are not 2:1")
 
 
@@ -70,7 +70,7 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--shard", default=None, help="i/n: write only samples with index % n == i")
+    p.add_argument("--shard", default=None, help="i/n: write only samples with index %% n == i")
 
 
 def _run_synth_video(args: argparse.Namespace) -> int:
