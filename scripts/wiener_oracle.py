@@ -10,6 +10,10 @@ averaged, applied to the whole photo (rotation makes the true kernel vary slowly
 view, so this is a lower bound on what the exact motion allows). Wiener: conj(K) B / (|K|^2 + lam),
 the blur reflected at its borders.
 
+``--bank`` adds the best of a bank of centred straight kernels (lengths ``BANK_LENGTHS`` px, every
+15 degrees), chosen per sample with the truth: how much of the oracle's gain needs only the
+blur's axis and length, two numbers a classifier could predict.
+
 ``--model CHECKPOINT`` adds the same deconvolution with the path the model reports instead: the
 image centre's displacement in each of its N frames (``Restorer.restore``'s flow), joined by
 straight segments. It says whether the model's motion is good enough to deblur with.
@@ -55,6 +59,18 @@ def path_kernel(displacements: np.ndarray, height: int, width: int, pad: int) ->
     return kernel
 
 
+BANK_LENGTHS = (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 11.0)
+BANK_ANGLES = tuple(range(0, 180, 15))
+
+
+def line_displacements(length: float, angle_deg: float, points: int = 33) -> np.ndarray:
+    """A straight path of ``length`` px centred on the middle frame (the middle frame of a blur at
+    constant angular velocity sits at the centre of the path), at ``angle_deg`` from the x axis."""
+    t = np.linspace(-length / 2, length / 2, points)
+    a = math.radians(angle_deg)
+    return np.stack([t * math.cos(a), t * math.sin(a)], axis=1)
+
+
 def densify(frames: np.ndarray, steps: int = 16) -> np.ndarray:
     """N frame displacements (N, 2) -> the path through them in ``steps`` points per segment."""
     t = np.linspace(0.0, len(frames) - 1, steps * (len(frames) - 1) + 1)
@@ -86,6 +102,7 @@ def main() -> None:
     parser.add_argument("--lams", type=float, nargs="+", default=[0.003, 0.01, 0.02])
     parser.add_argument("--pad", type=int, default=64)
     parser.add_argument("--border", type=int, default=0, help="leave this many pixels at each edge out of the PSNR")
+    parser.add_argument("--bank", action="store_true", help="also the best kernel of a bank of centred straight kernels, chosen with the truth")
     parser.add_argument("--model", help="also deconvolve with the path this checkpoint reports (\"bundled\": the bundled model)")
     args = parser.parse_args()
     try:
@@ -114,6 +131,11 @@ def main() -> None:
                    "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1))}
         for lam in args.lams:
             results[f"Wiener, true centre kernel, lam {lam}"] = score(wiener(blur, kernel, pad, lam), target)
+        if args.bank:
+            h, w = blur.shape[:2]
+            for lam in args.lams:
+                bank = [score(wiener(blur, path_kernel(line_displacements(n, a), h, w, pad), pad, lam), target) for n in BANK_LENGTHS for a in BANK_ANGLES]
+                results[f"Wiener, best straight kernel of {len(bank)} (chosen with the truth), lam {lam}"] = max(bank)
         if restorer is not None:
             video = restorer.restore(blur)
             h, w = blur.shape[:2]
