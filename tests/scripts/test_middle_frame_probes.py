@@ -1,0 +1,78 @@
+"""The middle-frame probes (scripts/middle_frame_probes.py) run end to end on tiny data, score
+against the blur, and refuse what they cannot run in one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from middle_frame_probes import doubled_angle, log_spectrum  # noqa: E402
+
+from blur2video.synth.api import synthesize_rotation  # noqa: E402
+from blur2video.synth.rotation import RotationSettings  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "middle_frame_probes.py"
+
+
+def _rotation(path: Path, samples: int, size: int, seed: int) -> Path:
+    synthesize_rotation("skimage:astronaut", path, samples, RotationSettings(source_kind="photo", frames=3, size=size, fov_deg=60, max_angle_deg=1.0, seed=seed))
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args, "--threads", "1"], capture_output=True, text=True, timeout=300)
+
+
+def test_axis_length_learns_from_a_rotation_dataset_and_deblurs_with_its_guess(tmp_path: Path) -> None:
+    train, held = _rotation(tmp_path / "train", 8, 32, 1), _rotation(tmp_path / "held", 2, 64, 2)
+    done = _run("axis-length", str(held), "--train", str(train), "--steps", "2", "--every", "1")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0]["probe"] == "axis-length" and math.isfinite(lines[0]["blur_middle_psnr"])
+    assert [line["step"] for line in lines[1:3]] == [1, 2] and all(line["error_px"] >= 0 for line in lines[1:3])
+    assert lines[-1]["step"] == 2 and math.isfinite(lines[-1]["heldout_middle_psnr"])
+
+
+def test_plain_cnn_trains_on_a_config_s_streams(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        '[model]\nframes = 3\n[train]\ncrop = 32\nworkers = 0\n[data]\nsamples_per_epoch = 8\nval_samples = 4\n'
+        '[[data.stream]]\nkind = "rotation"\nsource = "skimage:astronaut"\nsource_kind = "photo"\nfov_deg = 60.0\nmax_angle_deg = 1.0\nsize = 32\n'
+    )
+    held = _rotation(tmp_path / "held", 2, 32, 3)
+    done = _run("plain-cnn", str(held), "--config", str(config), "--steps", "2", "--every", "1")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    # the correction starts at zero: before training the probe scores exactly the blur
+    assert lines[1]["step"] == 0 and abs(lines[1]["heldout_middle_psnr"] - lines[0]["blur_middle_psnr"]) < 1e-3
+    assert lines[-1]["step"] == 2
+
+
+def test_refusals_are_one_line(tmp_path: Path) -> None:
+    held = _rotation(tmp_path / "held", 1, 48, 4)
+    missing = _run("axis-length", str(held))
+    assert missing.returncode == 2 and "needs --train" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    train = _rotation(tmp_path / "train", 2, 32, 5)
+    untiled = _run("axis-length", str(held), "--train", str(train))
+    assert untiled.returncode == 2 and "32-px squares" in untiled.stderr and len(untiled.stderr.strip().splitlines()) == 1
+    nothing = _run("plain-cnn", str(tmp_path / "absent"))
+    assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1
+
+
+def test_the_axis_length_target_ignores_the_order_and_the_spectrum_shows_the_axis() -> None:
+    assert np.allclose(doubled_angle(3.0, 4.0), doubled_angle(-3.0, -4.0))
+    assert np.allclose(doubled_angle(2.0, 0.0), (2.0, 0.0)) and np.allclose(doubled_angle(0.0, 2.0), (-2.0, 0.0))  # 90 degrees apart: opposite
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32))
+    smeared = (image + image.roll(1, -1) + image.roll(2, -1) + image.roll(3, -1)) / 4  # a horizontal blur
+    spectrum = log_spectrum(smeared)[0, 0]
+    # horizontal blur damps high horizontal frequencies (columns far from the centre), not vertical ones
+    assert spectrum[32, 40:].mean() < spectrum[40:, 32].mean() - 1.0
