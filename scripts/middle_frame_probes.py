@@ -198,16 +198,18 @@ def axis_length(args: argparse.Namespace, held: Held) -> None:
             print(json.dumps({"step": step, "seconds": round(time.time() - start), "error_px": round(float((guess - truth).norm(dim=1).mean()), 3),
                               "zero_motion_error_px": round(float(truth.norm(dim=1).mean()), 3)}), flush=True)
     net.eval()
-    scores = []
+    scores: dict[float, list[float]] = {lam: [] for lam in args.lams}
     for blur, target, _ in held:
         c, s = predict(blur).tolist()
         kernel = path_kernel(line_displacements(math.hypot(c, s), math.degrees(math.atan2(s, c) / 2)), *blur.shape[-2:], 64)
-        scores.append(psnr_db(torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, 0.01)).permute(2, 0, 1), target))
-    report(args.steps, time.time() - start, float(np.mean(scores)))
+        for lam in args.lams:
+            scores[lam].append(psnr_db(torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, lam)).permute(2, 0, 1), target))
+    for lam, values in scores.items():
+        report(args.steps, time.time() - start, float(np.mean(values)), {"wiener_lam": lam})
 
 
-def report(step: int, seconds: float, middle_psnr: float) -> None:
-    print(json.dumps({"step": step, "seconds": round(seconds), "heldout_middle_psnr": round(middle_psnr, 3)}), flush=True)
+def report(step: int, seconds: float, middle_psnr: float, extra: dict | None = None) -> None:
+    print(json.dumps({"step": step, "seconds": round(seconds), "heldout_middle_psnr": round(middle_psnr, 3), **(extra or {})}), flush=True)
 
 
 def main() -> None:
@@ -216,6 +218,7 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the DATASET to score on (held out; rotation blur for axis-length)")
     parser.add_argument("--config", default="configs/demo.toml", help="the streams to train on (middle-path, plain-cnn)")
     parser.add_argument("--train", type=Path, help="axis-length: a rotation DATASET with the same blur range, smaller images")
+    parser.add_argument("--lams", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="axis-length: the Wiener regularisations to score")
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--every", type=int, default=250, help="steps between held-out scores")
     parser.add_argument("--lr", type=float, default=None, help="default: 2.5e-4 (middle-path), 2e-4 (plain-cnn), 1e-3 (axis-length)")
