@@ -132,10 +132,10 @@ def main() -> None:
         for lam in args.lams:
             results[f"Wiener, true centre kernel, lam {lam}"] = score(wiener(blur, kernel, pad, lam), target)
         if args.bank:
-            h, w = blur.shape[:2]
+            bank = [path_kernel(line_displacements(n, a), *blur.shape[:2], pad) for n in BANK_LENGTHS for a in BANK_ANGLES]
             for lam in args.lams:
-                bank = [score(wiener(blur, path_kernel(line_displacements(n, a), h, w, pad), pad, lam), target) for n in BANK_LENGTHS for a in BANK_ANGLES]
-                results[f"Wiener, best straight kernel of {len(bank)} (chosen with the truth), lam {lam}"] = max(bank)
+                best = max(score(wiener(blur, k, pad, lam), target) for k in bank)
+                results[f"Wiener, best straight kernel of {len(bank)} (chosen with the truth), lam {lam}"] = best
         if restorer is not None:
             video = restorer.restore(blur)
             h, w = blur.shape[:2]
