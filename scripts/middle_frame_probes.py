@@ -198,14 +198,14 @@ def axis_length(args: argparse.Namespace, held: Held) -> None:
             print(json.dumps({"step": step, "seconds": round(time.time() - start), "error_px": round(float((guess - truth).norm(dim=1).mean()), 3),
                               "zero_motion_error_px": round(float(truth.norm(dim=1).mean()), 3)}), flush=True)
     net.eval()
-    scores: dict[float, list[float]] = {lam: [] for lam in args.lams}
+    scores: dict[tuple[float, float], list[float]] = {(lam, k): [] for lam in args.lams for k in args.shrink}
     for blur, target, _ in held:
         c, s = predict(blur).tolist()
-        kernel = path_kernel(line_displacements(math.hypot(c, s), math.degrees(math.atan2(s, c) / 2)), *blur.shape[-2:], 64)
-        for lam in args.lams:
-            scores[lam].append(psnr_db(torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, lam)).permute(2, 0, 1), target))
-    for lam, values in scores.items():
-        report(args.steps, time.time() - start, float(np.mean(values)), {"wiener_lam": lam})
+        for lam, k in scores:
+            kernel = path_kernel(line_displacements(k * math.hypot(c, s), math.degrees(math.atan2(s, c) / 2)), *blur.shape[-2:], 64)
+            scores[lam, k].append(psnr_db(torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, lam)).permute(2, 0, 1), target))
+    for (lam, k), values in scores.items():
+        report(args.steps, time.time() - start, float(np.mean(values)), {"wiener_lam": lam, "length_scale": k})
 
 
 def report(step: int, seconds: float, middle_psnr: float, extra: dict | None = None) -> None:
@@ -219,6 +219,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/demo.toml", help="the streams to train on (middle-path, plain-cnn)")
     parser.add_argument("--train", type=Path, help="axis-length: a rotation DATASET with the same blur range, smaller images")
     parser.add_argument("--lams", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="axis-length: the Wiener regularisations to score")
+    parser.add_argument("--shrink", type=float, nargs="+", default=[1.0], help="axis-length: deconvolve with the guessed length times these factors (a short kernel under-deblurs; a wrong long one rings)")
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--every", type=int, default=250, help="steps between held-out scores")
     parser.add_argument("--lr", type=float, default=None, help="default: 2.5e-4 (middle-path), 2e-4 (plain-cnn), 1e-3 (axis-length)")

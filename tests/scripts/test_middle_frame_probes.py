@@ -33,12 +33,14 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_axis_length_learns_from_a_rotation_dataset_and_deblurs_with_its_guess(tmp_path: Path) -> None:
     train, held = _rotation(tmp_path / "train", 8, 32, 1), _rotation(tmp_path / "held", 2, 64, 2)
-    done = _run("axis-length", str(held), "--train", str(train), "--steps", "2", "--every", "1")
+    done = _run("axis-length", str(held), "--train", str(train), "--steps", "2", "--every", "1", "--shrink", "1.0", "0.5")
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0]["probe"] == "axis-length" and math.isfinite(lines[0]["blur_middle_psnr"])
     assert [line["step"] for line in lines[1:3]] == [1, 2] and all(line["error_px"] >= 0 for line in lines[1:3])
-    assert [line["wiener_lam"] for line in lines[-3:]] == [0.01, 0.03, 0.1] and all(math.isfinite(line["heldout_middle_psnr"]) for line in lines[-3:])
+    rows = lines[-6:]
+    assert [(row["wiener_lam"], row["length_scale"]) for row in rows] == [(lam, k) for lam in (0.01, 0.03, 0.1) for k in (1.0, 0.5)]
+    assert all(math.isfinite(row["heldout_middle_psnr"]) for row in rows)
 
 
 def test_plain_cnn_trains_on_a_config_s_streams(tmp_path: Path) -> None:
