@@ -49,8 +49,12 @@ from blur2video.train_config import resolve
 Held = list[tuple[torch.Tensor, torch.Tensor, dict]]  # (blur (3, H, W), middle frame, metadata)
 
 
-def read_held(data: Path) -> Held:
-    _, samples = middle_frame_samples(data)
+def read_held(data: Path, rotation: bool = False) -> Held:
+    """A DATASET's blurs, middle frames and metadata; ``rotation``: refuse any other blur (the
+    true motion comes from a rotation sample's metadata)."""
+    header, samples = middle_frame_samples(data)
+    if rotation and header.get("kind") != "rotation":
+        raise Blur2VideoError(f"{data}: holds {header.get('kind')} blur; axis-length needs rotation blur, whose motion is known")
     return [(torch.from_numpy(blur).permute(2, 0, 1).float(), target.float(), record["meta"]) for record, blur, target in samples]
 
 
@@ -163,7 +167,7 @@ def axis_length(args: argparse.Namespace, held: Held) -> None:
     """axis-length: regress (L cos 2a, L sin 2a) from tiles of the training DATASET's size."""
     if args.train is None:
         raise Blur2VideoError("axis-length needs --train: a rotation DATASET to learn the axis and length from")
-    train = read_held(args.train)
+    train = read_held(args.train, rotation=True)
     tile = train[0][0].shape[-1]
     if any(b.shape[-1] % tile or b.shape[-2] % tile for b, _, _ in held):
         raise Blur2VideoError(f"{args.data}: its images must tile into the training DATASET's {tile}-px squares")
@@ -229,7 +233,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     try:
-        held = read_held(args.data)
+        held = read_held(args.data, rotation=args.probe == "axis-length")
         print(json.dumps({"probe": args.probe, "data": str(args.data), "blur_middle_psnr": round(float(np.mean([psnr_db(b, t) for b, t, _ in held])), 3)}), flush=True)
         (axis_length if args.probe == "axis-length" else train_on_streams)(args, held)
     except Blur2VideoError as exc:

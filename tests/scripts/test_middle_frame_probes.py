@@ -65,6 +65,14 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     train = _rotation(tmp_path / "train", 2, 32, 5)
     untiled = _run("axis-length", str(held), "--train", str(train))
     assert untiled.returncode == 2 and "32-px squares" in untiled.stderr and len(untiled.stderr.strip().splitlines()) == 1
+    from blur2video.synth.api import synthesize_scenes
+    from blur2video.synth.scenes import SceneSettings
+
+    scenes = tmp_path / "scenes"
+    synthesize_scenes(scenes, 1, SceneSettings(frames=3, size=32, seed=1))
+    for args in ((str(scenes), "--train", str(train)), (str(held), "--train", str(scenes))):
+        other = _run("axis-length", *args)
+        assert other.returncode == 2 and "needs rotation blur" in other.stderr and len(other.stderr.strip().splitlines()) == 1
     nothing = _run("plain-cnn", str(tmp_path / "absent"))
     assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1
 
