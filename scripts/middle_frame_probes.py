@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -39,6 +38,7 @@ from blur2video.checkpoints import load_model
 from blur2video.data.build import build_datasets
 from blur2video.errors import Blur2VideoError
 from blur2video.losses import DEFAULT_SCALE_WEIGHTS, downsample_targets
+from blur2video.metrics import psnr
 from blur2video.model.blocks import image_pyramid
 from blur2video.model.config import LEVELS
 from blur2video.model.network import crop_scales, pad_to_levels
@@ -59,7 +59,8 @@ def read_held(data: Path, rotation: bool = False) -> Held:
 
 
 def psnr_db(pred: torch.Tensor, target: torch.Tensor) -> float:
-    return -10.0 * math.log10(float(((pred.clamp(0, 1) - target) ** 2).mean()))
+    """The project's PSNR of the prediction clipped to the image range, as ``blur2video eval`` scores."""
+    return float(psnr(pred.clamp(0, 1), target))
 
 
 def middle_path(model: nn.Module, blur: torch.Tensor) -> list[torch.Tensor]:
