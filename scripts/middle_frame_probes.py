@@ -41,6 +41,7 @@ from blur2video.losses import DEFAULT_SCALE_WEIGHTS, downsample_targets
 from blur2video.metrics import psnr
 from blur2video.model.blocks import image_pyramid
 from blur2video.model.config import LEVELS
+from blur2video.model.kernel_bank import log_spectrum
 from blur2video.model.network import crop_scales, pad_to_levels
 from blur2video.motion_truth import rotation_flows
 from blur2video.restore import bundled_weights
@@ -151,17 +152,6 @@ def doubled_angle(dx: float, dy: float) -> tuple[float, float]:
     """A span (dx, dy) as (L cos 2a, L sin 2a): (dx, dy) and (-dx, -dy) give the same pair."""
     length, angle = math.hypot(dx, dy), math.atan2(dy, dx)
     return length * math.cos(2 * angle), length * math.sin(2 * angle)
-
-
-def log_spectrum(blur: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W): the grey blur's Hann-windowed log power spectrum, centred and
-    standardised; a straight blur leaves stripes across it at its axis, spaced by its length."""
-    grey = blur.mean(1)
-    grey = grey - grey.mean((1, 2), keepdim=True)
-    h, w = grey.shape[-2:]
-    window = torch.hann_window(h, periodic=False)[:, None] * torch.hann_window(w, periodic=False)[None]
-    power = torch.fft.fftshift(torch.log(torch.fft.fft2(grey * window).abs() ** 2 + 1e-8), dim=(-2, -1))
-    return ((power - power.mean((1, 2), keepdim=True)) / (power.std((1, 2), keepdim=True) + 1e-6))[:, None]
 
 
 def axis_length(args: argparse.Namespace, held: Held) -> None:

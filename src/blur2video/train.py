@@ -71,18 +71,34 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise Blur2VideoError(f"{len(self.train_set)} training samples make no batch of {t['batch_size']}; lower train.batch_size or add data")
         self.total_steps = t["steps"] if t["steps"] > 0 else t["epochs"] * self.steps_per_epoch
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t["lr"], betas=(0.9, 0.999))
+        trained = self._trained_part(t["part"])
+        self.optimizer = torch.optim.Adam(trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
         milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.5)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step, self.wall, self.best = 0, 0.0, -math.inf
         self._prepare_run_dir(resume)
-        self.ddp = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.ddp = DistributedDataParallel(trained) if self.world > 1 else trained
         self.writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if resume else None)
+
+    def _trained_part(self, part: str) -> torch.nn.Module:
+        """The module the optimiser updates: the whole model, or with ``train.part`` one head of it
+        trained alone on its own loss (the rest frozen and not run)."""
+        self.part = part
+        if not part:
+            return self.model
+        if part != "kernel_bank":
+            raise Blur2VideoError(f"train.part = {part!r}: choose \"kernel_bank\" or \"\" (the whole model)")
+        head = getattr(self.model, "kernel_bank", None)
+        if head is None:
+            raise Blur2VideoError("train.part = \"kernel_bank\" trains the kernel-bank head: set model.kernel_bank = true")
+        self.model.requires_grad_(False)
+        head.requires_grad_(True)
+        return head
 
     # ---- run folder, checkpoints ------------------------------------------------------------
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -132,9 +148,13 @@ class Trainer:
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            out = self.ddp(blur)
-        terms = compute_loss(_float_restoration(out), frames, self.loss_cfg, order_free)
+        if self.part:  # the kernel-bank head: the middle frame's MSE (its blend is an MMSE filter), in float32 for the FFT
+            error = (self.ddp(blur) - frames[:, frames.shape[1] // 2]).pow(2).mean()
+            terms = {"total": error, "middle_mse": error}
+        else:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                out = self.ddp(blur)
+            terms = compute_loss(_float_restoration(out), frames, self.loss_cfg, order_free)
         total = terms["total"]
         bad = torch.tensor(0.0 if torch.isfinite(total) else 1.0, device=self.device)
         if self.world > 1:

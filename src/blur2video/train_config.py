@@ -29,6 +29,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "local_warp": True,
         "itn": True,
         "refine": True,
+        "kernel_bank": False,  # not in the paper: the middle frame from the kernel-bank head
     },
     "loss": {
         "scale_weights": list(DEFAULT_SCALE_WEIGHTS),
@@ -62,6 +63,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "keep_checkpoints": 2,
         "image_every": 1,  # epochs between TensorBoard image logs
         "init": "",  # a model .safetensors to start from where names and shapes agree
+        "part": "",  # "kernel_bank": train that head alone, on the middle frame's MSE ("": the whole model)
     },
     "data": {
         "path": "",  # a DATASET/ folder
@@ -150,7 +152,7 @@ def model_config(cfg: dict) -> ModelConfig:
     if m["dense_layers"]:
         extra["dense_layers"] = tuple(m["dense_layers"])
     return ModelConfig.preset(
-        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], **extra
+        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], kernel_bank=m["kernel_bank"], **extra
     )
 
 

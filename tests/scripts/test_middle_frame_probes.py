@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from middle_frame_probes import doubled_angle, log_spectrum  # noqa: E402
+from middle_frame_probes import doubled_angle  # noqa: E402
 
 from blur2video.synth.api import synthesize_rotation  # noqa: E402
 from blur2video.synth.rotation import RotationSettings  # noqa: E402
@@ -77,12 +76,6 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1
 
 
-def test_the_axis_length_target_ignores_the_order_and_the_spectrum_shows_the_axis() -> None:
+def test_the_axis_length_target_ignores_the_order() -> None:
     assert np.allclose(doubled_angle(3.0, 4.0), doubled_angle(-3.0, -4.0))
     assert np.allclose(doubled_angle(2.0, 0.0), (2.0, 0.0)) and np.allclose(doubled_angle(0.0, 2.0), (-2.0, 0.0))  # 90 degrees apart: opposite
-    rng = np.random.default_rng(0)
-    image = torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32))
-    smeared = (image + image.roll(1, -1) + image.roll(2, -1) + image.roll(3, -1)) / 4  # a horizontal blur
-    spectrum = log_spectrum(smeared)[0, 0]
-    # horizontal blur damps high horizontal frequencies (columns far from the centre), not vertical ones
-    assert spectrum[32, 40:].mean() < spectrum[40:, 32].mean() - 1.0

@@ -219,6 +219,27 @@ def test_init_warm_starts_every_tensor_that_fits(tiny_dataset: Path, tmp_path: P
         Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
 
 
+def test_kernel_bank_part_trains_that_head_alone(tiny_dataset: Path, tmp_path: Path) -> None:
+    """train.part = "kernel_bank": only the head's weights move; the rest stays bit for bit."""
+    cfg = tiny_config(tiny_dataset, steps=2, part="kernel_bank")
+    cfg["model"]["kernel_bank"] = True
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    trainer.close()
+    after = trainer.model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("kernel_bank.") for k in moved)
+    assert any(k.startswith("kernel_bank.classifier.0.") for k in moved)
+
+    cfg["model"]["kernel_bank"] = False
+    with pytest.raises(Blur2VideoError, match="model.kernel_bank = true"):
+        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
+    cfg["train"]["part"] = "encoder"
+    with pytest.raises(Blur2VideoError, match="train.part"):
+        Trainer(cfg, tmp_path / "run3", device="cpu", quiet=True)
+
+
 def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import blur2video.train as train_module
 

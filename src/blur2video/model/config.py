@@ -17,7 +17,9 @@ class ModelConfig:
     growth rate and ``dense_layers`` their depth per decoder block, coarse (1/16) to fine (1): the
     paper's 5 everywhere, fewer at the fine scales where a layer costs the most pixels (the
     ``fast`` preset); ``stn``/``local_warp`` are the two halves of each FTN, ``itn`` the image
-    transformers, ``refine`` the middle decoder's refining block.
+    transformers, ``refine`` the middle decoder's refining block. ``kernel_bank`` (not in the
+    paper) makes the middle frame the kernel-bank head's deconvolution of the blur
+    (model/kernel_bank.py).
     """
 
     frames: int = 7
@@ -28,6 +30,7 @@ class ModelConfig:
     local_warp: bool = True
     itn: bool = True
     refine: bool = True
+    kernel_bank: bool = False
 
     def __post_init__(self) -> None:
         if self.frames < 3 or self.frames % 2 == 0:

@@ -4,6 +4,7 @@ Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
 
     blur (B,3,H,W) -- pad to a multiple of 32 --> Encoder --> E_1 .. E_5
     E_1..E_5, blur --> middle decoder --> middle image at 1/32 .. 1 (--> refine block)
+    (kernel_bank, not in the paper: the full-scale middle image is the kernel-bank head's instead)
     for every level k, the motion of all F frames at once:
         FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F, C', h, w)
         ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F, 3, h, w)
@@ -25,6 +26,7 @@ from .blocks import DenseBlock, RefineBlock, image_pyramid
 from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
+from .kernel_bank import KernelBankDeblur
 from .transformers import IDENTITY, FeatureTransformer, ImageTransformer
 
 
@@ -79,6 +81,7 @@ class Blur2Video(nn.Module):
         skips_mid = [w[4], w[3], w[2], w[1], w[0], 3]
         self.middle_decoder = UNetDecoder(w, skips_mid, config.growth, config.dense_layers)
         self.refine = RefineBlock(w[0], w[0]) if config.refine else None
+        self.kernel_bank = KernelBankDeblur() if config.kernel_bank else None
         self.ftn = nn.ModuleList(FeatureTransformer(c, f, config.stn, config.local_warp) for c in w)
         # ITN per image scale (1/32 .. 1); the motion of scale s is read from the closest feature
         self.itn_levels = [4, 3, 2, 1, 0, 0]
@@ -105,6 +108,8 @@ class Blur2Video(nn.Module):
         mid_feature, mid_images = self.middle_decoder([[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], blur_pyramid)
         if self.refine is not None:
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
+        if self.kernel_bank is not None:  # the full-scale middle frame, also what the ITN warps
+            mid_images[-1] = self.kernel_bank(x).contiguous(memory_format=torch.channels_last)
 
         f = cfg.frames - 1
         mid = cfg.middle
