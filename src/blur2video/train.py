@@ -148,9 +148,8 @@ class Trainer:
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        if self.part:  # the kernel-bank head: the middle frame's MSE (its blend is an MMSE filter), in float32 for the FFT
-            error = (self.ddp(blur) - frames[:, frames.shape[1] // 2]).pow(2).mean()
-            terms = {"total": error, "middle_mse": error}
+        if self.part:  # the kernel-bank head's own loss on the middle frame (model/kernel_bank.py)
+            terms = self.ddp(blur, frames[:, frames.shape[1] // 2])
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 out = self.ddp(blur)

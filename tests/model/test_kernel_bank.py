@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from blur2video.checkpoints import load_model, save_model
 from blur2video.metrics import psnr
 from blur2video.model.config import ModelConfig
-from blur2video.model.kernel_bank import BANK_ANGLES, BANK_LAMBDAS, BANK_LENGTHS, MAX_TILES, TILE, KernelBankDeblur, box_transfer, log_spectrum, tiles
+from blur2video.model.kernel_bank import (BANK_ANGLES, BANK_LAMBDAS, BANK_LENGTHS, MAX_TILES, TILE, KernelBankDeblur, box_transfer, filter_errors,
+                                          log_spectrum, tiles)
 from blur2video.model.network import Blur2Video
 from blur2video.motion_truth import rotation_flows
 from blur2video.synth.api import synthesize_rotation
@@ -26,7 +27,7 @@ PAD, BORDER = 24, 12
 def _box_blur(image: torch.Tensor, length: float, angle: float) -> torch.Tensor:
     """(3, H, W) blurred by the box of ``length`` px along ``angle`` degrees, borders reflected."""
     x = F.pad(image[None].double(), (PAD,) * 4, mode="reflect")
-    k = box_transfer(torch.tensor([length], dtype=torch.float64), torch.tensor([angle], dtype=torch.float64), *x.shape[-2:])[0, 0]
+    k = box_transfer(torch.tensor([length], dtype=torch.float64), torch.tensor([angle], dtype=torch.float64), *x.shape[-2:])[0]
     return torch.fft.ifft2(torch.fft.fft2(x) * k).real[0, :, PAD:-PAD, PAD:-PAD].float()
 
 
@@ -133,3 +134,33 @@ def test_the_mse_blend_finds_the_blurs_axis_and_length() -> None:
     with torch.no_grad():
         restored = head.deconvolve(blurred, torch.softmax(logits, 1).view(1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)))[0]
     assert float(psnr(_inner(restored), _inner(photo))) > float(psnr(_inner(blurred[0]), _inner(photo))) + 2.5  # measured +3.7
+
+
+def test_filter_errors_match_each_filters_output() -> None:
+    """The training labels' per-filter errors (from the spectra, by Parseval) against filtering
+    each image in the pixel domain and summing the squared error directly."""
+    torch.manual_seed(0)
+    blur, middle = torch.rand(2, 3, 20, 24).double(), torch.rand(2, 3, 20, 24).double()
+    filters = KernelBankDeblur().double().filters(20, 24)[[0, 40, 333, 539]]
+    fast = filter_errors(torch.fft.fft2(blur), torch.fft.fft2(middle), filters)
+    for k, gain in enumerate(filters):
+        out = torch.fft.ifft2(torch.fft.fft2(blur) * gain.view(20, 24)).real
+        direct = (out - middle).pow(2).sum((1, 2, 3)) * 20 * 24
+        assert torch.allclose(fast[:, k], direct, rtol=1e-9)
+
+
+def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> None:
+    """losses(): the MSE is the deconvolution's, and the cross-entropy's label favours the box
+    that made the blur."""
+    import skimage.data
+
+    photo = torch.from_numpy(np.asarray(skimage.data.astronaut()[100:196, 200:296], np.float32) / 255).permute(2, 0, 1)[None]
+    blurred = _box_blur(photo[0], 6.0, 45.0)[None]
+    head = KernelBankDeblur()
+    terms = head(blurred, photo)
+    with torch.no_grad():
+        assert torch.isclose(terms["middle_mse"], (head(blurred) - photo).pow(2).mean(), rtol=1e-4)
+    window = torch.hann_window(96, periodic=False)[:, None] * torch.hann_window(96, periodic=False)[None]
+    errors = filter_errors(torch.fft.fft2(blurred * window), torch.fft.fft2(photo * window), head.filters(96, 96))
+    _, length, angle = np.unravel_index(int(errors.argmin()), (len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)))
+    assert BANK_LENGTHS[length] == 6.0 and BANK_ANGLES[angle] == 45  # on the reflect-padded grid it was length 1: the mirrored border

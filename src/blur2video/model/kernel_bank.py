@@ -26,6 +26,8 @@ BANK_LAMBDAS = (0.003, 0.01, 0.03)  # Wiener regularisation: conj(K) / (|K|^2 + 
 TILE = 96  # the spectrum CNN reads square tiles of this size (the training crop)
 MAX_TILES = 16  # tiles read per image: evenly spread over a large photo
 PAD = 24  # reflected border around the blur before the FFT (longer than the longest kernel)
+ORACLE_TEMPERATURE_DB = 0.5  # training: filters within about this PSNR of the best share its label
+ORACLE_WEIGHT = 1e-3  # training: the cross-entropy's weight (its term starts about 3x the blend's MSE)
 
 
 def log_spectrum(blur: torch.Tensor) -> torch.Tensor:
@@ -56,14 +58,26 @@ def tiles(blur: torch.Tensor, tile: int = TILE, limit: int = MAX_TILES) -> torch
 
 
 def box_transfer(lengths: torch.Tensor, angles_deg: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(L,) lengths and (A,) axes -> (L, A, height, width): the transfer function of a centred box
-    blur of each length along each axis on a height x width periodic grid (real: the box is
-    symmetric). A length-0 box is the identity."""
-    fy = torch.fft.fftfreq(height, device=lengths.device)[:, None]
-    fx = torch.fft.fftfreq(width, device=lengths.device)[None]
+    """P lengths and P axes -> (P, height, width): the transfer function of a centred box blur of
+    each length along its axis on a height x width periodic grid (real: the box is symmetric).
+    A length-0 box is the identity."""
+    fy = torch.fft.fftfreq(height, device=lengths.device, dtype=lengths.dtype)[:, None]
+    fx = torch.fft.fftfreq(width, device=lengths.device, dtype=lengths.dtype)[None]
     a = torch.deg2rad(angles_deg)[:, None, None]
-    along = fx * torch.cos(a) + fy * torch.sin(a)  # (A, H, W): frequency along each axis, cycles/px
-    return torch.sinc(lengths[:, None, None, None] * along)
+    along = fx * torch.cos(a) + fy * torch.sin(a)  # (P, H, W): frequency along each axis, cycles/px
+    k = torch.sinc(lengths[:, None, None] * along)
+    # even sizes: the Nyquist row and column stand for +-1/2 alike; averaging k(f) with k(-f) keeps
+    # the filter Hermitian, so that its output is real and Parseval holds (filter_errors)
+    return (k + torch.roll(torch.flip(k, (-2, -1)), (1, 1), (-2, -1))) / 2
+
+
+def filter_errors(blur_fft: torch.Tensor, middle_fft: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+    """Every real filter's squared error against the middle frame, from the spectra alone
+    (Parseval): blur_fft, middle_fft (B, C, H, W) and filters (K, H * W) -> (B, K), the sum over
+    the periodic grid's pixels and channels times H * W."""
+    power = blur_fft.abs().pow(2).sum(1).flatten(1)
+    cross = (blur_fft * middle_fft.conj()).real.sum(1).flatten(1)
+    return power @ filters.pow(2).T - 2 * cross @ filters.T + middle_fft.abs().pow(2).sum((1, 2, 3))[:, None]
 
 
 class KernelBankDeblur(nn.Module):
@@ -80,38 +94,84 @@ class KernelBankDeblur(nn.Module):
         layers: list[nn.Module] = []
         for cin, cout, stride in zip((1,) + widths[:-1], widths, (1, 2, 1, 2, 2, 2)):
             layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2)]
-        # LayerNorm bounds the features the logits read: unbounded ones let Adam's early steps push the
-        # softmax onto one filter, where its gradient vanishes and training stalls (seen at lr 1e-3)
-        self.classifier = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(widths[-1]), nn.Linear(widths[-1], self.size))
+        self.classifier = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], self.size))
 
     @property
     def size(self) -> int:
         return len(BANK_LAMBDAS) * len(BANK_LENGTHS) * len(BANK_ANGLES)
 
+    def logits(self, blur: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, filters): the CNN's logits, averaged over the tiles."""
+        t = tiles(blur)
+        return self.classifier(log_spectrum(t.flatten(0, 1))).view(t.shape[0], t.shape[1], -1).mean(1)
+
     def weights(self, blur: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, lambdas, lengths, angles): the softmax weight of every filter."""
-        t = tiles(blur)
-        logits = self.classifier(log_spectrum(t.flatten(0, 1))).view(t.shape[0], t.shape[1], -1).mean(1)
-        return torch.softmax(logits, 1).view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES))
+        return torch.softmax(self.logits(blur), 1).view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES))
 
-    def forward(self, blur: torch.Tensor) -> torch.Tensor:
+    def forward(self, blur: torch.Tensor, middle: torch.Tensor | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The middle frame; given the true ``middle`` (training), the loss terms instead (one call,
+        so that DistributedDataParallel sees the forward)."""
         with torch.autocast(blur.device.type, enabled=False):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
+            if middle is not None:
+                return self.losses(blur.float(), middle.float())
             return self.deconvolve(blur, self.weights(blur.float())).to(blur.dtype)
 
-    def deconvolve(self, blur: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def filters(self, height: int, width: int) -> torch.Tensor:
+        """(filters, height * width): every filter's gain on a periodic grid, in the weights' order."""
+        n_angles = len(BANK_ANGLES)
+        pairs = torch.arange(len(BANK_LENGTHS) * n_angles, device=self.lengths.device)
+        k = box_transfer(self.lengths[pairs // n_angles], self.angles[pairs % n_angles], height, width).flatten(1)
+        return torch.cat([k / (k * k + lam) for lam in self.lambdas])
+
+    def losses(self, blur: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The blend's MSE against the true middle frame, plus ORACLE_WEIGHT times the cross-entropy
+        towards every filter's own score on the sample (softmax of its PSNR over
+        ORACLE_TEMPERATURE_DB, by Parseval from the windowed spectra): the blend's MSE alone moves the logits
+        only through the blend, so the CNN first learns one filter for every image and is slow to
+        learn to tell blurs apart; the per-filter scores say from the first step which filter fits."""
+        logits = self.logits(blur)
+        h, w = blur.shape[-2:]
+        pad = min(PAD, h - 1, w - 1)
+        xf = torch.fft.fft2(F.pad(blur, (pad,) * 4, mode="reflect"))
+        hp, wp = xf.shape[-2:]
+        filters = self.filters(hp, wp)
+        gain = (torch.softmax(logits, 1) @ filters).view(-1, 1, hp, wp)
+        out = torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w]
+        mse = (out - middle).pow(2).mean()
+        with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
+            window = torch.hann_window(h, periodic=False, device=blur.device)[:, None] * torch.hann_window(w, periodic=False, device=blur.device)[None]
+            error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), self.filters(h, w))
+            score = -10 * torch.log10(error.clamp_min(1e-12))
+            target = torch.softmax(score / ORACLE_TEMPERATURE_DB, 1)
+        ce = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
+        return {"total": mse + ORACLE_WEIGHT * ce, "middle_mse": mse, "oracle_ce": ce}
+
+    def deconvolve(self, blur: torch.Tensor, weights: torch.Tensor, mass: float = 0.995) -> torch.Tensor:
         """The blur filtered by sum_k weights_k conj(K_k) / (|K_k|^2 + lambda_k), borders reflected.
-        Filters of negligible weight are skipped outside training."""
+        Outside training only the heaviest (length, axis) pairs holding ``mass`` of each image's
+        weight are summed (renormalised): tens of filters instead of 180 at 720p."""
         h, w = blur.shape[-2:]
         pad = min(PAD, h - 1, w - 1)
         x = F.pad(blur.float(), (pad,) * 4, mode="reflect")
         hp, wp = x.shape[-2:]
+        weights = weights.float()
+        pairs = weights.sum(1).flatten(1)  # (B, lengths x angles)
+        if torch.is_grad_enabled() or mass >= 1.0:
+            keep = torch.arange(pairs.shape[1], device=pairs.device)
+        else:
+            ranked, order = pairs.sort(1, descending=True)
+            needed = (ranked.cumsum(1) - ranked) < mass  # the pairs before the running sum passes ``mass``
+            keep = torch.unique(order[needed])
+        n_angles = len(BANK_ANGLES)
+        lengths, angles = self.lengths[keep // n_angles], self.angles[keep % n_angles]
+        flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
+        flat = flat / flat.sum((1, 2), keepdim=True)
         gain = x.new_zeros(blur.shape[0], hp, wp)
-        skip = not torch.is_grad_enabled()
-        for i, length in enumerate(self.lengths):
-            if skip and float(weights[:, :, i].max()) < 1e-5:
-                continue
-            k = box_transfer(length[None], self.angles, hp, wp)[0]  # (A, hp, wp)
+        for start in range(0, len(keep), n_angles):  # a chunk of filters at a time bounds the memory
+            part = slice(start, start + n_angles)
+            k = box_transfer(lengths[part], angles[part], hp, wp)
             for j, lam in enumerate(self.lambdas):
-                gain = gain + torch.einsum("ba,ahw->bhw", weights[:, j, i].float(), k / (k * k + lam))
+                gain = gain + torch.einsum("bp,phw->bhw", flat[:, j, part], k / (k * k + lam))
         out = torch.fft.ifft2(torch.fft.fft2(x) * gain[:, None]).real
         return out[..., pad : pad + h, pad : pad + w]
