@@ -39,10 +39,8 @@ from blur2video.data.build import build_datasets
 from blur2video.errors import Blur2VideoError
 from blur2video.losses import DEFAULT_SCALE_WEIGHTS, downsample_targets
 from blur2video.metrics import psnr
-from blur2video.model.blocks import image_pyramid
-from blur2video.model.config import LEVELS
 from blur2video.model.kernel_bank import log_spectrum
-from blur2video.model.network import crop_scales, pad_to_levels
+from blur2video.model.network import crop_scales
 from blur2video.motion_truth import rotation_flows
 from blur2video.restore import bundled_weights
 from blur2video.train_config import resolve
@@ -67,12 +65,7 @@ def psnr_db(pred: torch.Tensor, target: torch.Tensor) -> float:
 def middle_path(model: nn.Module, blur: torch.Tensor) -> list[torch.Tensor]:
     """The middle frame at every scale (1/32 .. 1), as Blur2Video.forward makes it, without the
     other frames."""
-    x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
-    feats = model.encoder(x)
-    feature, images = model.middle_decoder([[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], image_pyramid(x, LEVELS))
-    if model.refine is not None:
-        images[-1] = model.refine(feature, images[-1])
-    return crop_scales(images, *blur.shape[-2:])
+    return crop_scales(model.middle_path(blur)[2], *blur.shape[-2:])
 
 
 class PlainCNN(nn.Module):

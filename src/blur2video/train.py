@@ -148,8 +148,10 @@ class Trainer:
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        if self.part:  # the kernel-bank head's own loss on the middle frame (model/kernel_bank.py)
-            terms = self.ddp(blur, frames[:, frames.shape[1] // 2])
+        if self.part:  # the kernel-bank head's own loss on the middle frame, the frozen network's as its candidate
+            with torch.no_grad():
+                candidate = self.model.middle_path(blur)[2][-1][..., : blur.shape[-2], : blur.shape[-1]]
+            terms = self.ddp(blur, candidate, frames[:, frames.shape[1] // 2])
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 out = self.ddp(blur)

@@ -102,7 +102,8 @@ def test_the_model_takes_its_middle_frame_from_the_head_and_round_trips(tmp_path
     blur = torch.rand(1, 3, 70, 100)
     with torch.no_grad():
         out = model(blur)
-        direct = model.kernel_bank(F.pad(blur, (0, 28, 0, 26), mode="replicate"))[..., :70, :100]
+        x, _, own = model.middle_path(blur)
+        direct = model.kernel_bank(x, own[-1])[..., :70, :100]
     assert out.frames.shape == (1, 3, 3, 70, 100) and torch.allclose(out.frames[:, 1], direct, atol=1e-5)
     save_model(tmp_path / "m.safetensors", model)
     loaded, _ = load_model(tmp_path / "m.safetensors")
@@ -157,10 +158,26 @@ def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> N
     photo = torch.from_numpy(np.asarray(skimage.data.astronaut()[100:196, 200:296], np.float32) / 255).permute(2, 0, 1)[None]
     blurred = _box_blur(photo[0], 6.0, 45.0)[None]
     head = KernelBankDeblur()
-    terms = head(blurred, photo)
+    terms = head(blurred, middle=photo)  # no candidate: the blur stands in
     with torch.no_grad():
         assert torch.isclose(terms["middle_mse"], (head(blurred) - photo).pow(2).mean(), rtol=1e-4)
     window = torch.hann_window(96, periodic=False)[:, None] * torch.hann_window(96, periodic=False)[None]
     errors = filter_errors(torch.fft.fft2(blurred * window), torch.fft.fft2(photo * window), head.filters(96, 96))
     _, length, angle = np.unravel_index(int(errors.argmin()), (len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)))
     assert BANK_LENGTHS[length] == 6.0 and BANK_ANGLES[angle] == 45  # on the reflect-padded grid it was length 1: the mirrored border
+
+
+def test_the_candidate_takes_its_weight() -> None:
+    """The classifier's last output weights the candidate (the network's own middle frame): all of
+    it gives the candidate back, none of it the filters' blend alone."""
+    head = KernelBankDeblur().eval()
+    blur, candidate = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    last = head.classifier[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-30.0)
+        last.bias[-1] = 30.0
+        assert torch.allclose(head(blur, candidate), candidate, atol=1e-5)
+        last.bias[-1] = -60.0
+        filters, kept = head.weights(blur)
+        assert float(kept.max()) < 1e-12 and torch.allclose(head(blur, candidate), head.deconvolve(blur, filters), atol=1e-5)

@@ -81,9 +81,12 @@ def filter_errors(blur_fft: torch.Tensor, middle_fft: torch.Tensor, filters: tor
 
 
 class KernelBankDeblur(nn.Module):
-    """Blur (B, 3, H, W) -> middle frame (B, 3, H, W): the blend of the bank's Wiener filters that a
-    spectrum CNN weights. The CNN reads up to MAX_TILES tiles and averages its logits over them
-    (a camera shake blurs a photo much alike everywhere)."""
+    """Blur (B, 3, H, W) and a candidate middle frame (the network's own) -> middle frame: the blend
+    of the bank's Wiener deconvolutions of the blur and the candidate, weighted by a spectrum CNN.
+    The candidate is there for blur the bank does not model (moving objects, defocus: the GoPro
+    and scene streams), where the network's frame is better than any uniform deconvolution. The
+    CNN reads up to MAX_TILES tiles and averages its logits over them (a camera shake blurs a photo
+    much alike everywhere)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,28 +97,34 @@ class KernelBankDeblur(nn.Module):
         layers: list[nn.Module] = []
         for cin, cout, stride in zip((1,) + widths[:-1], widths, (1, 2, 1, 2, 2, 2)):
             layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2)]
-        self.classifier = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], self.size))
+        self.classifier = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], self.size + 1))
 
     @property
     def size(self) -> int:
+        """The number of filters (the classifier has one more output: the candidate)."""
         return len(BANK_LAMBDAS) * len(BANK_LENGTHS) * len(BANK_ANGLES)
 
     def logits(self, blur: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, filters): the CNN's logits, averaged over the tiles."""
+        """(B, 3, H, W) -> (B, filters + 1): the CNN's logits (the candidate's last), averaged over the tiles."""
         t = tiles(blur)
         return self.classifier(log_spectrum(t.flatten(0, 1))).view(t.shape[0], t.shape[1], -1).mean(1)
 
-    def weights(self, blur: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, lambdas, lengths, angles): the softmax weight of every filter."""
-        return torch.softmax(self.logits(blur), 1).view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES))
+    def weights(self, blur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> the softmax weight of every filter (B, lambdas, lengths, angles) and of the
+        candidate (B,); together they sum to 1."""
+        p = torch.softmax(self.logits(blur), 1)
+        return p[:, :-1].view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)), p[:, -1]
 
-    def forward(self, blur: torch.Tensor, middle: torch.Tensor | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
-        """The middle frame; given the true ``middle`` (training), the loss terms instead (one call,
-        so that DistributedDataParallel sees the forward)."""
+    def forward(self, blur: torch.Tensor, candidate: torch.Tensor | None = None, middle: torch.Tensor | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The middle frame from the blur and the ``candidate`` (the blur itself when None); given
+        the true ``middle`` (training), the loss terms instead (one call, so that
+        DistributedDataParallel sees the forward)."""
+        candidate = blur if candidate is None else candidate
         with torch.autocast(blur.device.type, enabled=False):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
             if middle is not None:
-                return self.losses(blur.float(), middle.float())
-            return self.deconvolve(blur, self.weights(blur.float())).to(blur.dtype)
+                return self.losses(blur.float(), candidate.float(), middle.float())
+            filters, kept = self.weights(blur.float())
+            return (self.deconvolve(blur, filters) + kept.view(-1, 1, 1, 1) * candidate.float()).to(blur.dtype)
 
     def filters(self, height: int, width: int) -> torch.Tensor:
         """(filters, height * width): every filter's gain on a periodic grid, in the weights' order."""
@@ -124,10 +133,10 @@ class KernelBankDeblur(nn.Module):
         k = box_transfer(self.lengths[pairs // n_angles], self.angles[pairs % n_angles], height, width).flatten(1)
         return torch.cat([k / (k * k + lam) for lam in self.lambdas])
 
-    def losses(self, blur: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
+    def losses(self, blur: torch.Tensor, candidate: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
         """The blend's MSE against the true middle frame, plus ORACLE_WEIGHT times the cross-entropy
-        towards every filter's own score on the sample (softmax of its PSNR over
-        ORACLE_TEMPERATURE_DB, by Parseval from the windowed spectra): the blend's MSE alone moves the logits
+        towards every filter's (and the candidate's) own score on the sample (softmax of its PSNR
+        over ORACLE_TEMPERATURE_DB, on the Hann-windowed tile; the filters' by Parseval): the blend's MSE alone moves the logits
         only through the blend, so the CNN first learns one filter for every image and is slow to
         learn to tell blurs apart; the per-filter scores say from the first step which filter fits."""
         logits = self.logits(blur)
@@ -136,12 +145,14 @@ class KernelBankDeblur(nn.Module):
         xf = torch.fft.fft2(F.pad(blur, (pad,) * 4, mode="reflect"))
         hp, wp = xf.shape[-2:]
         filters = self.filters(hp, wp)
-        gain = (torch.softmax(logits, 1) @ filters).view(-1, 1, hp, wp)
-        out = torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w]
+        p = torch.softmax(logits, 1)
+        gain = (p[:, :-1] @ filters).view(-1, 1, hp, wp)
+        out = torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w] + p[:, -1].view(-1, 1, 1, 1) * candidate
         mse = (out - middle).pow(2).mean()
         with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
             window = torch.hann_window(h, periodic=False, device=blur.device)[:, None] * torch.hann_window(w, periodic=False, device=blur.device)[None]
             error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), self.filters(h, w))
+            error = torch.cat([error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1)  # the same scale (Parseval)
             score = -10 * torch.log10(error.clamp_min(1e-12))
             target = torch.softmax(score / ORACLE_TEMPERATURE_DB, 1)
         ce = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
@@ -150,23 +161,24 @@ class KernelBankDeblur(nn.Module):
     def deconvolve(self, blur: torch.Tensor, weights: torch.Tensor, mass: float = 0.995) -> torch.Tensor:
         """The blur filtered by sum_k weights_k conj(K_k) / (|K_k|^2 + lambda_k), borders reflected.
         Outside training only the heaviest (length, axis) pairs holding ``mass`` of each image's
-        weight are summed (renormalised): tens of filters instead of 180 at 720p."""
+        filter weight are summed (their total kept): tens of filters instead of 180 at 720p."""
         h, w = blur.shape[-2:]
         pad = min(PAD, h - 1, w - 1)
         x = F.pad(blur.float(), (pad,) * 4, mode="reflect")
         hp, wp = x.shape[-2:]
         weights = weights.float()
         pairs = weights.sum(1).flatten(1)  # (B, lengths x angles)
+        total = pairs.sum(1)
         if torch.is_grad_enabled() or mass >= 1.0:
             keep = torch.arange(pairs.shape[1], device=pairs.device)
         else:
-            ranked, order = pairs.sort(1, descending=True)
+            ranked, order = (pairs / total.clamp_min(1e-12)[:, None]).sort(1, descending=True)
             needed = (ranked.cumsum(1) - ranked) < mass  # the pairs before the running sum passes ``mass``
             keep = torch.unique(order[needed])
         n_angles = len(BANK_ANGLES)
         lengths, angles = self.lengths[keep // n_angles], self.angles[keep % n_angles]
         flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
-        flat = flat / flat.sum((1, 2), keepdim=True)
+        flat = flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]  # the pruned filters' weight moves to the kept
         gain = x.new_zeros(blur.shape[0], hp, wp)
         for start in range(0, len(keep), n_angles):  # a chunk of filters at a time bounds the memory
             part = slice(start, start + n_angles)

@@ -4,7 +4,7 @@ Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
 
     blur (B,3,H,W) -- pad to a multiple of 32 --> Encoder --> E_1 .. E_5
     E_1..E_5, blur --> middle decoder --> middle image at 1/32 .. 1 (--> refine block)
-    (kernel_bank, not in the paper: the full-scale middle image is the kernel-bank head's instead)
+    (kernel_bank, not in the paper: the full-scale middle frame returned is the kernel-bank head's)
     for every level k, the motion of all F frames at once:
         FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F, C', h, w)
         ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F, 3, h, w)
@@ -91,25 +91,29 @@ class Blur2Video(nn.Module):
         self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth, config.dense_layers) for _ in range(f))
         self.to(memory_format=torch.channels_last)  # see forward: weights in the layout of the activations
 
-    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:
-        """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
-        when given, replace the estimated global motion (normalised to the padded input), so that
-        tiles of one large photo share the motion estimated on the whole photo."""
-        cfg = self.config
-        b, _, h, w = blur.shape
+    def middle_path(self, blur: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """The padded blur, the encoder's features E_1..E_5 and the network's own middle image at
+        every scale (1/32 .. 1, padded; refined at full scale): what every other frame builds on,
+        and the kernel-bank head's candidate."""
         if not torch.is_grad_enabled():  # the dense blocks' cached weights, ahead of any activation
             for block in self.modules():
                 if isinstance(block, DenseBlock):
                     block.fanned_weights(blur.device.type)
         x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
         feats = self.encoder(x)  # E_1..E_5
-
         blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
         mid_feature, mid_images = self.middle_decoder([[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], blur_pyramid)
         if self.refine is not None:
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
-        if self.kernel_bank is not None:  # the full-scale middle frame, also what the ITN warps
-            mid_images[-1] = self.kernel_bank(x).contiguous(memory_format=torch.channels_last)
+        return x, feats, mid_images
+
+    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:
+        """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
+        when given, replace the estimated global motion (normalised to the padded input), so that
+        tiles of one large photo share the motion estimated on the whole photo."""
+        cfg = self.config
+        b, _, h, w = blur.shape
+        x, feats, mid_images = self.middle_path(blur)
 
         f = cfg.frames - 1
         mid = cfg.middle
@@ -137,6 +141,8 @@ class Blur2Video(nn.Module):
             bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
             _, images = decoder(skips, bases)
             frame_images.append(images)
+        if self.kernel_bank is not None:  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with
+            mid_images = mid_images[:-1] + [self.kernel_bank(x, mid_images[-1]).contiguous(memory_format=torch.channels_last)]
         sequences = [
             _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)
             for scale, mid_img in enumerate(mid_images)
