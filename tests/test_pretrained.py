@@ -43,8 +43,7 @@ def test_bundled_model_beats_the_blur_on_held_out_photos(tmp_path: Path) -> None
     assert _ends(ours) > _ends(blur) + 0.6, (_ends(ours), _ends(blur))  # measured +1.95 here (stage 3: +0.46, stage 2: +0.40)
     assert ours["psnr_mean"] > blur["psnr_mean"] + 0.5  # measured +1.31 (stage 3: +0.44, stage 2: +0.30)
     middle = len(ours["psnr_frames"]) // 2
-    print(ours["psnr_frames"][middle], blur["psnr_frames"][middle], ours["psnr_mean"], blur["psnr_mean"])
-    assert ours["psnr_frames"][middle] > blur["psnr_frames"][middle] + 0.8
+    assert ours["psnr_frames"][middle] > blur["psnr_frames"][middle] + 0.8  # measured +1.33 (the kernel-bank head)
 
 
 def _ends(row: dict) -> float:
