@@ -163,13 +163,12 @@ class Restorer:
         return cls.from_checkpoint(path, device)
 
     @torch.inference_mode()
-    def _run(self, blur: torch.Tensor, motion: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _run(self, blur: torch.Tensor, motion: tuple | None = None, bank: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(1, 3, h, w) -> frames (N, 3, h, w), total flow (N, 2, h, w), local flow size (N, h, w).
-        ``motion``: (affines, image_affines) to impose instead of estimating them."""
-        if motion is not None:
-            out = self.model(blur.to(self.device), *[None if m is None else m.to(self.device) for m in motion])
-        else:
-            out = self.model(blur.to(self.device))
+        ``motion``: (affines, image_affines) to impose instead of estimating them; ``bank``: the
+        kernel-bank head's weights to impose."""
+        given = [] if motion is None else [None if m is None else m.to(self.device) for m in motion]
+        out = self.model(blur.to(self.device), *given, **({} if bank is None else {"bank_weights": bank}))
         h, w = blur.shape[-2:]
         frames = out.frames[0].float().clamp(0, 1)
         theta = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
@@ -223,6 +222,12 @@ class Restorer:
         th, tw = min(tile, h), min(tile, w)
         n = self.frames
         motion = self._global_motion(blur, motion_pixels)
+        head = getattr(self.model, "kernel_bank", None)
+        bank = None
+        if head is not None:  # the tiles return the network's own middle frame; the head deconvolves the whole photo below
+            with torch.inference_mode():  # its weights read from the whole photo at full size: blur lengths are in its pixels
+                filters, kept = head.weights(blur.to(self.device))
+                bank = (torch.zeros_like(filters), torch.ones_like(kept))
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
         weight = torch.zeros(1, 1, h, w)
         local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
@@ -233,7 +238,7 @@ class Restorer:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
                     c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
                     tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
-                frames, flow, local = self._run(blur[..., y : y + th, x : x + tw], tile_motion)
+                frames, flow, local = self._run(blur[..., y : y + th, x : x + tw], tile_motion, bank)
                 wy = _ramp(th, overlap, y > 0, y + th < h)
                 wx = _ramp(tw, overlap, x > 0, x + tw < w)
                 wt = (wy[:, None] * wx[None, :])[None, None]
@@ -243,7 +248,12 @@ class Restorer:
                 local_sum += local.mean(dim=(1, 2))
                 local_max = torch.maximum(local_max, local.amax(dim=(1, 2)))
                 tiles += 1
-        return acc_f.div_(weight), acc_flow.div_(weight), local_sum / tiles, local_max
+        acc_f.div_(weight)
+        if head is not None:  # one deconvolution of the whole photo: tiles would each reflect their borders
+            with torch.inference_mode():
+                deconvolved = head.deconvolve(blur.to(self.device), filters).float().cpu()[0]
+            acc_f[n // 2] = (deconvolved + float(kept) * acc_f[n // 2]).clamp_(0, 1)
+        return acc_f, acc_flow.div_(weight), local_sum / tiles, local_max
 
 
 def _padded(h: int, w: int) -> tuple[int, int]:

@@ -115,15 +115,17 @@ class KernelBankDeblur(nn.Module):
         p = torch.softmax(self.logits(blur), 1)
         return p[:, :-1].view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)), p[:, -1]
 
-    def forward(self, blur: torch.Tensor, candidate: torch.Tensor | None = None, middle: torch.Tensor | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+    def forward(self, blur: torch.Tensor, candidate: torch.Tensor | None = None, middle: torch.Tensor | None = None,
+                weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
         """The middle frame from the blur and the ``candidate`` (the blur itself when None); given
         the true ``middle`` (training), the loss terms instead (one call, so that
-        DistributedDataParallel sees the forward)."""
+        DistributedDataParallel sees the forward). ``weights`` (as :meth:`weights` returns them)
+        replace the CNN's: the tiles of a large photo share the weights read from the whole photo."""
         candidate = blur if candidate is None else candidate
         with torch.autocast(blur.device.type, enabled=False):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
             if middle is not None:
                 return self.losses(blur.float(), candidate.float(), middle.float())
-            filters, kept = self.weights(blur.float())
+            filters, kept = self.weights(blur.float()) if weights is None else weights
             return (self.deconvolve(blur, filters) + kept.view(-1, 1, 1, 1) * candidate.float()).to(blur.dtype)
 
     def filters(self, height: int, width: int) -> torch.Tensor:
@@ -180,8 +182,9 @@ class KernelBankDeblur(nn.Module):
         flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
         flat = flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]  # the pruned filters' weight moves to the kept
         gain = x.new_zeros(blur.shape[0], hp, wp)
-        for start in range(0, len(keep), n_angles):  # a chunk of filters at a time bounds the memory
-            part = slice(start, start + n_angles)
+        chunk = max(1, min(n_angles, int(2e7 // (hp * wp))))  # a chunk of filters at a time bounds the memory (80 MB a chunk)
+        for start in range(0, len(keep), chunk):
+            part = slice(start, start + chunk)
             k = box_transfer(lengths[part], angles[part], hp, wp)
             for j, lam in enumerate(self.lambdas):
                 gain = gain + torch.einsum("bp,phw->bhw", flat[:, j, part], k / (k * k + lam))

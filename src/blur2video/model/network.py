@@ -107,10 +107,12 @@ class Blur2Video(nn.Module):
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
         return x, feats, mid_images
 
-    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None) -> Restoration:
+    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None,
+                bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
-        when given, replace the estimated global motion (normalised to the padded input), so that
-        tiles of one large photo share the motion estimated on the whole photo."""
+        when given, replace the estimated global motion (normalised to the padded input), and
+        ``bank_weights`` the kernel-bank head's, so that tiles of one large photo share the motion
+        and the deconvolution estimated on the whole photo."""
         cfg = self.config
         b, _, h, w = blur.shape
         x, feats, mid_images = self.middle_path(blur)
@@ -142,7 +144,7 @@ class Blur2Video(nn.Module):
             _, images = decoder(skips, bases)
             frame_images.append(images)
         if self.kernel_bank is not None:  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with
-            mid_images = mid_images[:-1] + [self.kernel_bank(x, mid_images[-1]).contiguous(memory_format=torch.channels_last)]
+            mid_images = mid_images[:-1] + [self.kernel_bank(x, mid_images[-1], weights=bank_weights).contiguous(memory_format=torch.channels_last)]
         sequences = [
             _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)
             for scale, mid_img in enumerate(mid_images)
