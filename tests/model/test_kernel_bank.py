@@ -181,3 +181,4 @@ def test_the_candidate_takes_its_weight() -> None:
         last.bias[-1] = -60.0
         filters, kept = head.weights(blur)
         assert float(kept.max()) < 1e-12 and torch.allclose(head(blur, candidate), head.deconvolve(blur, filters), atol=1e-5)
+        assert torch.equal(head.deconvolve(blur, torch.zeros_like(filters)), torch.zeros_like(blur))  # a tiled restore's tiles

@@ -138,9 +138,10 @@ class KernelBankDeblur(nn.Module):
     def losses(self, blur: torch.Tensor, candidate: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
         """The blend's MSE against the true middle frame, plus ORACLE_WEIGHT times the cross-entropy
         towards every filter's (and the candidate's) own score on the sample (softmax of its PSNR
-        over ORACLE_TEMPERATURE_DB, on the Hann-windowed tile; the filters' by Parseval): the blend's MSE alone moves the logits
-        only through the blend, so the CNN first learns one filter for every image and is slow to
-        learn to tell blurs apart; the per-filter scores say from the first step which filter fits."""
+        over ORACLE_TEMPERATURE_DB, on the Hann-windowed tile; the filters' by Parseval): the
+        blend's MSE alone moves the logits only through the blend, so the CNN first learns one
+        filter for every image and is slow to learn to tell blurs apart; the per-filter scores
+        say from the first step which filter fits."""
         logits = self.logits(blur)
         h, w = blur.shape[-2:]
         pad = min(PAD, h - 1, w - 1)
@@ -175,8 +176,10 @@ class KernelBankDeblur(nn.Module):
             keep = torch.arange(pairs.shape[1], device=pairs.device)
         else:
             ranked, order = (pairs / total.clamp_min(1e-12)[:, None]).sort(1, descending=True)
-            needed = (ranked.cumsum(1) - ranked) < mass  # the pairs before the running sum passes ``mass``
+            needed = ((ranked.cumsum(1) - ranked) < mass) & (ranked > 0)  # the pairs before the running sum passes ``mass``
             keep = torch.unique(order[needed])
+            if len(keep) == 0:  # no weight on any filter (a tiled restore's tiles): nothing to deconvolve
+                return blur.new_zeros(blur.shape, dtype=torch.float32)
         n_angles = len(BANK_ANGLES)
         lengths, angles = self.lengths[keep // n_angles], self.angles[keep % n_angles]
         flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
