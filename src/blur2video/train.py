@@ -87,7 +87,8 @@ class Trainer:
 
     def _trained_part(self, part: str) -> torch.nn.Module:
         """The module the optimiser updates: the whole model, or with ``train.part`` one head of it
-        trained alone on its own loss (the rest frozen and not run)."""
+        trained alone on its own loss (the rest frozen; of it only the network's middle path runs,
+        without gradients, for the head's candidate)."""
         self.part = part
         if not part:
             return self.model
