@@ -71,7 +71,8 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise Blur2VideoError(f"{len(self.train_set)} training samples make no batch of {t['batch_size']}; lower train.batch_size or add data")
         self.total_steps = t["steps"] if t["steps"] > 0 else t["epochs"] * self.steps_per_epoch
-        trained = self._trained_part(t["part"])
+        self.part = t["part"]
+        trained = self._trained_part(self.part)
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
         milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.5)
@@ -89,7 +90,6 @@ class Trainer:
         """The module the optimiser updates: the whole model, or with ``train.part`` one head of it
         trained alone on its own loss (the rest frozen; of it only the network's middle path runs,
         without gradients, for the head's candidate)."""
-        self.part = part
         if not part:
             return self.model
         if part != "kernel_bank":

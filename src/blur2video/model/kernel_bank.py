@@ -71,6 +71,11 @@ def box_transfer(lengths: torch.Tensor, angles_deg: torch.Tensor, height: int, w
     return (k + torch.roll(torch.flip(k, (-2, -1)), (1, 1), (-2, -1))) / 2
 
 
+def wiener_gain(transfer: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
+    """A real transfer function's Wiener deconvolution gain, conj(K) / (|K|^2 + lambda)."""
+    return transfer / (transfer * transfer + lam)
+
+
 def filter_errors(blur_fft: torch.Tensor, middle_fft: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
     """Every real filter's squared error against the middle frame, from the spectra alone
     (Parseval): blur_fft, middle_fft (B, C, H, W) and filters (K, H * W) -> (B, K), the sum over
@@ -133,7 +138,7 @@ class KernelBankDeblur(nn.Module):
         n_angles = len(BANK_ANGLES)
         pairs = torch.arange(len(BANK_LENGTHS) * n_angles, device=self.lengths.device)
         k = box_transfer(self.lengths[pairs // n_angles], self.angles[pairs % n_angles], height, width).flatten(1)
-        return torch.cat([k / (k * k + lam) for lam in self.lambdas])
+        return torch.cat([wiener_gain(k, lam) for lam in self.lambdas])
 
     def losses(self, blur: torch.Tensor, candidate: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
         """The blend's MSE against the true middle frame, plus ORACLE_WEIGHT times the cross-entropy
@@ -190,6 +195,6 @@ class KernelBankDeblur(nn.Module):
             part = slice(start, start + chunk)
             k = box_transfer(lengths[part], angles[part], hp, wp)
             for j, lam in enumerate(self.lambdas):
-                gain = gain + torch.einsum("bp,phw->bhw", flat[:, j, part], k / (k * k + lam))
+                gain = gain + torch.einsum("bp,phw->bhw", flat[:, j, part], wiener_gain(k, lam))
         out = torch.fft.ifft2(torch.fft.fft2(x) * gain[:, None]).real
         return out[..., pad : pad + h, pad : pad + w]
