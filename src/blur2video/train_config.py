@@ -54,6 +54,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "channel_shuffle": False,  # permute the colour channels of the blur and every frame alike
         "defocus": 0.0,  # chance of the same Gaussian defocus (whole view or a smooth map) on blur and frames
         "defocus_sigma": 2.5,  # the largest defocus sigma in pixels
+        "noise": 0.0,  # chance of sensor noise (shot + read, in linear light) on the blurred input alone
+        "noise_max_shot": 1.2e-2,  # the largest shot-noise scale (log-uniform from 1e-4; data/degrade.py)
+        "jpeg": 0.0,  # chance of JPEG compression of the blurred input alone
+        "jpeg_quality": 60,  # the lowest JPEG quality drawn (up to 95)
         "workers": 2,
         "seed": 0,
         "val_fraction": 0.05,

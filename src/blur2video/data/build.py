@@ -10,6 +10,7 @@ from ..synth.scenes import SceneJob, SceneSettings
 from ..synth.video import VideoJob, VideoSettings
 from ..synth.sources import discover_sources
 from .dataset import Augment, FolderDataset, StreamDataset
+from .degrade import Degradation
 
 VAL_SEED_OFFSET = 1_000_003  # validation streams draw from another seed than training streams
 STREAM_KEYS = {"kind", "weight", "order_invariant"}  # keys of every [[data.stream]] table, whatever its kind
@@ -58,7 +59,8 @@ def build_datasets(cfg: dict, frames: int):
     """(train, validation) datasets for a resolved config; refuses data made for another N."""
     t, d = cfg["train"], cfg["data"]
     augment = Augment(crop=t["crop"] or None, flips=t["flips"], reverse=t["reverse"], transpose=t["transpose"], channel_shuffle=t["channel_shuffle"],
-                      defocus=t["defocus"], defocus_sigma=t["defocus_sigma"])
+                      defocus=t["defocus"], defocus_sigma=t["defocus_sigma"],
+                      degrade=Degradation(noise=t["noise"], max_shot=t["noise_max_shot"], jpeg=t["jpeg"], jpeg_quality=t["jpeg_quality"]))
     if d["path"] and d["stream"]:
         raise Blur2VideoError("data: give either data.path (a DATASET folder) or [[data.stream]] tables, not both")
     if d["path"]:

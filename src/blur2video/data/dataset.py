@@ -21,6 +21,7 @@ from scipy.ndimage import gaussian_filter
 from torch.utils.data import Dataset
 
 from ..errors import Blur2VideoError
+from .degrade import Degradation, degrade_blur
 from .io import read_image
 
 
@@ -37,7 +38,10 @@ class Augment:
     through the same Gaussian blur (sigma up to ``defocus_sigma`` pixels), over the whole view or
     blended in by a smooth random depth-of-field map. A fixed linear filter keeps the blur the
     exact mean of its renders; the sharp training photos otherwise teach the network that every
-    soft region hides edges, and it rings on real photos' bokeh (README "Pretrained model")."""
+    soft region hides edges, and it rings on real photos' bokeh (README "Pretrained model").
+
+    ``degrade`` adds what a camera adds after the exposure, to the blurred input alone: sensor
+    noise and JPEG (``data/degrade.py``)."""
 
     crop: int | None = None
     flips: bool = False
@@ -46,6 +50,7 @@ class Augment:
     channel_shuffle: bool = False
     defocus: float = 0.0
     defocus_sigma: float = 2.5
+    degrade: Degradation = Degradation()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.defocus <= 1.0:
@@ -75,6 +80,8 @@ def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: 
         blur, frames = blur[order], frames[:, order]
     if aug.defocus > 0 and rng.random() < aug.defocus:
         blur, frames = defocus(blur, frames, rng, aug.defocus_sigma)
+    if aug.degrade.active:
+        blur = degrade_blur(blur, aug.degrade, rng)
     return blur.contiguous(), frames.contiguous()
 
 
