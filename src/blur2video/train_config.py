@@ -30,6 +30,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "itn": True,
         "refine": True,
         "kernel_bank": False,  # not in the paper: the middle frame from the kernel-bank head
+        "gate": False,  # not in the paper: the other frames fall back towards the blur where the network is unsure
     },
     "loss": {
         "scale_weights": list(DEFAULT_SCALE_WEIGHTS),
@@ -156,7 +157,7 @@ def model_config(cfg: dict) -> ModelConfig:
     if m["dense_layers"]:
         extra["dense_layers"] = tuple(m["dense_layers"])
     return ModelConfig.preset(
-        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], kernel_bank=m["kernel_bank"], **extra
+        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], kernel_bank=m["kernel_bank"], gate=m["gate"], **extra
     )
 
 

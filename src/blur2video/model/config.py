@@ -19,7 +19,8 @@ class ModelConfig:
     ``fast`` preset); ``stn``/``local_warp`` are the two halves of each FTN, ``itn`` the image
     transformers, ``refine`` the middle decoder's refining block. ``kernel_bank`` (not in the
     paper) makes the middle frame the kernel-bank head's deconvolution of the blur
-    (model/kernel_bank.py).
+    (model/kernel_bank.py). ``gate`` (not in the paper) blends every non-middle frame back
+    towards the blur where a small CNN finds the network unsure (model/confidence_gate.py).
     """
 
     frames: int = 7
@@ -31,6 +32,7 @@ class ModelConfig:
     itn: bool = True
     refine: bool = True
     kernel_bank: bool = False
+    gate: bool = False
 
     def __post_init__(self) -> None:
         if self.frames < 3 or self.frames % 2 == 0:

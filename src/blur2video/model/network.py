@@ -5,6 +5,7 @@ Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
     blur (B,3,H,W) -- pad to a multiple of 32 --> Encoder --> E_1 .. E_5
     E_1..E_5, blur --> middle decoder --> middle image at 1/32 .. 1 (--> refine block)
     (kernel_bank, not in the paper: the full-scale middle frame returned is the kernel-bank head's)
+    (gate, not in the paper: the full-scale non-middle frames fall back towards the blur where unsure)
     for every level k, the motion of all F frames at once:
         FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F, C', h, w)
         ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F, 3, h, w)
@@ -24,6 +25,7 @@ from torch import nn
 
 from .blocks import DenseBlock, RefineBlock, image_pyramid
 from .config import LEVELS, ModelConfig
+from .confidence_gate import ConfidenceGate
 from .decoders import UNetDecoder
 from .encoder import Encoder
 from .kernel_bank import KernelBankDeblur
@@ -40,6 +42,8 @@ class Restoration:
     image_affines:  (B, N, 6, 2, 3) ITN affine per frame and image scale, or None without ITN.
     flows:          per encoder level (1/2 .. 1/32), (B, N, 2, h, w) in pixels of that level
                     (zero for the middle), or an empty list without local warping.
+    confidence:     (B, N, H, W) the confidence gate's trust in each frame (1 for the middle), or
+                    None without the gate; ``frames`` (and ``scales[-1]``) are the gated frames.
     """
 
     frames: torch.Tensor
@@ -47,6 +51,7 @@ class Restoration:
     affines: torch.Tensor
     image_affines: torch.Tensor | None
     flows: list[torch.Tensor]
+    confidence: torch.Tensor | None = None
 
 
 def pad_to_levels(blur: torch.Tensor) -> torch.Tensor:
@@ -82,6 +87,7 @@ class Blur2Video(nn.Module):
         self.middle_decoder = UNetDecoder(w, skips_mid, config.growth, config.dense_layers)
         self.refine = RefineBlock(w[0], w[0]) if config.refine else None
         self.kernel_bank = KernelBankDeblur() if config.kernel_bank else None
+        self.gate = ConfidenceGate(config.frames) if config.gate else None
         self.ftn = nn.ModuleList(FeatureTransformer(c, f, config.stn, config.local_warp) for c in w)
         # ITN per image scale (1/32 .. 1); the motion of scale s is read from the closest feature
         self.itn_levels = [4, 3, 2, 1, 0, 0]
@@ -108,11 +114,12 @@ class Blur2Video(nn.Module):
         return x, feats, mid_images
 
     def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None,
-                bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> Restoration:
+                bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None, gate: bool = True) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
         when given, replace the estimated global motion (normalised to the padded input), and
         ``bank_weights`` the kernel-bank head's, so that tiles of one large photo share the motion
-        and the deconvolution estimated on the whole photo."""
+        and the deconvolution estimated on the whole photo. ``gate`` False returns the frames
+        before the confidence gate (what the gate is trained on)."""
         cfg = self.config
         b, _, h, w = blur.shape
         x, feats, mid_images = self.middle_path(blur)
@@ -150,6 +157,9 @@ class Blur2Video(nn.Module):
             for scale, mid_img in enumerate(mid_images)
         ]
         scales = crop_scales(sequences, h, w)
+        confidence = None
+        if self.gate is not None and gate:
+            scales[-1], confidence = self.gate(blur, scales[-1])
         ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]
         affines = _insert_middle(torch.stack(ftn_thetas, 2), identity_affines(blur, b, len(ftn_thetas)), mid)
         image_affines = None
@@ -161,4 +171,4 @@ class Blur2Video(nn.Module):
             for o in ftn_out:
                 fl = o[2]
                 flows.append(_insert_middle(fl, torch.zeros_like(fl[:, 0]), mid))
-        return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=image_affines, flows=flows)
+        return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=image_affines, flows=flows, confidence=confidence)
