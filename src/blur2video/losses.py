@@ -126,3 +126,15 @@ def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig, or
         total = total + config.lambda_pt * terms["pt"]
     terms["total"] = total
     return terms
+
+
+def gate_loss(gated: torch.Tensor, targets: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The confidence gate's objective (``train.part = "gate"``): the mean squared error of the
+    gated frames (B, N, 3, H, W), per sample the better of both orders where ``order_free``
+    (the blur cannot tell them apart, and the gate must not be punished for the network's order)."""
+    forward = ((gated - targets) ** 2).mean(dim=(1, 2, 3, 4))
+    if order_free is not None and bool(order_free.any()):
+        backward = ((gated - targets.flip(1)) ** 2).mean(dim=(1, 2, 3, 4))
+        forward = torch.where(order_free.to(forward.device), torch.minimum(forward, backward), forward)
+    total = forward.mean()
+    return {"total": total, "gate_mse": total.detach()}

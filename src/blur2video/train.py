@@ -34,7 +34,7 @@ from .checkpoints import ARCHS, load_matching_weights, load_training_state, load
 from .data.build import build_datasets
 from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
-from .losses import compute_loss
+from .losses import compute_loss, gate_loss
 from .metrics import order_invariant_psnr
 from .runtime import pick_device
 from .train_config import loss_config, model_config
@@ -92,11 +92,11 @@ class Trainer:
         without gradients, for the head's candidate)."""
         if not part:
             return self.model
-        if part != "kernel_bank":
-            raise Blur2VideoError(f"train.part = {part!r}: choose \"kernel_bank\" or \"\" (the whole model)")
-        head = getattr(self.model, "kernel_bank", None)
+        if part not in ("kernel_bank", "gate"):
+            raise Blur2VideoError(f"train.part = {part!r}: choose \"kernel_bank\", \"gate\" or \"\" (the whole model)")
+        head = getattr(self.model, part, None)
         if head is None:
-            raise Blur2VideoError("train.part = \"kernel_bank\" trains the kernel-bank head: set model.kernel_bank = true")
+            raise Blur2VideoError(f"train.part = \"{part}\" trains that head alone: set model.{part} = true")
         self.model.requires_grad_(False)
         head.requires_grad_(True)
         return head
@@ -149,10 +149,14 @@ class Trainer:
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        if self.part:  # the kernel-bank head's own loss on the middle frame, the frozen network's as its candidate
+        if self.part == "kernel_bank":  # the head's own loss on the middle frame, the frozen network's as its candidate
             with torch.no_grad():
                 candidate = self.model.middle_path(blur)[2][-1][..., : blur.shape[-2], : blur.shape[-1]]
             terms = self.ddp(blur, candidate, frames[:, frames.shape[1] // 2])
+        elif self.part == "gate":  # the gate's own loss on the frozen network's frames
+            with torch.no_grad():
+                raw = self.model(blur, gate=False).frames.float()
+            terms = gate_loss(self.ddp(blur, raw)[0], frames, order_free)
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 out = self.ddp(blur)

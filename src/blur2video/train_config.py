@@ -68,7 +68,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "keep_checkpoints": 2,
         "image_every": 1,  # epochs between TensorBoard image logs
         "init": "",  # a model .safetensors to start from where names and shapes agree
-        "part": "",  # "kernel_bank": train that head alone, on the middle frame's MSE ("": the whole model)
+        "part": "",  # "kernel_bank" (middle frame's MSE) or "gate" (all frames' MSE): train that head alone ("": the whole model)
     },
     "data": {
         "path": "",  # a DATASET/ folder

@@ -240,6 +240,31 @@ def test_kernel_bank_part_trains_that_head_alone(tiny_dataset: Path, tmp_path: P
         Trainer(cfg, tmp_path / "run3", device="cpu", quiet=True)
 
 
+def test_gate_part_trains_the_gate_alone_and_lowers_its_loss(tiny_dataset: Path, tmp_path: Path) -> None:
+    """train.part = "gate": only the confidence gate's weights move, and its frames' error falls."""
+    cfg = tiny_config(tiny_dataset, steps=4, part="gate")
+    cfg["model"]["gate"] = True
+    cfg["train"]["lr"] = 1e-2
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
+    with torch.no_grad():  # an untrained network returns the blur for every frame: nothing to gate
+        for name, p in trainer.model.named_parameters():
+            if name.startswith("frame_decoders."):
+                p.add_(0.05 * torch.randn_like(p))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    blur, frames, *_ = next(iter(trainer._loader(0, 0)))
+    first = trainer._train_step(blur, frames)["gate_mse"]
+    for _ in range(5):
+        last = trainer._train_step(blur, frames)["gate_mse"]
+    trainer.close()
+    after = trainer.model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("gate.") for k in moved)
+    assert last < first
+    cfg["model"]["gate"] = False
+    with pytest.raises(Blur2VideoError, match="model.gate = true"):
+        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
+
+
 def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import blur2video.train as train_module
 
