@@ -8,7 +8,8 @@ with the weights of an uninterrupted one.
 
 RUN/ holds ``config.toml`` (resolved), ``checkpoints/step-NNNNNNNN/`` (model.safetensors,
 state.safetensors, state.json), ``last.json`` (the newest complete checkpoint), ``model.safetensors``
-(latest weights), ``best.safetensors`` (best validation PSNR), ``metrics.jsonl`` and ``tb/``.
+(latest weights), ``best.safetensors`` (best validation PSNR), ``metrics.jsonl`` (with the gains
+over the blur on ``data.val_real``, real blurred photos, where given) and ``tb/``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, read_tensors, save_model, save_training_state
-from .data.build import build_datasets
+from .data.build import build_datasets, real_validation_set
 from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
 from .losses import compute_loss, gate_loss
@@ -66,6 +67,7 @@ class Trainer:
             if self.rank == 0 and not quiet:
                 tqdm.write(f"started from {t['init']}: {copied} of {total} tensors")
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
+        self.real_set = real_validation_set(cfg, self.model_cfg.frames)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
@@ -179,11 +181,20 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Order-invariant PSNR per frame over the validation set (rank 0)."""
+        """Order-invariant PSNR per frame over the validation set (rank 0), and over the real-blur
+        set ``data.val_real`` when there is one (``real_psnr_frames``, with the blur's own PSNR
+        against every frame as ``real_blur_psnr_frames``, so its gain can be read off)."""
+        val = self._scores(self.val_set, self.local_batch, self.cfg["train"]["val_batches"])
+        if self.real_set is not None:  # whole real photos, one at a time
+            real = self._scores(self.real_set, 1, 0)
+            val.update(real_psnr_frames=real["psnr_frames"], real_blur_psnr_frames=real["blur_psnr_frames"])
+        return val
+
+    def _scores(self, dataset, batch_size: int, max_batches: int) -> dict:
         self.model.eval()
-        loader = DataLoader(self.val_set, batch_size=self.local_batch, num_workers=self.cfg["train"]["workers"])
-        limit = self.cfg["train"]["val_batches"] or len(loader)
-        scores, shown = [], None
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=self.cfg["train"]["workers"])
+        limit = max_batches or len(loader)
+        scores, blur_scores, shown = [], [], None
         for i, (blur, frames, *_) in enumerate(loader):
             if i >= limit:
                 break
@@ -191,16 +202,22 @@ class Trainer:
             pred = self.model(blur).frames.float()
             per_frame, _ = order_invariant_psnr(pred, frames)
             scores.append(per_frame.clamp(max=100).cpu())
+            blur_scores.append(order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100).cpu())
             if shown is None:
                 shown = (blur[:2].cpu(), pred[:2].clamp(0, 1).cpu(), frames[:2].cpu())
         self.model.train()
         per_frame = torch.cat(scores).mean(0).tolist()
-        return {"psnr": float(np.mean(per_frame)), "psnr_frames": per_frame, "shown": shown}
+        return {"psnr": float(np.mean(per_frame)), "psnr_frames": per_frame, "blur_psnr_frames": torch.cat(blur_scores).mean(0).tolist(), "shown": shown}
 
     def _log_validation(self, epoch: int, val: dict) -> None:
         n = len(val["psnr_frames"])
         row = {"step": self.step, "epoch": epoch, "wall_seconds": round(self.wall, 1), "val_psnr": val["psnr"],
                "val_psnr_first": val["psnr_frames"][0], "val_psnr_middle": val["psnr_frames"][n // 2], "val_psnr_last": val["psnr_frames"][-1]}
+        if "real_psnr_frames" in val:  # gains over the blur on real photos: the curve a checkpoint is chosen on too
+            gain = [p - b for p, b in zip(val["real_psnr_frames"], val["real_blur_psnr_frames"])]
+            row.update(real_gain_first=gain[0], real_gain_middle=gain[n // 2], real_gain_last=gain[-1], real_gain_mean=float(np.mean(gain)))
+            for key in ("first", "middle", "last", "mean"):
+                self.writer.add_scalar(f"val_real/gain_{key}_db", row[f"real_gain_{key}"], self.step)
         with open(self.out / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         self.writer.add_scalar("val/psnr", val["psnr"], self.step)

@@ -73,6 +73,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "path": "",  # a DATASET/ folder
         "val_path": "",  # a separate validation DATASET/ (else val_fraction of path)
+        "val_real": "",  # a DATASET/ of real blur kept out of training: its gains over the blur go to metrics.jsonl
         "samples_per_epoch": 1000,  # stream only
         "val_samples": 64,  # stream only
         "stream": [],  # [[data.stream]] tables: kind, weight and the synthesizer's settings

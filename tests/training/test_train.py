@@ -240,6 +240,36 @@ def test_kernel_bank_part_trains_that_head_alone(tiny_dataset: Path, tmp_path: P
         Trainer(cfg, tmp_path / "run3", device="cpu", quiet=True)
 
 
+def test_real_validation_set_is_tracked_as_gains_over_the_blur(tiny_dataset: Path, tmp_path: Path) -> None:
+    """data.val_real: every validation row carries the gains over the blur on that set, equal to
+    the model's PSNR minus the blur's computed independently here."""
+    from blur2video.data.dataset import FolderDataset
+    from blur2video.metrics import order_invariant_psnr
+
+    cfg = tiny_config(tiny_dataset, steps=2)
+    cfg["data"]["val_real"] = str(tiny_dataset)
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
+    trainer.fit()
+    trainer.close()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("real_gain_middle" in r for r in rows)
+    real = FolderDataset(tiny_dataset)
+    model = trainer.model.eval()
+    gains = []
+    with torch.no_grad():
+        for blur, frames in (real[i] for i in range(len(real))):
+            pred = model(blur[None]).frames.float()
+            ours = order_invariant_psnr(pred, frames[None])[0].clamp(max=100)
+            base = order_invariant_psnr(blur[None, None].expand_as(frames[None]), frames[None])[0].clamp(max=100)
+            gains.append((ours - base)[0])
+    mean_gain = torch.stack(gains).mean(0)
+    assert rows[-1]["real_gain_middle"] == pytest.approx(float(mean_gain[1]), abs=1e-3)
+    assert rows[-1]["real_gain_mean"] == pytest.approx(float(mean_gain.mean()), abs=1e-3)
+    cfg["data"]["val_real"] = str(tmp_path / "nothing")
+    with pytest.raises(Blur2VideoError, match="not a DATASET"):
+        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
+
+
 def test_gate_part_trains_the_gate_alone_and_lowers_its_loss(tiny_dataset: Path, tmp_path: Path) -> None:
     """train.part = "gate": only the confidence gate's weights move, and its frames' error falls."""
     cfg = tiny_config(tiny_dataset, steps=4, part="gate")

@@ -91,3 +91,16 @@ def stream_order_invariant(table: dict, default: bool) -> bool:
     if not isinstance(value, bool):
         raise Blur2VideoError(f"[[data.stream]] {table.get('kind')}: order_invariant must be true or false, got {value!r}")
     return value
+
+
+def real_validation_set(cfg: dict, frames: int) -> FolderDataset | None:
+    """``data.val_real``: a DATASET of real blur kept out of training (e.g. held-out frames of a
+    high-speed video, ``synth video --size 0``), whole photos, tracked beside the validation set
+    so a checkpoint is never chosen on synthetic data alone; None when not given."""
+    path = cfg["data"]["val_real"]
+    if not path:
+        return None
+    real = FolderDataset(path)
+    if real.frames != frames:
+        raise Blur2VideoError(f"{real.root}: data.val_real has N={real.frames} frames but the model predicts {frames}; make it with --frames {frames}")
+    return real
