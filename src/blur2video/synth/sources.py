@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import array_to_float_rgb, probe_image, read_image
+from ..data.io import ImageTooLarge, array_to_float_rgb, probe_image, read_image
 from ..errors import Blur2VideoError
 
 # Colour photos shipped inside scikit-image's wheel (no download needed).
@@ -90,6 +90,8 @@ def discover_sources(spec: str) -> list[SourceRef]:
     for path in files:
         try:
             probe_image(path)
+        except ImageTooLarge:
+            raise  # a different fix from "not an image": its own line
         except Blur2VideoError:
             bad.append(path.name)
     if bad:
