@@ -64,21 +64,22 @@ def _orient(arr: np.ndarray, img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(turns[orientation](arr)) if orientation in turns else arr
 
 
-def _read_png16(path: Path, img: Image.Image) -> np.ndarray:
+def _read_png16(path: Path, img: Image.Image, notes: list[str]) -> np.ndarray:
     """A 16-bit colour PNG at full precision, decoded by the ffmpeg that imageio-ffmpeg ships
-    (PIL has no 48-bit mode). The bytes go through a pipe, so no file name is ever parsed."""
+    (PIL has no 48-bit mode). The bytes go through a pipe, so no file name is ever parsed. Where
+    ffmpeg fails on a file PIL reads, PIL's 8-bit reading is used and ``notes`` says so."""
     import subprocess
 
     import imageio_ffmpeg
 
     img.load()  # PIL's decoder first: a truncated or corrupt file gets PIL's clear message
-    w, h = img.size
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "png_pipe", "-i", "pipe:0", "-frames:v", "1",
+    w, h = img.size  # newer ffmpeg would apply the EXIF orientation, older not: we apply it, as for other files
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-noautorotate", "-f", "png_pipe", "-i", "pipe:0", "-frames:v", "1",
            "-f", "rawvideo", "-pix_fmt", "rgb48le", "pipe:1"]
     done = subprocess.run(cmd, input=path.read_bytes(), capture_output=True, check=False)
     if done.returncode != 0 or len(done.stdout) != w * h * 6:
-        why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no pixels"]
-        raise Blur2VideoError(f"{path}: not a readable 16-bit PNG ({why[0]}); save it again or as 16-bit TIFF")
+        notes.append(f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep the precision")
+        return _to_float_rgb(ImageOps.exif_transpose(img))
     arr = np.frombuffer(done.stdout, "<u2").reshape(h, w, 3).astype(np.float32) / 65535.0
     return _orient(arr, img)
 
@@ -106,7 +107,7 @@ def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.nd
             count = getattr(img, "n_frames", 1)
             if count > 1:
                 dropped.append(f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)")
-            arr = _read_png16(path, img) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
+            arr = _read_png16(path, img, dropped) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
     except Blur2VideoError:
         raise
     except Image.DecompressionBombError as exc:
