@@ -6,8 +6,10 @@ grayscale, RGBA, EXIF-rotated JPEG), so nothing downstream needs to care about f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,23 +101,26 @@ def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.nd
         raise Blur2VideoError(f"{path}: file is empty (0 bytes); give an image file")
     if path.suffix.lower() in (".tif", ".tiff"):
         return _read_tiff(path, notes)
-    try:
-        with Image.open(path) as img:
-            dropped = []
-            if "A" in img.getbands():
-                dropped.append(f"{path}: alpha channel dropped (the model restores RGB)")
-            count = getattr(img, "n_frames", 1)
-            if count > 1:
-                dropped.append(f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)")
-            arr = _read_png16(path, img, dropped) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
-    except Blur2VideoError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise too_large_error(path, exc) from None
-    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
-        raise Blur2VideoError(f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file") from None
-    if notes is not None:
-        notes += dropped
+    dropped: list[str] = []
+    with warnings.catch_warnings(record=True) if notes is not None else contextlib.nullcontext() as caught:
+        if notes is not None:  # PIL's warnings become notes
+            warnings.simplefilter("always")
+        try:
+            with Image.open(path) as img:
+                if "A" in img.getbands():
+                    dropped.append(f"{path}: alpha channel dropped (the model restores RGB)")
+                count = getattr(img, "n_frames", 1)
+                if count > 1:
+                    dropped.append(f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)")
+                arr = _read_png16(path, img, dropped) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
+        except Blur2VideoError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise too_large_error(path, exc) from None
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
+            raise Blur2VideoError(f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file") from None
+    if notes is not None:  # one line each (corrupt EXIF, a very large image), where a warning prints two
+        notes += dropped + [f"{path}: {_first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)]
     return arr
 
 
@@ -159,9 +164,11 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
     """Return (width, height) from the header only, raising Blur2VideoError for non-images."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img) if path.suffix.lower() in (".jpg", ".jpeg") else img
-            return img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the header is all we read here; read_image says what matters
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img) if path.suffix.lower() in (".jpg", ".jpeg") else img
+                return img.size
     except Image.DecompressionBombError as exc:
         raise too_large_error(path, exc) from None
     except Exception:  # any decoder failure on a file means the file is not a usable image
