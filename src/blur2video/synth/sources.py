@@ -94,6 +94,8 @@ def discover_sources(spec: str) -> list[SourceRef]:
             raise  # a different fix from "not an image": its own line
         except Blur2VideoError:
             bad.append(path.name)
+    if bad and root.is_file():
+        raise Blur2VideoError(f"{root}: not a readable image; pass --source a PNG, JPEG or TIFF file or a folder of them")
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise Blur2VideoError(f"{root}: not images: {shown}; remove them or point --source at the images alone")
