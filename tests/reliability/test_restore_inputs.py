@@ -242,6 +242,34 @@ def test_decompression_bomb_in_synth_sources_is_one_line(command: str, tmp_path:
     assert str(bad) in err and "too many pixels" in err
 
 
+def test_a_write_failing_midway_is_one_line_and_keeps_the_earlier_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import errno
+
+    from blur2video import outputs
+
+    first, second = save_photo(tmp_path / "a.png", colour=(200, 30, 30)), save_photo(tmp_path / "b.png", seed=1)
+    out = tmp_path / "out"
+    assert main(["restore", str(first), str(second), "--out", str(out), *FAST]) == 0
+    earlier = (out / "a" / "frame_3.png").read_bytes()
+    save_photo(first, colour=(30, 30, 200))
+    real, calls = outputs.write_png, []
+
+    def disk_full_on_the_second_frame(path: Path, image: np.ndarray) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, image)
+
+    monkeypatch.setattr(outputs, "write_png", disk_full_on_the_second_frame)
+    code = main(["restore", str(first), str(second), "--out", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert_no_traceback(err)
+    assert code == 2
+    assert len(error_lines(err)) == 1 and str(first) in err and "No space left" in err
+    assert (out / "a" / "frame_3.png").read_bytes() == earlier and restored(out / "a")
+    assert restored(out / "b") and sorted(p.name for p in out.iterdir()) == ["a", "b"]
+
+
 # Item 11: GIFs, 16-bit colour, interrupted writes
 
 
