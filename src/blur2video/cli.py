@@ -175,11 +175,20 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler, ``kill``) ends restore like Ctrl-C, so the temporary folder being
+    written is removed on the way out instead of left behind."""
+    raise KeyboardInterrupt
+
+
 def _run_restore(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     import torch
     from tqdm import tqdm
 
-    from .outputs import FORMATS, write_outputs
+    from .outputs import FORMATS, check_slot, output_names, prepare_out, write_outputs
     from .restore import Restorer, bundled_example, expand_inputs
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
@@ -188,31 +197,39 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise Blur2VideoError(f"--format {args.format}: choose gif, mp4, gif,mp4 or png")
     if args.threads:
         torch.set_num_threads(args.threads)
-    paths, failures = expand_inputs(args.inputs)
+    notes: list[str] = []
+    paths, failures = expand_inputs(args.inputs, notes)
     if args.example:
         paths.append(bundled_example())
     if not paths and not failures:
         raise Blur2VideoError("no input: give image files, folders or globs (or --example)")
     for line in failures:
         print(f"blur2video: error: {line}", file=sys.stderr)
+    for folder in prepare_out(args.out):  # before any work: an unwritable --out fails at once
+        notes.append(f"{folder}: removed, an unfinished output of an interrupted run")
+    for note in notes:
+        print(f"blur2video: note: {note}", file=sys.stderr)
     restorer = Restorer.from_checkpoint(args.checkpoint, args.device) if args.checkpoint else Restorer.from_pretrained(args.device)
-    names: set[str] = set()
-    for path in tqdm(paths, desc="restore", unit="image", disable=None if len(paths) > 1 else True):
-        name = path.stem
-        while name in names:
-            name += "_"
-        names.add(name)
-        notes: list[str] = []
-        try:
-            video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
-            folder = write_outputs(video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
-        except Blur2VideoError as exc:
-            failures.append(str(exc))
-            print(f"blur2video: error: {exc}", file=sys.stderr)
-            continue
-        for note in notes:
-            print(f"blur2video: note: {note}", file=sys.stderr)
-        print(f"{path} -> {folder}/ ({len(video.frames)} frames)")
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
+    try:
+        for path, name in tqdm(list(zip(paths, output_names(paths))), desc="restore", unit="image", disable=None if len(paths) > 1 else True):
+            notes = []
+            try:
+                check_slot(args.out, name)  # before computing: a refused OUT/NAME costs nothing
+                video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
+                folder = write_outputs(video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
+            except Blur2VideoError as exc:
+                line = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+                failures.append(line)
+                print(f"blur2video: error: {line}", file=sys.stderr)
+                continue
+            for note in notes:
+                print(f"blur2video: note: {note}", file=sys.stderr)
+            print(f"{path} -> {folder}/ ({len(video.frames)} frames)")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return 2 if failures else 0
 
 

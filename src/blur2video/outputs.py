@@ -1,23 +1,204 @@
 """Writers for a restored photo: frames, GIF/MP4 animation, a side-by-side sheet and the motion.
 
-Everything for one input goes to a temporary folder that is renamed to ``DIR/NAME`` at the end,
+Everything for one input goes to a temporary folder that is renamed to ``OUT/NAME`` at the end,
 so an interrupted or failed restore never leaves half an output behind.
+
+What may be removed, and nothing else (user files are never at risk, whatever the input names):
+
+- only folders directly inside OUT whose name is a sanitised single component (``output_name``)
+  or one of our own recognisable temporary names (``.blur2video-partial.HOST.PID.NAME``, an
+  earlier output moved aside as ``.blur2video-replaced.HOST.PID.NAME``, and the
+  ``.tmp-NAME-PID`` of earlier versions);
+- only when every entry of the folder is a plain file with a name restore writes (``frame_K.png``,
+  ``NAME.gif``, ``NAME.mp4``, ``sheet.png``, ``motion.json``, ``motion.png``): those files are
+  unlinked one by one and the then empty folder removed, never ``rmtree``, never through a link;
+- a temporary folder of another run only when that run is over (its process is gone on this host).
+
+An existing OUT/NAME holding anything else (or a file named NAME) is refused with one line; the
+other inputs are still written.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
+import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from .data.io import to_uint8, write_png
+from .errors import Blur2VideoError
 from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")
+PARTIAL = ".blur2video-partial"  # a folder being written
+REPLACED = ".blur2video-replaced"  # an earlier output moved aside while its replacement lands
+_OURS = re.compile(r"\.blur2video-(?P<kind>partial|replaced)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.(?P<name>.+)")
+_LEGACY = re.compile(r"\.tmp-(?P<name>.+)-(?P<pid>\d+)")  # what versions before issue 21 left when killed
+_OWN_FILE = re.compile(r"frame_\d+\.png|sheet\.png|motion\.json|motion\.png")
+MAX_NAME_BYTES = 150  # leaves room within the 255-byte file-name limit for our prefixes and ".mp4"
+
+
+def output_name(path: str | os.PathLike) -> str:
+    """The OUT/NAME folder of an input: its stem made one safe, visible folder name.
+
+    ``...png`` has the stem ``..`` and ``..png`` the stem ``.``: used as is they would make OUT/..
+    or OUT itself the output folder. Leading dots and spaces go (no hidden names, which also keeps
+    NAME apart from our temporary names), separators and control characters become ``_``, long
+    names are cut, and what is left empty becomes ``image``."""
+    stem = Path(path).stem
+    clean = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in stem).lstrip(". ").rstrip()
+    return clean.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip() or "image"
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """One distinct output name per input, in input order: ``a/x.png`` and ``b/x.png`` give ``x``
+    and ``x_2``. Compared case-insensitively, since ``X`` and ``x`` are one folder on macOS."""
+    taken: set[str] = set()
+    names = []
+    for path in paths:
+        base = name = output_name(path)
+        k = 2
+        while name.casefold() in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def _check_name(name: str) -> None:
+    """Refuse a NAME that is not one visible folder name directly inside OUT."""
+    if name != output_name(name + ".x"):
+        raise Blur2VideoError(f"output name {name!r}: must be one folder name without separators or leading dots, e.g. {output_name(name + '.x')!r}")
+
+
+def _own_files(folder: Path, name: str) -> list[Path] | None:
+    """The files of ``folder`` when it is a real folder holding only plain files that restore
+    writes for ``name``; None when it holds anything else (then it is not ours to remove)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return None
+    files = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                return None
+            if not (_OWN_FILE.fullmatch(entry.name) or entry.name in (f"{name}.gif", f"{name}.mp4")):
+                return None
+            files.append(Path(entry.path))
+    return files
+
+
+def _remove_own(folder: Path, name: str) -> bool:
+    """Remove ``folder`` if it holds only what restore writes (see the module docstring): file by
+    file, then the empty folder. Returns False, removing nothing else, when it is not ours."""
+    files = _own_files(folder, name)
+    if files is None:
+        return False
+    for f in files:
+        f.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:  # something appeared meanwhile: it stays, and so does what it holds
+        return False
+    return True
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
+
+
+def _temporary(out_dir: Path, kind: str, name: str) -> Path:
+    return out_dir / f"{kind}.{_host()}.{os.getpid()}.{name}"
+
+
+def _gone(pid: int) -> bool:
+    """True when no process ``pid`` runs on this host (a run that can no longer be writing)."""
+    if pid == os.getpid():
+        return True  # called before this run writes anything: an earlier process with our number
+    if os.name == "nt":
+        return False  # os.kill(pid, 0) would send Ctrl-C on Windows: never guess there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return False
+
+
+def clean_stale(out_dir: Path) -> list[Path]:
+    """Remove what interrupted runs (SIGKILL, power loss) left in ``out_dir``: our temporary
+    folders whose process is gone and which hold only restore's files. An earlier output that was
+    moved aside when the run died goes back to OUT/NAME if that is still free. Returns what was
+    removed."""
+    removed = []
+    with os.scandir(out_dir) as entries:
+        names = [e.name for e in entries if e.name.startswith(".")]
+    for entry in sorted(names):
+        ours, legacy = _OURS.fullmatch(entry), _LEGACY.fullmatch(entry)
+        match = ours or legacy
+        if match is None or (ours and ours["host"] != _host()) or not _gone(int(match["pid"])):
+            continue
+        folder, name = out_dir / entry, match["name"]
+        if ours and ours["kind"] == "replaced" and output_name(name + ".x") == name and not os.path.lexists(out_dir / name):
+            os.rename(folder, out_dir / name)
+        elif _remove_own(folder, name):
+            removed.append(folder)
+    return removed
+
+
+def prepare_out(out_dir: str | os.PathLike) -> list[Path]:
+    """Make sure ``out_dir`` is a folder we can write, before any photo is computed, and clean
+    what interrupted runs left there. Returns the stale temporary folders removed."""
+    out = Path(out_dir)
+    if os.path.lexists(out) and not out.is_dir():
+        raise Blur2VideoError(f"--out {out}: is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".blur2video-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise Blur2VideoError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can write") from None
+    return clean_stale(out)
+
+
+def check_slot(out_dir: str | os.PathLike, name: str) -> Path:
+    """OUT/NAME, which must be free or an earlier restore output (replaced when the new one is
+    complete); anything else there is the user's and is refused with one line."""
+    _check_name(name)
+    final = Path(out_dir) / name
+    if not os.path.lexists(final):
+        return final
+    if final.is_symlink() or not final.is_dir():
+        raise Blur2VideoError(f"{final}: exists and is not a folder restore wrote; move it away or choose another --out")
+    if _own_files(final, name) is None:
+        foreign = sorted(e.name for e in os.scandir(final) if not (_OWN_FILE.fullmatch(e.name) or e.name in (f"{name}.gif", f"{name}.mp4")))
+        shown = f" ({', '.join(foreign[:3])})" if foreign else ""
+        raise Blur2VideoError(f"{final}: exists and holds what restore did not write{shown}; move it away or choose another --out")
+    return final
+
+
+def _land(tmp: Path, final: Path, name: str) -> None:
+    """Rename the finished ``tmp`` to ``final``; an earlier output there is moved aside first and
+    removed only once the new one is in place (so one of them always exists)."""
+    if not os.path.lexists(final):
+        os.rename(tmp, final)
+        return
+    check_slot(final.parent, name)
+    aside = _temporary(final.parent, REPLACED, name)
+    _remove_own(aside, name)
+    os.rename(final, aside)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(aside, final)
+        raise
+    _remove_own(aside, name)
 
 
 def _sequence(frames: np.ndarray, pingpong: bool) -> np.ndarray:
@@ -130,12 +311,19 @@ def write_motion_png(path: Path, video: RestoredVideo) -> None:
 
 def write_outputs(video: RestoredVideo, out_dir: str | Path, name: str, formats: tuple[str, ...] = FORMATS, fps: float = 8.0,
                   pingpong: bool = False, frames_only: bool = False) -> Path:
-    """Write DIR/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png} atomically."""
+    """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
+    atomically. ``name`` must be one safe folder name (``output_name`` makes one); an existing
+    OUT/NAME is replaced only if restore wrote it (see the module docstring)."""
     out_dir = Path(out_dir)
-    final = out_dir / name
-    tmp = out_dir / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    final = check_slot(out_dir, name)
+    tmp = _temporary(out_dir, PARTIAL, name)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(tmp) and not _remove_own(tmp, name):
+            raise Blur2VideoError(f"{tmp}: exists and holds what restore did not write; move it away")
+        tmp.mkdir()
+    except OSError as exc:
+        raise Blur2VideoError(f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions") from None
     try:
         frames8 = video.frames_uint8()
         for j, f in enumerate(frames8):
@@ -148,10 +336,11 @@ def write_outputs(video: RestoredVideo, out_dir: str | Path, name: str, formats:
             write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
             (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
             write_motion_png(tmp / "motion.png", video)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _land(tmp, final, name)
+    except OSError as exc:
+        _remove_own(tmp, name)
+        raise Blur2VideoError(f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_own(tmp, name)
         raise
     return final

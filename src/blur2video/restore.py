@@ -41,9 +41,11 @@ def bundled_example() -> Path:
     return Path(str(resources.files("blur2video") / "examples" / "blurred.png"))
 
 
-def expand_inputs(patterns: list[str]) -> tuple[list[Path], list[str]]:
+def expand_inputs(patterns: list[str], notes: list[str] | None = None) -> tuple[list[Path], list[str]]:
     """Files, folders (their images, sorted) and globs -> paths, plus one error line per pattern
-    that names nothing (the other inputs are still processed)."""
+    that names nothing (the other inputs are still processed). Files a folder holds that are not
+    images by their suffix are skipped with a note, so a missing photo is never a silent surprise
+    (hidden files, such as our own temporary folders' names, are not mentioned)."""
     import glob
 
     from .data.io import IMAGE_SUFFIXES
@@ -53,9 +55,14 @@ def expand_inputs(patterns: list[str]) -> tuple[list[Path], list[str]]:
     for pattern in patterns:
         p = Path(pattern)
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            files = sorted(q for q in p.iterdir() if q.is_file())
+            found = [q for q in files if q.suffix.lower() in IMAGE_SUFFIXES]
+            skipped = [q.name for q in files if q.suffix.lower() not in IMAGE_SUFFIXES and not q.name.startswith(".")]
             if not found:
-                errors.append(f"{p}: the folder has no images (.png, .jpg, .tif, ...)")
+                errors.append(f"{p}: the folder has no images (.png, .jpg, .tif, .gif, ...)")
+            elif skipped and notes is not None:
+                shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+                notes.append(f"{p}: skipped {len(skipped)} file(s) that are not images by their suffix ({shown})")
             paths += found
         elif p.exists() or not any(c in pattern for c in "*?["):
             paths.append(p)  # a missing file is reported when it is read, in input order
@@ -98,17 +105,11 @@ class RestoredVideo:
 
 
 def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
-    """Any supported input as float32 HxWx3; an alpha channel is dropped with a note."""
+    """Any supported input as float32 HxWx3; an alpha channel, or the frames after the first of
+    an animation, are dropped with a note."""
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
-        if path.is_file() and path.stat().st_size > 0:
-            try:
-                with Image.open(path) as img:
-                    if "A" in img.getbands() and notes is not None:
-                        notes.append(f"{path}: alpha channel dropped (the model restores RGB)")
-            except (OSError, ValueError, SyntaxError):
-                pass  # read_image gives the one-line error
-        arr = read_image(path)
+        arr = read_image(path, notes)
         name = str(path)
     elif isinstance(image, Image.Image):
         if "A" in image.getbands() and notes is not None:

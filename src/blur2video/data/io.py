@@ -6,16 +6,18 @@ grayscale, RGBA, EXIF-rotated JPEG), so nothing downstream needs to care about f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from ..errors import Blur2VideoError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
 
 def _to_float_rgb(img: Image.Image) -> np.ndarray:
@@ -30,10 +32,67 @@ def _to_float_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: its first line of text, or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+class ImageTooLarge(Blur2VideoError):
+    """An image whose header claims more pixels than PIL agrees to decode (a decompression
+    bomb, or a genuine giant photo the user must scale down first): its own type, so callers
+    that list unreadable files can still give this different fix."""
+
+
+def too_large_error(path: str | os.PathLike, exc: Image.DecompressionBombError) -> ImageTooLarge:
+    """The one line for an image PIL refuses as a possible decompression bomb."""
+    return ImageTooLarge(f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, scale it down first")
+
+
+def holds_16bit_colour(img: Image.Image) -> bool:
+    """True for a 16-bit RGB(A) or grey+alpha PNG: PIL opens those as 8-bit modes, silently
+    dropping the low byte, so they must be decoded another way to keep their precision."""
+    tile = getattr(img, "tile", None) or []
+    rawmode = str(tile[0][3]) if tile and img.format == "PNG" else ""
+    return rawmode.endswith(";16B") and not img.mode.startswith("I")
+
+
+def _orient(arr: np.ndarray, img: Image.Image) -> np.ndarray:
+    """Apply the EXIF orientation of ``img`` to an array decoded without PIL (what
+    ``ImageOps.exif_transpose`` does to PIL images)."""
+    orientation = img.getexif().get(0x0112, 1)
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.transpose(1, 0, 2),
+             6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns[orientation](arr)) if orientation in turns else arr
+
+
+def _read_png16(path: Path, img: Image.Image, notes: list[str]) -> np.ndarray:
+    """A 16-bit colour PNG at full precision, decoded by the ffmpeg that imageio-ffmpeg ships
+    (PIL has no 48-bit mode). The bytes go through a pipe, so no file name is ever parsed. Where
+    ffmpeg fails on a file PIL reads, PIL's 8-bit reading is used and ``notes`` says so."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    img.load()  # PIL's decoder first: a truncated or corrupt file gets PIL's clear message
+    w, h = img.size  # newer ffmpeg would apply the EXIF orientation, older not: we apply it, as for other files
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-noautorotate", "-f", "png_pipe", "-i", "pipe:0", "-frames:v", "1",
+           "-f", "rawvideo", "-pix_fmt", "rgb48le", "pipe:1"]
+    done = subprocess.run(cmd, input=path.read_bytes(), capture_output=True, check=False)
+    if done.returncode != 0 or len(done.stdout) != w * h * 6:
+        notes.append(f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep the precision")
+        return _to_float_rgb(ImageOps.exif_transpose(img))
+    arr = np.frombuffer(done.stdout, "<u2").reshape(h, w, 3).astype(np.float32) / 65535.0
+    return _orient(arr, img)
+
+
+def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.ndarray:
     """Read an image file as float32 HxWx3 in [0, 1], with EXIF orientation applied.
 
-    16-bit grayscale PNG and 16-bit TIFF (via tifffile) keep their precision. Raises Blur2VideoError naming the file when it cannot be read.
+    16-bit PNG (grey or colour) and 16-bit TIFF (via tifffile) keep their precision. What is
+    dropped is said in ``notes`` (an alpha channel, the frames after the first of an animation).
+    Raises Blur2VideoError naming the file when it cannot be read: any failure of the decoder on
+    a file is a bad file, whatever exception type the decoder picked.
     """
     path = Path(path)
     if not path.is_file():
@@ -41,22 +100,40 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if path.stat().st_size == 0:
         raise Blur2VideoError(f"{path}: file is empty (0 bytes); give an image file")
     if path.suffix.lower() in (".tif", ".tiff"):
-        return _read_tiff(path)
-    try:
-        with Image.open(path) as img:
-            return _to_float_rgb(ImageOps.exif_transpose(img))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Blur2VideoError(f"{path}: not a readable image ({exc}); give a PNG, JPEG or TIFF file") from None
+        return _read_tiff(path, notes)
+    dropped: list[str] = []
+    with warnings.catch_warnings(record=True) if notes is not None else contextlib.nullcontext() as caught:
+        if notes is not None:  # PIL's warnings become notes
+            warnings.simplefilter("always")
+        try:
+            with Image.open(path) as img:
+                if "A" in img.getbands():
+                    dropped.append(f"{path}: alpha channel dropped (the model restores RGB)")
+                count = getattr(img, "n_frames", 1)
+                if count > 1:
+                    dropped.append(f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)")
+                arr = _read_png16(path, img, dropped) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
+        except Blur2VideoError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise too_large_error(path, exc) from None
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
+            raise Blur2VideoError(f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file") from None
+    if notes is not None:  # one line each (corrupt EXIF, a very large image), where a warning prints two
+        notes += dropped + [f"{path}: {_first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)]
+    return arr
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, notes: list[str] | None = None) -> np.ndarray:
     """TIFF via tifffile (ships with scikit-image) so 16-bit RGB survives."""
     import tifffile
 
     try:
         arr = tifffile.imread(path)
     except Exception as exc:  # tifffile raises many types for broken files
-        raise Blur2VideoError(f"{path}: not a readable TIFF ({exc})") from None
+        raise Blur2VideoError(f"{path}: not a readable TIFF ({_first_line(exc)})") from None
+    if notes is not None and arr.ndim == 3 and arr.shape[2] == 4:
+        notes.append(f"{path}: alpha channel dropped (the model restores RGB)")
     return array_to_float_rgb(arr, name=str(path))
 
 
@@ -87,10 +164,14 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
     """Return (width, height) from the header only, raising Blur2VideoError for non-images."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img) if path.suffix.lower() in (".jpg", ".jpeg") else img
-            return img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the header is all we read here; read_image says what matters
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img) if path.suffix.lower() in (".jpg", ".jpeg") else img
+                return img.size
+    except Image.DecompressionBombError as exc:
+        raise too_large_error(path, exc) from None
+    except Exception:  # any decoder failure on a file means the file is not a usable image
         raise Blur2VideoError(f"{path}: not an image") from None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, read_image
+from ..data.io import IMAGE_SUFFIXES, holds_16bit_colour, read_image, too_large_error
 from ..errors import Blur2VideoError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -51,7 +51,7 @@ class Clip:
 def _frame_folder_clip(name: str, folder: Path, paths: list[Path]) -> Clip:
     """Check that every frame's header is readable and all sizes agree; unreadable frames are
     remembered (their windows are skipped later), a differing size is an error."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     sizes: dict[tuple[int, int], Path] = {}
     bad: dict[int, str] = {}
@@ -59,7 +59,9 @@ def _frame_folder_clip(name: str, folder: Path, paths: list[Path]) -> Clip:
         try:
             with Image.open(p) as img:
                 size = img.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except Image.DecompressionBombError as exc:  # not a frame that failed: a file that must not be decoded at all
+            raise too_large_error(p, exc) from None
+        except Exception as exc:  # PIL raises many types for broken files
             bad[i] = f"{p}: unreadable ({exc.__class__.__name__})"
             continue
         sizes.setdefault(size, p)
@@ -120,15 +122,15 @@ def discover_clips(source: str | Path, split: str | None = None) -> tuple[list[C
 
 
 def _read_frame(path: Path) -> np.ndarray:
-    """An 8-bit RGB frame as uint8 (the common case, read as is); anything else via read_image."""
+    """An 8-bit RGB frame as uint8 (the common case, read as is); anything else (16-bit too) via read_image."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as img:
-            if img.mode == "RGB":
+            if img.mode == "RGB" and not holds_16bit_colour(img):
                 return np.asarray(ImageOps.exif_transpose(img))
-    except (OSError, ValueError, SyntaxError):
-        pass  # read_image gives the one-line error
+    except Exception:  # PIL raises many types for broken files; read_image gives the one-line error
+        pass
     return read_image(path)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import array_to_float_rgb, probe_image, read_image
+from ..data.io import ImageTooLarge, array_to_float_rgb, probe_image, read_image
 from ..errors import Blur2VideoError
 
 # Colour photos shipped inside scikit-image's wheel (no download needed).
@@ -90,8 +90,12 @@ def discover_sources(spec: str) -> list[SourceRef]:
     for path in files:
         try:
             probe_image(path)
+        except ImageTooLarge:
+            raise  # a different fix from "not an image": its own line
         except Blur2VideoError:
             bad.append(path.name)
+    if bad and root.is_file():
+        raise Blur2VideoError(f"{root}: not a readable image; pass --source a PNG, JPEG or TIFF file or a folder of them")
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise Blur2VideoError(f"{root}: not images: {shown}; remove them or point --source at the images alone")
