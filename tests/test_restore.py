@@ -116,3 +116,32 @@ def test_corrupt_or_foreign_checkpoint(photo: Path, tmp_path: Path, capsys: pyte
     assert len(err) == 1 and str(cut) in err[0]
     with pytest.raises(Blur2VideoError, match="no such checkpoint"):
         Restorer.from_checkpoint(tmp_path / "none.safetensors")
+
+
+def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path) -> None:
+    """A model with the confidence gate reports each frame's mean trust; an untrusting gate (its
+    bias driven down) returns the blur itself for the non-middle frames and lists them unsure."""
+    import torch
+
+    from blur2video.checkpoints import save_model
+    from blur2video.model.config import ModelConfig
+    from blur2video.model.network import Blur2Video
+
+    torch.manual_seed(0)
+    model = Blur2Video(ModelConfig(frames=3, base_channels=4, growth=4, dense_layers=(1, 1, 1, 1, 1), gate=True))
+    with torch.no_grad():
+        for p in model.frame_decoders.parameters():  # an untrained network returns the blur: make its frames differ
+            p.add_(0.05 * torch.randn_like(p))
+        model.gate.head.bias.fill_(-20.0)
+    save_model(tmp_path / "gate.safetensors", model, {})
+    out = tmp_path / "out"
+    assert main(["restore", str(photo), "--out", str(out), "--checkpoint", str(tmp_path / "gate.safetensors"), "--format", "gif"]) == 0
+    motion = json.loads((out / "cup" / "motion.json").read_text())
+    assert [f["confidence"] for f in motion["frames"]] == [0.0, 1.0, 0.0]
+    assert motion["unsure_frames"] == [0, 2]
+    blur = np.asarray(Image.open(photo), dtype=np.float32)
+    first = np.asarray(Image.open(out / "cup" / "frame_0.png"), dtype=np.float32)
+    assert np.abs(first - blur).max() <= 1.0
+    restorer = Restorer.from_checkpoint(tmp_path / "gate.safetensors", "cpu")
+    tiled = restorer.restore(photo, max_pixels=64 * 64, overlap=16)
+    np.testing.assert_allclose(tiled.motion.confidence, [0.0, 1.0, 0.0], atol=1e-6)

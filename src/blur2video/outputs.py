@@ -35,6 +35,7 @@ from .errors import Blur2VideoError
 from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")
+UNSURE = 0.5  # confidence below which motion.json lists a frame as unsure
 PARTIAL = ".blur2video-partial"  # a folder being written
 REPLACED = ".blur2video-replaced"  # an earlier output moved aside while its replacement lands
 _OURS = re.compile(r"\.blur2video-(?P<kind>partial|replaced)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.(?P<name>.+)")
@@ -257,12 +258,19 @@ def motion_summary(video: RestoredVideo) -> dict:
             "local_mean_px": round(float(video.motion.local_mean[j]), 3),
             "local_max_px": round(float(video.motion.local_max[j]), 3),
         })
-    return {
+        if video.motion.confidence is not None:
+            frames[-1]["confidence"] = round(float(video.motion.confidence[j]), 3)
+    summary = {
         "convention": "backward: frame pixel (x, y) shows the middle frame's content at affine_px @ (x, y, 1); displacement = that point minus (x, y)",
         "size": [w, h],
         "middle_frame": n // 2,
         "frames": frames,
     }
+    if video.motion.confidence is not None:  # the confidence gate: where the model could not tell the motion
+        summary["confidence_convention"] = (f"the mean trust of the confidence gate in each frame: 1 is the network's frame, 0 the blurred "
+                                            f"photo itself; frames below {UNSURE} are listed as unsure_frames (their motion is a guess)")
+        summary["unsure_frames"] = [j for j in range(n) if video.motion.confidence[j] < UNSURE]
+    return summary
 
 
 def flow_to_colour(flow: np.ndarray, max_mag: float) -> np.ndarray:
