@@ -344,4 +344,4 @@ def test_folder_with_only_an_empty_samples_folder_is_ours(tmp_path: Path) -> Non
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(Blur2VideoError, match="not a blur2video dataset"):
         DatasetWriter(tmp_path / "other", "rotation", {"size": 32})
-    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["notes.txt"] and (tmp_path / "other" / "notes.txt").read_text() == "mine"

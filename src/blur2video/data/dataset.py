@@ -103,7 +103,7 @@ FIX_ROW = "fix or remove that line, or re-synthesize the dataset with 'blur2vide
 def _escapes(path: str) -> bool:
     """Whether an index path could name a file outside its DATASET folder by its text alone:
     absolute, or climbing with '..' (symlinks are checked when the file is read)."""
-    return not path or "\0" in path or path.startswith("/") or ".." in path.split("/")
+    return "\0" in path or path.startswith("/") or ".." in path.split("/")
 
 
 def _check_row(index: Path, number: int, rec: object, frames: int | None) -> dict:
@@ -116,7 +116,7 @@ def _check_row(index: Path, number: int, rec: object, frames: int | None) -> dic
     blur, paths = rec.get("blur"), rec.get("frames")
     if not isinstance(blur, str) or not blur:
         raise Blur2VideoError(f"{where} has no 'blur' path (a string such as samples/000000/blur.png); {FIX_ROW}")
-    if not isinstance(paths, list) or not paths or not all(isinstance(f, str) for f in paths):
+    if not isinstance(paths, list) or not paths or not all(isinstance(f, str) and f for f in paths):
         raise Blur2VideoError(f"{where}: 'frames' must be a non-empty list of paths (samples/000000/frame_0.png, ...); {FIX_ROW}")
     if not isinstance(rec.get("meta", {}), dict):
         raise Blur2VideoError(f"{where}: 'meta' must be an object; {FIX_ROW}")

@@ -181,6 +181,8 @@ class DatasetWriter:
         made with these settings; safe when several shards start on the same new folder."""
         if self.root.exists() and not self.root.is_dir():
             raise Blur2VideoError(f"{self.root}: exists and is not a folder; choose another --out")
+        if not (self.root / SETTINGS).exists():
+            self._refuse_foreign_content()  # before the lock file is put into someone else's folder
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = _open_lock(self.root)
         try:
