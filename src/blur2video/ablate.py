@@ -56,6 +56,15 @@ def ablate(data: str, out: str | Path, config: str | None = None, steps: int = 1
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise Blur2VideoError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise Blur2VideoError(f"variant(s) {', '.join(twice)} given twice; each trains into its own folder, so give each once")
+    if steps < 1:
+        raise Blur2VideoError(f"steps {steps}: give at least 1 (0 or less would train the config's full epochs instead)")
+    if jobs < 1:
+        raise Blur2VideoError(f"jobs {jobs}: give at least 1")
+    if eval_samples is not None and eval_samples < 1:
+        raise Blur2VideoError(f"eval samples {eval_samples}: give at least 1 (or none for the whole dataset)")
     base = resolve(config, [])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

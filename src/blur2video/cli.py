@@ -7,11 +7,108 @@ stderr and exit code 2. Ctrl-C exits with 130 after the library has cleaned up.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import Blur2VideoError
 from .runtime import keep_freed_memory
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error format: one line on stderr, exit 2, no usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"blur2video: error: {message} (see '{self.prog} --help')\n")
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in [low, high], refused where it is parsed."""
+    span = f">= {low}" if high is None else f"between {low} and {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text}: give a whole number {span}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text}: give a whole number {span}")
+        return value
+
+    return parse
+
+
+def _real(low: float, high: float = math.inf, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above ``low`` (or from it) up to ``high``; NaN and
+    infinities are refused too, since every float option is a size, an angle or a rate."""
+    span = f"{'above' if low_open else 'from'} {low:g}" + ("" if math.isinf(high) else f" up to {high:g}")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(f"{text}: give a number {span}")
+        return value
+
+    return parse
+
+
+def _odd_frames(text: str) -> int:
+    """N target frames: odd (a middle frame exists) and at least 3."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 3 or value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"{text}: the number of frames must be odd and at least 3 (3, 5, 7, 9)")
+    return value
+
+
+def _fov(text: str) -> float:
+    """A pinhole's horizontal field of view in degrees, checked as the camera checks it."""
+    from .geometry.camera import check_fov
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    try:
+        check_fov(value)
+    except Blur2VideoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _shard(text: str) -> str:
+    """``i/n`` checked where it is parsed; the library takes the text."""
+    from .synth.writer import parse_shard
+
+    try:
+        parse_shard(text)
+    except Blur2VideoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+COUNT = _whole(1)  # samples, steps, epochs, batch sizes, pool workers, threads
+NATURAL = _whole(0)  # frame indices, object counts, DataLoader workers, crops where 0 means "whole"
+SEED = _whole(0, 2**63 - 1)  # numpy's SeedSequence refuses negative seeds, torch's above 2**63
+PIXELS = _real(0.0, 1e4)  # motion over the exposure, in pixels
+
+
+class _Distinct(argparse.Action):
+    """A list option whose items must differ (duplicate labels or variants would collapse rows)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string: str | None = None) -> None:
+        seen = set()
+        for value in values:
+            if value in seen:
+                parser.error(f"argument {option_string}: {value!r} is given twice; give each once")
+            seen.add(value)
+        setattr(namespace, self.dest, values)
 
 
 def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
@@ -19,17 +116,17 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="folder or image file, or 'skimage[:name,...]' for bundled photos")
     p.add_argument("--kind", choices=["panorama", "photo"], default="panorama", help="equirectangular 2:1 panoramas or ordinary photos")
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--frames", type=int, default=7, help="N target frames (odd, >= 3)")
-    p.add_argument("--size", type=int, default=256, help="square output size in pixels")
-    p.add_argument("--fov", type=float, default=60.0, help="horizontal FOV in degrees: of the virtual camera (panorama) or of the photo (photo)")
-    p.add_argument("--max-angle", type=float, default=5.0, help="Euler angles drawn uniformly in [-max, max] degrees per axis")
-    p.add_argument("--frames-per-degree", type=float, default=8.0, help="renders per degree of rotation (k in n = k * angle)")
+    p.add_argument("--samples", type=COUNT, default=100)
+    p.add_argument("--frames", type=_odd_frames, default=7, help="N target frames (odd, >= 3)")
+    p.add_argument("--size", type=_whole(16), default=256, help="square output size in pixels")
+    p.add_argument("--fov", type=_fov, default=60.0, help="horizontal FOV in degrees: of the virtual camera (panorama) or of the photo (photo)")
+    p.add_argument("--max-angle", type=_real(0.0, 45.0, low_open=True), default=5.0, help="Euler angles drawn uniformly in [-max, max] degrees per axis")
+    p.add_argument("--frames-per-degree", type=_real(0.0, 1000.0, low_open=True), default=8.0, help="renders per degree of rotation (k in n = k * angle)")
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb", help="average stored sRGB values (paper) or linear light")
-    p.add_argument("--max-pitch", type=float, default=30.0, help="initial views look at most this far up or down (panorama)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--shard", default=None, help="i/n: write only samples with index %% n == i")
+    p.add_argument("--max-pitch", type=_real(0.0, 90.0), default=30.0, help="initial views look at most this far up or down (panorama)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
+    p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
     p.add_argument("--force", action="store_true", help="accept panoramas that are not 2:1")
 
 
@@ -59,18 +156,18 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="dynamic blur: the mean of N consecutive high-speed frames (GoPro style)")
     p.add_argument("--source", required=True, help="video file, folder of frames, folder of clips, or GoPro_Large root")
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
-    p.add_argument("--frames", type=int, default=7, help="N consecutive frames per blur (odd)")
-    p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: N, non-overlapping)")
-    p.add_argument("--size", type=int, default=256, help="square random crop size; 0 for whole frames")
-    p.add_argument("--crops-per-window", type=int, default=1)
-    p.add_argument("--samples", type=int, default=None, help="how many samples (default: every window x crops)")
+    p.add_argument("--frames", type=_odd_frames, default=7, help="N consecutive frames per blur (odd)")
+    p.add_argument("--stride", type=COUNT, default=None, help="frames between window starts (default: N, non-overlapping)")
+    p.add_argument("--size", type=NATURAL, default=256, help="square random crop size; 0 for whole frames")
+    p.add_argument("--crops-per-window", type=COUNT, default=1)
+    p.add_argument("--samples", type=COUNT, default=None, help="how many samples (default: every window x crops)")
     p.add_argument("--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/")
-    p.add_argument("--first", type=int, default=0, help="use frames from this index of every clip (hold earlier ones out)")
-    p.add_argument("--last", type=int, default=0, help="use frames before this index of every clip (0: to the end)")
+    p.add_argument("--first", type=NATURAL, default=0, help="use frames from this index of every clip (hold earlier ones out)")
+    p.add_argument("--last", type=NATURAL, default=0, help="use frames before this index of every clip (0: to the end)")
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--shard", default=None, help="i/n: write only samples with index %% n == i")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--workers", type=COUNT, default=1)
+    p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
 
 
 def _run_synth_video(args: argparse.Namespace) -> int:
@@ -88,18 +185,18 @@ def _run_synth_video(args: argparse.Namespace) -> int:
 def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenes", help="procedural dynamic blur: textured objects moving over a moving background, with true flows")
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--frames", type=int, default=7)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--objects", type=int, default=3, help="foreground objects per scene")
+    p.add_argument("--samples", type=COUNT, default=100)
+    p.add_argument("--frames", type=_odd_frames, default=7)
+    p.add_argument("--size", type=_whole(32), default=256)
+    p.add_argument("--objects", type=NATURAL, default=3, help="foreground objects per scene")
     p.add_argument("--textures", default="skimage", help="folder of photos to cut textures from (default: scikit-image's photos)")
-    p.add_argument("--max-camera-shift", type=float, default=8.0, help="background motion over the exposure, pixels")
-    p.add_argument("--max-object-shift", type=float, default=16.0, help="object motion over the exposure, pixels")
-    p.add_argument("--max-rotation", type=float, default=3.0, help="background rotation, degrees (objects: 4x)")
+    p.add_argument("--max-camera-shift", type=PIXELS, default=8.0, help="background motion over the exposure, pixels")
+    p.add_argument("--max-object-shift", type=PIXELS, default=16.0, help="object motion over the exposure, pixels")
+    p.add_argument("--max-rotation", type=_real(0.0, 45.0), default=3.0, help="background rotation, degrees (objects: 4x)")
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--shard", default=None)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--workers", type=COUNT, default=1)
+    p.add_argument("--shard", type=_shard, default=None)
 
 
 def _run_synth_scenes(args: argparse.Namespace) -> int:
@@ -120,18 +217,18 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--val-data", default=None, help="separate validation DATASET (else a fraction of --data)")
     p.add_argument("--out", required=True, help="RUN folder for checkpoints, logs and the resolved config")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="train this many steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--crop", type=int, default=None, help="random crop size (0: whole samples)")
-    p.add_argument("--frames", type=int, default=None, help="N frames the model predicts")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--epochs", type=COUNT, default=None)
+    p.add_argument("--steps", type=COUNT, default=None, help="train this many steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=COUNT, default=None, help="global batch size")
+    p.add_argument("--lr", type=_real(0.0, 1.0, low_open=True), default=None)
+    p.add_argument("--crop", type=NATURAL, default=None, help="random crop size (0: whole samples)")
+    p.add_argument("--frames", type=_odd_frames, default=None, help="N frames the model predicts")
+    p.add_argument("--workers", type=NATURAL, default=None, help="DataLoader worker processes")
+    p.add_argument("--seed", type=SEED, default=None)
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config value, e.g. loss.penalty=false")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -167,12 +264,12 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="restored", help="output folder; each input gets OUT/NAME/")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument("--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)")
-    p.add_argument("--fps", type=float, default=8.0, help="animation frame rate")
+    p.add_argument("--fps", type=_real(0.1, 240.0), default=8.0, help="animation frame rate (0.1 to 240)")
     p.add_argument("--pingpong", action="store_true", help="animate forward then backward")
     p.add_argument("--frames-only", action="store_true", help="write only frame_*.png")
-    p.add_argument("--max-pixels", type=int, default=1280 * 736, help="above this, restore in overlapping tiles (bounds memory)")
+    p.add_argument("--max-pixels", type=_whole(64 * 64), default=1280 * 736, help="above this, restore in overlapping tiles (bounds memory)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -236,13 +333,13 @@ def _run_restore(args: argparse.Namespace) -> int:
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET")
     p.add_argument("--checkpoint", nargs="+", required=True, help="one or more model files (one report row each)")
-    p.add_argument("--name", nargs="*", default=None, help="row labels, one per checkpoint")
+    p.add_argument("--name", nargs="*", default=None, action=_Distinct, help="row labels, one per checkpoint")
     p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
     p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--samples", type=int, default=None, help="only the first S samples")
+    p.add_argument("--batch-size", type=COUNT, default=4)
+    p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -264,11 +361,11 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="training DATASET folder")
     p.add_argument("--val-data", default=None, help="evaluation DATASET (default: --data)")
     p.add_argument("--config", default=None, help="base TOML config the variants modify")
-    p.add_argument("--steps", type=int, required=True, help="training steps per variant")
+    p.add_argument("--steps", type=COUNT, required=True, help="training steps per variant")
     p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
-    p.add_argument("--variants", nargs="*", default=None, help="a subset of the variants (default: all)")
-    p.add_argument("--jobs", type=int, default=1, help="variants trained in parallel (one GPU each when CUDA is present)")
-    p.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first S samples only")
+    p.add_argument("--variants", nargs="*", default=None, action=_Distinct, help="a subset of the variants (default: all)")
+    p.add_argument("--jobs", type=COUNT, default=1, help="variants trained in parallel (one GPU each when CUDA is present)")
+    p.add_argument("--eval-samples", type=COUNT, default=None, help="evaluate on the first S samples only")
     p.add_argument("--device", default="auto")
 
 
@@ -281,7 +378,7 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blur2video", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(dest="source_type", required=True)
     _add_synth_rotation(synth)

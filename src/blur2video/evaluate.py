@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .checkpoints import load_model
 from .data.dataset import FolderDataset
 from .data.io import atomic_write_bytes, to_uint8
+from .errors import Blur2VideoError
 from .geometry.warp import affine_to_flow
 from .metrics import score_sequences
 from .model.network import Restoration
@@ -80,19 +81,36 @@ def _stream_source(stream: dict) -> str:
     return f"{kind} textures {stream.get('textures') or 'bundled photos'}"
 
 
+def _check_labels(labels: list[str], checkpoints: list[str | Path]) -> None:
+    """One row per label: a repeated label (or one named like the blurred-input row) would merge
+    two methods' scores into one row."""
+    if len(labels) != len(checkpoints):
+        raise Blur2VideoError(f"{len(labels)} names for {len(checkpoints)} checkpoints; give one per checkpoint")
+    seen: dict[str, str] = {BLUR_ROW: "the blurred-input row"}
+    for label, path in zip(labels, checkpoints):
+        if label in seen:
+            raise Blur2VideoError(f"{path}: its row name {label!r} is taken by {seen[label]}; give distinct names with --name")
+        seen[label] = str(path)
+
+
 def evaluate(checkpoints: list[str | Path], data: str | Path, out: str | Path, batch_size: int = 4, device: str = "auto",
              samples: int | None = None, names: list[str] | None = None, quiet: bool = False) -> dict:
     """Score every checkpoint on ``data``; write report.json, report.md, grid.png and the
     PSNR-against-rotation plot into ``out``. Returns the report."""
+    if batch_size < 1:
+        raise Blur2VideoError(f"batch size {batch_size}: give at least 1")
+    if samples is not None and samples < 1:
+        raise Blur2VideoError(f"samples {samples}: give at least 1 (or none for the whole dataset)")
+    labels = list(names) if names else [Path(c).stem if Path(c).stem not in ("model", "best") else f"{Path(c).parent.name}/{Path(c).stem}" for c in checkpoints]
+    _check_labels(labels, checkpoints)
     dev = pick_device(device)
     dataset = FolderDataset(data)
-    if samples:
+    if samples is not None:
         dataset.records = dataset.records[:samples]
     frames = dataset.frames
     metas = [dataset.meta(i) for i in range(len(dataset))]
     angles = np.array([m.get("angle_deg", np.nan) for m in metas], dtype=float)
     models = [load_model(c, dev, expect_frames=frames) for c in checkpoints]
-    labels = names or [Path(c).stem if Path(c).stem not in ("model", "best") else f"{Path(c).parent.name}/{Path(c).stem}" for c in checkpoints]
     rows = {label: RowScores() for label in [BLUR_ROW, *labels]}
     zero_epe: list[np.ndarray] = []
     grid: list[tuple] = []

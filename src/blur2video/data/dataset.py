@@ -104,19 +104,76 @@ def _chw(path: Path) -> torch.Tensor:
     return torch.from_numpy(read_image(path)).permute(2, 0, 1).contiguous()
 
 
+FIX_ROW = "fix or remove that line, or re-synthesize the dataset with 'blur2video synth ...'"
+
+
+def _escapes(path: str) -> bool:
+    """Whether an index path could name a file outside its DATASET folder by its text alone:
+    absolute, or climbing with '..' (symlinks are checked when the file is read)."""
+    return "\0" in path or path.startswith("/") or ".." in path.split("/")
+
+
+def _check_row(index: Path, number: int, rec: object, frames: int | None) -> dict:
+    """One index line as a sample record, or a one-line error naming the line: rows come from
+    a file anyone can edit, and a path outside the folder would load (and eval would copy into
+    its grid) any image on the host."""
+    where = f"{index}: line {number}"
+    if not isinstance(rec, dict):
+        raise Blur2VideoError(f"{where} is a JSON {type(rec).__name__}, not a sample object with 'blur' and 'frames'; {FIX_ROW}")
+    blur, paths = rec.get("blur"), rec.get("frames")
+    if not isinstance(blur, str) or not blur:
+        raise Blur2VideoError(f"{where} has no 'blur' path (a string such as samples/000000/blur.png); {FIX_ROW}")
+    if not isinstance(paths, list) or not paths or not all(isinstance(f, str) and f for f in paths):
+        raise Blur2VideoError(f"{where}: 'frames' must be a non-empty list of paths (samples/000000/frame_0.png, ...); {FIX_ROW}")
+    if not isinstance(rec.get("meta", {}), dict):
+        raise Blur2VideoError(f"{where}: 'meta' must be an object; {FIX_ROW}")
+    for path in (blur, *paths):
+        if _escapes(path):
+            raise Blur2VideoError(f"{where}: path {path!r} leads outside the DATASET folder; index paths are relative to "
+                                  f"{index.parent} (e.g. samples/000000/blur.png): {FIX_ROW}")
+    if frames is not None and len(paths) != frames:
+        raise Blur2VideoError(f"{where} has {len(paths)} frames where the dataset has {frames}; {FIX_ROW}")
+    return rec
+
+
 def read_dataset_header(root: Path) -> tuple[dict, list[dict]]:
-    """dataset.json and the index records of a DATASET/ folder, or a one-line error saying what to run."""
+    """dataset.json and the checked index records of a DATASET/ folder, or a one-line error
+    saying what to run or which line to fix."""
     header, index = root / "dataset.json", root / "index.jsonl"
     if not header.is_file() or not index.is_file():
         raise Blur2VideoError(f"{root}: not a DATASET folder (no dataset.json/index.jsonl); make one with 'blur2video synth ...'")
     try:
         settings = json.loads(header.read_text())
-        records = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+        lines = index.read_text().splitlines()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Blur2VideoError(f"{root}: unreadable dataset.json or index.jsonl ({exc}); re-run the synth command to repair it") from None
+    frames = settings.get("frames") if isinstance(settings, dict) else None
+    if not isinstance(settings, dict) or not (frames is None or (isinstance(frames, int) and frames >= 1)):
+        raise Blur2VideoError(f"{header}: not a dataset header (an object whose 'frames' is a count); re-run the synth command to repair it")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise Blur2VideoError(f"{index}: line {number} is not JSON ({exc.msg}); {FIX_ROW}") from None
+        records.append(_check_row(index, number, rec, frames))
+        frames = frames or len(records[0]["frames"])
     if not records:
         raise Blur2VideoError(f"{root}: the dataset has no samples yet; run or resume its synth command")
     return settings, records
+
+
+def _line_of(index: Path, rec: dict) -> str:
+    """Where ``rec`` stands in the index ("line N"), looked up only to word an error."""
+    try:
+        for number, line in enumerate(index.read_text().splitlines(), 1):
+            if line.strip() and json.loads(line) == rec:
+                return f"line {number}"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    return f"the line of sample {rec.get('id', '?')}"
 
 
 class FolderDataset(Dataset):
@@ -127,6 +184,7 @@ class FolderDataset(Dataset):
         self.settings, all_records = read_dataset_header(self.root)
         self.records = all_records if records is None else records
         self.frames = int(self.settings.get("frames", len(self.records[0]["frames"])))
+        self.real_root = self.root.resolve()
         self.augment, self.seed, self.epoch = augment, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -149,12 +207,27 @@ class FolderDataset(Dataset):
     def meta(self, i: int) -> dict:
         return self.records[i].get("meta", {})
 
+    def _inside(self, rec: dict, rel: str) -> Path:
+        """``rel`` under the root, refused if a symlink on the way leads out of the folder (the
+        text was checked when the index was read; only a link can still escape)."""
+        path, probe = self.root / rel, self.root
+        for part in rel.split("/"):
+            probe = probe / part
+            if probe.is_symlink():
+                real = path.resolve()
+                if not real.is_relative_to(self.real_root):
+                    index = self.root / "index.jsonl"
+                    raise Blur2VideoError(f"{index}: {_line_of(index, rec)}: {rel} is a link to {real}, outside the DATASET folder; "
+                                          "copy the file into the folder or re-synthesize the dataset")
+                break
+        return path
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rec = self.records[i]
-        blur = _chw(self.root / rec["blur"])
-        frames = torch.stack([_chw(self.root / f) for f in rec["frames"]])
+        blur = _chw(self._inside(rec, rec["blur"]))
+        frames = torch.stack([_chw(self._inside(rec, f)) for f in rec["frames"]])
         if frames.shape[-2:] != blur.shape[-2:]:
-            raise Blur2VideoError(f"{self.root / rec['blur']}: blur and frames differ in size; re-synthesize sample {rec['id']}")
+            raise Blur2VideoError(f"{self.root / rec['blur']}: blur and frames differ in size; re-synthesize sample {rec.get('id', i)}")
         rng = np.random.default_rng([self.seed, self.epoch, i])
         return augment_sample(blur, frames, self.augment, rng, str(self.root / rec["blur"]))
 

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import struct
 import sys
 from pathlib import Path
 from typing import Protocol
 
 import torch
+from PIL import Image
 from tqdm import tqdm
 
+from ..data.io import read_image
 from ..errors import Blur2VideoError, SkipSample
 from ..runtime import keep_freed_memory
 from .writer import DatasetWriter, write_sample_dir
+
+SCENE_TEXTURE_MIN = 64  # SceneJob refuses texture photos smaller than this (synth/scenes.py)
 
 
 class SynthesisJob(Protocol):
@@ -54,6 +59,48 @@ def _make_and_write(index: int) -> dict | str | tuple[int, str]:
     return write_sample_dir(_ROOT, index, blur, frames, meta, extras)
 
 
+def verify_image_file(path: Path) -> None:
+    """Read an image source through to its end, cheaply: the header probe that found it passes a
+    truncated file, which would then fail after samples were written. PNG: every chunk's
+    checksum up to IEND (no inflating); JPEG: decoded at 1/8 scale (every scan is still read);
+    TIFF and the rest: decoded whole."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            read_image(path)
+            return
+        with Image.open(path) as img:
+            if img.format == "PNG":
+                img.verify()
+                return
+            if img.format == "JPEG":
+                img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
+        raise Blur2VideoError(f"{path}: truncated or unreadable image ({exc}); re-export it or remove it from the source") from None
+
+
+def check_sources(job: SynthesisJob) -> None:
+    """Every source file read to its end, and big enough for the job, before the DATASET folder
+    is touched: a bad source found at its first sample would leave a folder behind."""
+    sources = getattr(job, "sources", None) or []
+    settings = job.settings()
+    photo = job.kind == "rotation" and settings.get("source_kind") == "photo"
+    for ref in sources:
+        if ref.path is not None:
+            verify_image_file(ref.path)
+        elif not ref.name.startswith("skimage:"):
+            continue  # procedural (dead leaves): made at a fixed size, nothing to read
+        if not (photo or job.kind == "scenes"):
+            continue
+        width, height = ref.size()
+        if photo and min(width, height) <= settings["size"]:
+            raise Blur2VideoError(f"{ref.name}: {width}x{height} photo is too small for --size {settings['size']} "
+                                  "(the view must fit inside it as the camera turns); lower --size or remove it from --source")
+        if job.kind == "scenes" and min(width, height) < SCENE_TEXTURE_MIN:
+            raise Blur2VideoError(f"{ref.name}: {width}x{height} is too small for a texture ({SCENE_TEXTURE_MIN} px a side at least); "
+                                  "remove it from --textures")
+
+
 def run_synthesis(
     job: SynthesisJob, out: str | os.PathLike, samples: int, workers: int = 1, shard: tuple[int, int] | None = None
 ) -> tuple[Path, int]:
@@ -62,15 +109,26 @@ def run_synthesis(
         raise Blur2VideoError(f"--samples {samples}: need at least one sample")
     if workers < 1:
         raise Blur2VideoError(f"--workers {workers}: need at least one worker")
+    check_sources(job)
     writer = DatasetWriter(out, job.kind, job.settings(), shard)
+    try:
+        written = _write_pending(job, writer, samples, workers)
+        writer.finish(samples)
+    finally:
+        writer.close()
+    return writer.root, written
+
+
+def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, workers: int) -> int:
+    """Make and write every sample the folder lacks; return how many were written."""
     todo = writer.pending(samples)
     bar = tqdm(total=len(todo), desc=f"synth {job.kind}", unit="sample", dynamic_ncols=True, leave=False, disable=None)
     written = 0
+    pool = None
     try:
         if workers == 1:
             _init_worker(job, writer.root, single_thread=False)
             results = map(_make_and_write, todo)
-            pool = None
         else:
             pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(job, writer.root))
             results = pool.imap(_make_and_write, todo)
@@ -87,8 +145,7 @@ def run_synthesis(
             bar.update(1)
     finally:
         bar.close()
-        if workers > 1 and pool is not None:
+        if pool is not None:
             pool.terminate()
-    writer.finish(samples)
-    return writer.root, written
+    return written
 
