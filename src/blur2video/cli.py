@@ -7,6 +7,7 @@ stderr and exit code 2. Ctrl-C exits with 130 after the library has cleaned up.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -155,7 +156,12 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = resolve(config, overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
+    try:
+        model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
+    except Blur2VideoError:
+        if os.environ.get("RANK", "0") != "0":  # under torchrun every rank stops with the same line: rank 0 says it
+            return 2
+        raise
     print(f"trained model: {model}")
     return 0
 
