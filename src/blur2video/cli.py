@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -161,8 +162,11 @@ def _run_train(args: argparse.Namespace) -> int:
     except Blur2VideoError:
         if os.environ.get("RANK", "0") != "0":  # under torchrun every rank stops with the same line: rank 0 says it
             return 2
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun SIGTERMs rank 0 once another rank has exited: say the line first
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise
-    print(f"trained model: {model}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained model: {model}")
     return 0
 
 

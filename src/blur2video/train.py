@@ -371,6 +371,8 @@ class Trainer:
         except _DataStop:  # the steps taken are sound: keep them, so a resume after the fix loses none
             if self.rank == 0 and self.step > self.saved_step:
                 self.save_checkpoint()
+            if self.world > 1:  # no rank exits (and torchrun stops the rest) before rank 0 has saved
+                dist.barrier()
             raise
         finally:
             bar.close()

@@ -324,7 +324,9 @@ def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(tmp_pat
     line = one_error_line(proc.stderr)
     assert proc.returncode == 2 and "are 64x64" in line and "train.crop is 128" in line and "--crop 64" in line, line
     assert not run.joinpath("checkpoints").exists()
-    code, err = run_cli(["ablate", "--data", str(small), "--out", str(tmp_path / "ablate"), "--steps", "1", "--variants", "full"], capsys)
+    (tmp_path / "n3.toml").write_text("[model]\nframes = 3\n")
+    code, err = run_cli(["ablate", "--data", str(small), "--val-data", str(small), "--config", str(tmp_path / "n3.toml"), "--out", str(tmp_path / "ablate"),
+                         "--steps", "1", "--variants", "full"], capsys)
     assert code == 2 and len(err) == 1 and "train.crop is 128" in err[0], err
 
 
