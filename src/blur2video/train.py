@@ -22,8 +22,8 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +87,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=0.5)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step, self.wall, self.best, self.saved_step = 0, 0.0, -math.inf, 0
+        self.stop = _Stop()
         self._prepare_run_dir(resume)
         self.ddp = DistributedDataParallel(trained) if self.world > 1 else trained
         self.writer = None
@@ -289,7 +290,7 @@ class Trainer:
                             worker_init_fn=_ignore_sigterm if workers else None)
         limit = self.cfg["train"]["val_batches"] or len(loader)
         scores, shown = [], None
-        with _opened(loader) as batches:
+        with _opened(loader, self.stop.held) as batches:
             for i, batch in enumerate(batches):
                 if i >= limit:
                     break
@@ -331,15 +332,16 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.rank == 0 and not self.quiet else True, desc="train", dynamic_ncols=True)
         val: dict = {}
-        previous = _stop_on_sigterm()
+        previous = self.stop.install()
         try:
             if self.step == 0:  # where training starts: the curve's first point
                 self._validate_on_rank0(0)
             while self.step < self.total_steps:
                 epoch, skip = divmod(self.step, self.steps_per_epoch)
                 started, seen = time.perf_counter(), 0
-                with _opened(self._loader(epoch, skip)) as batches:
+                with _opened(self._loader(epoch, skip), self.stop.held) as batches:
                     for batch in batches:
+                        self.stop.check()
                         self._stop_on_failure(batch)
                         blur, frames, *order_free = batch
                         terms = self._train_step(blur, frames, *order_free)
@@ -376,8 +378,7 @@ class Trainer:
             raise
         finally:
             bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            self.stop.uninstall(previous)
             if self.writer is not None:
                 self.writer.flush()
         return {k: v for k, v in val.items() if k != "shown"}
@@ -467,11 +468,12 @@ def _collate(items: list) -> object:
 
 
 @contextmanager
-def _opened(loader: DataLoader) -> Iterator[Iterator[object]]:
-    """Batches of ``loader``, a dead worker's error as a :class:`_SampleFailure`; on leaving,
-    however the loop ended, the workers are shut down at once: they ignore SIGTERM
-    (:func:`_ignore_sigterm`), so workers left for interpreter exit would hang it."""
-    it = iter(loader)
+def _opened(loader: DataLoader, hold: Callable[[], AbstractContextManager]) -> Iterator[Iterator[object]]:
+    """Batches of ``loader``, a dead worker's error as a :class:`_SampleFailure`. Its workers
+    are forked inside ``hold()`` (no KeyboardInterrupt mid-fork), and on leaving, however the loop
+    ended, they are shut down at once: they ignore SIGTERM (:func:`_ignore_sigterm`), so workers
+    left for interpreter exit would hang it."""
+    it = None
 
     def batches() -> Iterator[object]:
         while True:
@@ -484,6 +486,8 @@ def _opened(loader: DataLoader) -> Iterator[Iterator[object]]:
             yield batch
 
     try:
+        with hold():
+            it = iter(loader)
         yield batches()
     finally:
         shutdown = getattr(it, "_shutdown_workers", None)  # only the multi-process iterator has workers
@@ -539,16 +543,44 @@ def _ignore_sigterm(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _stop_on_sigterm():
-    """A scheduler's SIGTERM (or ``kill``) stops training like Ctrl-C: save, then exit. Returns
-    the previous handler, or None off the main thread where handlers cannot be set."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class _Stop:
+    """A scheduler's SIGTERM (or ``kill``) stops training like Ctrl-C: save, then exit. The
+    KeyboardInterrupt is held back while a DataLoader forks its workers (see :meth:`held`): raised
+    there, it would land in an at-fork hook, which prints it and swallows it."""
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.requested, self.holding = False, 0
 
-    return signal.signal(signal.SIGTERM, stop)
+    def install(self) -> dict[int, object]:
+        """Handle SIGTERM and SIGINT; returns the previous handlers (none off the main thread,
+        where handlers cannot be set)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def uninstall(self, previous: dict[int, object]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if not self.holding:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A signal inside the block only marks the stop; it is raised on leaving the block."""
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        if not self.holding:
+            self.check()
 
 
 def _float_restoration(out):

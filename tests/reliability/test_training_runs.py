@@ -166,6 +166,37 @@ def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(dataset: Pat
     assert_same_run(straight, run)
 
 
+_FORK_SIGNAL = {"armed": False}
+
+
+def _signal_after_fork() -> None:
+    if _FORK_SIGNAL["armed"]:
+        _FORK_SIGNAL["armed"] = False
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_sigterm_while_workers_are_forked_still_stops_and_saves(dataset: Path, tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt raised inside an at-fork hook is printed and swallowed by Python: the
+    signal must still stop the run (here it lands as the validation after step 2 forks its workers)."""
+    os.register_at_fork(after_in_parent=_signal_after_fork)
+    original = Trainer._train_step
+
+    def arm_at_second_step(self, *batch):
+        if self.step == 1:
+            _FORK_SIGNAL["armed"] = True
+        return original(self, *batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", arm_at_second_step)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_config(dataset, steps=8, workers=2), tmp_path / "run", device="cpu", quiet=True)
+    finally:
+        _FORK_SIGNAL["armed"] = False
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["step"] == 2
+    assert "Exception ignored" not in capfd.readouterr().err
+
+
 def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(dataset: Path, straight: Path, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """An older blur2video resumed with string milestones and never halved again: its saved rate
