@@ -4,7 +4,10 @@ One process by default; under ``torchrun`` (WORLD_SIZE > 1) it is data-parallel 
 nccl on CUDA), ``train.batch_size`` is the global batch, and only rank 0 writes. Batches come from
 a DistributedSampler seeded by (seed, epoch), so K processes see exactly the batches one process
 would, and a resumed run skips to the batch it stopped at: an interrupted-and-resumed run ends
-with the weights of an uninterrupted one.
+with the weights of an uninterrupted one. What the config sets on resume wins over the saved
+schedule (train.lr, and the milestones that train.steps or epochs and train.lr_milestones give);
+another model or train.part is refused. A sample that cannot be read, in a DataLoader worker or
+not, on any rank, stops training with one line naming it, after a checkpoint of the steps taken.
 
 RUN/ holds ``config.toml`` (resolved), ``checkpoints/step-NNNNNNNN/`` (model.safetensors,
 state.safetensors, state.json), ``last.json`` (the newest complete checkpoint), ``model.safetensors``
