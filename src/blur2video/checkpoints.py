@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 
@@ -79,15 +80,34 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
+def model_config_of(meta: dict[str, str], path: str | Path) -> ModelConfig:
+    """The ModelConfig a checkpoint's metadata describes, or one line naming the file: its
+    ``model_config`` may be missing, not JSON, not a table or hold impossible values."""
+    text = meta.get("model_config")
+    if text is None:
+        raise Blur2VideoError(f"{path}: the checkpoint has no model_config metadata, so its model cannot be rebuilt; use a file written by 'blur2video train'")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Blur2VideoError(f"{path}: the checkpoint's model_config metadata is not JSON ({exc}); use a file written by 'blur2video train'") from None
+    if not isinstance(raw, dict):
+        raise Blur2VideoError(f"{path}: the checkpoint's model_config metadata is a {type(raw).__name__}, not a table of settings; use a file written by 'blur2video train'")
+    known = {f.name for f in fields(ModelConfig)}
+    try:
+        return ModelConfig(**{k: v for k, v in raw.items() if k in known})
+    except Blur2VideoError as exc:
+        raise Blur2VideoError(f"{path}: the checkpoint's model_config is impossible ({exc}); use a file written by 'blur2video train'") from None
+    except (TypeError, ValueError) as exc:
+        raise Blur2VideoError(f"{path}: the checkpoint's model_config holds a wrongly typed value ({exc}); use a file written by 'blur2video train'") from None
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu", expect_frames: int | None = None) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes and load its weights (as float32) in eval mode."""
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("arch") not in ARCHS:
         raise Blur2VideoError(f"{path}: unknown architecture {meta.get('arch')!r}; this blur2video knows {', '.join(ARCHS)}")
-    known = {f.name for f in fields(ModelConfig)}
-    raw = json.loads(meta["model_config"])
-    config = ModelConfig(**{k: v for k, v in raw.items() if k in known})
+    config = model_config_of(meta, path)
     if expect_frames is not None and config.frames != expect_frames:
         raise Blur2VideoError(f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a checkpoint trained for N={expect_frames}")
     model = ARCHS[meta["arch"]](config)
@@ -110,6 +130,7 @@ def load_matching_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
     across presets: the encoder, motion networks and coarse decoder blocks carry over); the rest
     keep their initialisation. Returns (tensors copied, tensors in ``model``)."""
     state = read_tensors(path, "train.init weights", "point train.init at a model .safetensors")
+    check_finite(state, str(path), "point train.init at a checkpoint from before the run went wrong")
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matching:
@@ -120,15 +141,25 @@ def load_matching_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
     return len(matching), len(own)
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """Strict load with a one-line error naming what differs (another N, switch or width)."""
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str, fix: str = "use a checkpoint from before the run went wrong") -> None:
+    """Strict load with a one-line error naming what differs (another N, switch or width), or
+    the first NaN/infinite tensor and the ``fix``."""
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
     if missing or unexpected or shapes:
         detail = missing[:1] or unexpected[:1] or shapes[:1]
         raise Blur2VideoError(f"{where}: the weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped, e.g. {detail[0]}); was it trained with another config?")
+    check_finite(state, where, fix)
     model.load_state_dict(state)
+
+
+def check_finite(state: dict[str, torch.Tensor], where: str, fix: str) -> None:
+    """NaN or infinite weights would only surface later, deep inside the network (a solver's
+    internal assert); refuse them at load time, naming the file and the first bad tensor."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise Blur2VideoError(f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}), so this checkpoint is broken; {fix}")
 
 
 def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler, info: dict) -> None:
@@ -144,29 +175,53 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, schedule
             else:
                 per_param.setdefault(str(pid), {})[name] = value
     _atomic_save(tensors, folder / "state.safetensors", {"format": "blur2video-state-1"})
-    doc = {**info, "param_groups": opt["param_groups"], "scalar_state": per_param, "scheduler": scheduler.state_dict()}
+    doc = {**info, "param_groups": opt["param_groups"], "scalar_state": per_param, "scheduler": _scheduler_to_json(scheduler.state_dict())}
     atomic_write_bytes(folder / "state.json", json.dumps(doc, indent=1).encode())
 
 
-def load_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler) -> dict:
-    """Restore what :func:`save_training_state` wrote; returns the info dict (step, epoch, ...)."""
+def _scheduler_to_json(state: dict) -> dict:
+    """JSON keys are strings: MultiStepLR's milestones (a Counter of step -> count) are written
+    as {"step": count} and turned back into integers by :func:`_scheduler_from_json`."""
+    if isinstance(state.get("milestones"), dict):
+        state = {**state, "milestones": {str(k): int(v) for k, v in state["milestones"].items()}}
+    return state
+
+
+def _scheduler_from_json(state: dict) -> dict:
+    """The scheduler state as torch wants it. Milestones with string keys (every state.json,
+    including those written before this conversion existed) become a Counter of ints again:
+    left as strings, ``step in milestones`` is never true and the rate never halves."""
+    milestones = state.get("milestones")
+    if isinstance(milestones, dict):
+        state = {**state, "milestones": Counter({int(k): int(v) for k, v in milestones.items()})}
+    return state
+
+
+def load_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler, fix: str = "resume from an earlier checkpoint") -> dict:
+    """Restore what :func:`save_training_state` wrote; returns the info dict (step, epoch, ...).
+    Anything unreadable or incomplete is one line naming ``folder`` and the ``fix``."""
     try:
         doc = json.loads((folder / "state.json").read_text())
         with safe_open(str(folder / "state.safetensors"), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-        raise Blur2VideoError(f"{folder}: the training state cannot be read ({exc}); delete this checkpoint folder to resume from an earlier one") from None
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = value
-    for pid, extra in doc.pop("scalar_state").items():
-        state.setdefault(int(pid), {}).update(extra)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, SafetensorError) as exc:
+        raise Blur2VideoError(f"{folder}: the training state cannot be read ({exc}); {fix}") from None
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": doc.pop("param_groups")})
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, pid, name = key.split(".", 2)
+                state.setdefault(int(pid), {})[name] = value
+        for pid, extra in doc.pop("scalar_state").items():
+            state.setdefault(int(pid), {}).update(extra)
+        param_groups, sched, rng = doc.pop("param_groups"), _scheduler_from_json(doc.pop("scheduler")), tensors["rng.torch"]
+        doc["step"], doc["wall_seconds"] = int(doc["step"]), float(doc["wall_seconds"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Blur2VideoError(f"{folder}: the training state is incomplete or damaged ({type(exc).__name__}: {exc}); {fix}") from None
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (ValueError, KeyError) as exc:
         raise Blur2VideoError(f"{folder}: the optimiser state does not fit this model ({exc}); resume with the config the run was started with") from None
-    scheduler.load_state_dict(doc.pop("scheduler"))
-    torch.set_rng_state(tensors["rng.torch"])
+    scheduler.load_state_dict(sched)
+    torch.set_rng_state(rng)
     return doc

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -252,8 +254,16 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = resolve(config, overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
-    print(f"trained model: {model}")
+    try:
+        model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
+    except Blur2VideoError:
+        if os.environ.get("RANK", "0") != "0":  # under torchrun every rank stops with the same line: rank 0 says it
+            return 2
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun SIGTERMs rank 0 once another rank has exited: say the line first
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained model: {model}")
     return 0
 
 

@@ -4,7 +4,10 @@ One process by default; under ``torchrun`` (WORLD_SIZE > 1) it is data-parallel 
 nccl on CUDA), ``train.batch_size`` is the global batch, and only rank 0 writes. Batches come from
 a DistributedSampler seeded by (seed, epoch), so K processes see exactly the batches one process
 would, and a resumed run skips to the batch it stopped at: an interrupted-and-resumed run ends
-with the weights of an uninterrupted one.
+with the weights of an uninterrupted one. What the config sets on resume wins over the saved
+schedule (train.lr, and the milestones that train.steps or epochs and train.lr_milestones give);
+another model or train.part is refused. A sample that cannot be read, in a DataLoader worker or
+not, on any rank, stops training with one line naming it, after a checkpoint of the steps taken.
 
 RUN/ holds ``config.toml`` (resolved), ``checkpoints/step-NNNNNNNN/`` (model.safetensors,
 state.safetensors, state.json), ``last.json`` (the newest complete checkpoint), ``model.safetensors``
@@ -17,22 +20,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tomli_w
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 from tqdm import tqdm
 
-from .checkpoints import ARCHS, load_matching_weights, load_training_state, load_weights, read_tensors, save_model, save_training_state
+from .checkpoints import (ARCHS, load_matching_weights, load_training_state, load_weights, model_config_of, read_metadata, read_tensors, save_model,
+                          save_training_state)
 from .data.build import build_datasets, real_validation_set
+from .data.dataset import FolderDataset, StreamDataset
 from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
 from .losses import compute_loss, gate_loss
@@ -68,6 +79,7 @@ class Trainer:
                 tqdm.write(f"started from {t['init']}: {copied} of {total} tensors")
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
         self.real_set = real_validation_set(cfg, self.model_cfg.frames)
+        _check_crop(t["crop"], self.train_set)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
@@ -76,10 +88,11 @@ class Trainer:
         self.part = t["part"]
         trained = self._trained_part(self.part)
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
-        milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.5)
+        self.milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=0.5)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
-        self.step, self.wall, self.best = 0, 0.0, -math.inf
+        self.step, self.wall, self.best, self.saved_step = 0, 0.0, -math.inf, 0
+        self.stop = _Stop()
         self._prepare_run_dir(resume)
         self.ddp = DistributedDataParallel(trained) if self.world > 1 else trained
         self.writer = None
@@ -109,15 +122,101 @@ class Trainer:
         if last.exists() and not resume:
             raise Blur2VideoError(f"{self.out}: already holds a run; pass --resume to continue it or choose another --out")
         if resume and last.exists():
-            saved = json.loads(last.read_text())
-            folder = self.out / saved["dir"]
-            state = read_tensors(folder / "model.safetensors", "the weights", f"delete {folder} and resume from an earlier checkpoint")
-            load_weights(self.model, {k: v.to(self.device) for k, v in state.items()}, str(folder / "model.safetensors"))
-            info = load_training_state(folder, self.optimizer, self.scheduler)
-            self.step, self.wall, self.best = info["step"], info["wall_seconds"], info.get("best_psnr", -math.inf)
+            self._resume(self._checkpoint_named_by(last))
         if self.rank == 0:
             (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.out / "config.toml", tomli_w.dumps(self.cfg).encode())
+
+    def _checkpoint_named_by(self, last: Path) -> Path:
+        """The folder last.json names; a damaged pointer, or one that leads out of this run's
+        checkpoints/ folder, is refused in one line (nothing is read from or removed there)."""
+        try:
+            saved = json.loads(last.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Blur2VideoError(f"{last}: damaged ({type(exc).__name__}: {exc}); {self._pointer_fix()}") from None
+        name = saved.get("dir") if isinstance(saved, dict) else None
+        if not isinstance(name, str) or not name:
+            raise Blur2VideoError(f"{last}: names no checkpoint folder (it needs \"dir\"); {self._pointer_fix()}")
+        own = (self.out / "checkpoints").resolve()
+        folder = (self.out / name).resolve()
+        if folder.parent != own:
+            raise Blur2VideoError(f"{last}: \"dir\" = {name!r} lies outside {self.out / 'checkpoints'}, and a run resumes only from its own checkpoints; "
+                                  f"{self._pointer_fix()}")
+        return self.out / "checkpoints" / folder.name
+
+    def _pointer_fix(self, broken: str = "") -> str:
+        """The command that points last.json at the newest complete checkpoint other than ``broken``."""
+        last = self.out / "last.json"
+        folders = sorted(p.name for p in (self.out / "checkpoints").glob("step-*")
+                         if p.name != broken and p.name[5:].isdigit() and (p / "model.safetensors").is_file() and (p / "state.json").is_file())
+        if not folders:
+            return f"no other complete checkpoint is in {self.out / 'checkpoints'}: start the run again in a new --out"
+        pointer = json.dumps({"step": int(folders[-1][5:]), "dir": f"checkpoints/{folders[-1]}"})
+        return f"to resume from {folders[-1]}, run: echo {shlex.quote(pointer)} > {shlex.quote(str(last))}"
+
+    def _resume(self, folder: Path) -> None:
+        """Load the weights, optimiser, RNG and schedule saved in ``folder``; settings the user
+        changed since (the rate, the length of training) then win over the saved ones."""
+        weights = folder / "model.safetensors"
+        fix = self._pointer_fix(broken=folder.name)
+        if not weights.is_file():
+            raise Blur2VideoError(f"{weights}: missing, so checkpoint {folder.name} is incomplete; {fix}")
+        try:
+            meta = read_metadata(weights)
+        except Blur2VideoError as exc:
+            raise Blur2VideoError(f"{exc}; {fix}") from None
+        self._refuse_model_change(meta, weights)
+        state = read_tensors(weights, "the weights", fix)
+        load_weights(self.model, {k: v.to(self.device) for k, v in state.items()}, str(weights), fix)
+        info = load_training_state(folder, self.optimizer, self.scheduler, fix)
+        self.step, self.wall, self.best = info["step"], info["wall_seconds"], info.get("best_psnr", -math.inf)
+        self.saved_step = self.step
+        self._continue_schedule()
+
+    def _refuse_model_change(self, meta: dict[str, str], weights: Path) -> None:
+        """A resumed run keeps the model (and the trained part) it started with; a config that
+        asks for another is refused naming the first setting that differs."""
+        keep = f"drop the change to resume, or train into a new --out with train.init = {weights} (it starts from every tensor that fits)"
+        arch = meta.get("arch")
+        if arch != self.cfg["model"]["arch"]:
+            raise Blur2VideoError(f"{weights}: the run trains model.arch = {arch!r}, this config {self.cfg['model']['arch']!r}; {keep}")
+        theirs, ours = model_config_of(meta, weights).as_dict(), self.model_cfg.as_dict()
+        for key in ours:
+            if theirs.get(key) != ours[key]:
+                raise Blur2VideoError(f"{weights}: the run's model has model.{key} = {json.dumps(theirs.get(key))}, this config {json.dumps(ours[key])}: "
+                                      f"a resumed run keeps its model and these weights do not fit this architecture; {keep}")
+        try:
+            saved_part = json.loads(meta.get("train_config", "{}"))["train"]["part"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return
+        if saved_part != self.part:
+            raise Blur2VideoError(f"{weights}: the run trains train.part = {saved_part!r}, this config {self.part!r}: its optimiser state is for that part; {keep}")
+
+    def _continue_schedule(self) -> None:
+        """After loading the saved schedule, the config's train.lr and milestones (from train.steps
+        or epochs and train.lr_milestones) take over: the rate becomes train.lr halved once per
+        milestone already passed, so a lower train.lr on resume scales the rest of the schedule.
+        Unchanged settings give the saved rate bit for bit (halving is exact)."""
+        if self.step > self.total_steps:
+            raise Blur2VideoError(f"{self.out}: the run is at step {self.step}, past the {self.total_steps} steps this config trains; "
+                                  f"give --steps above {self.step} to train on, or use {self.out / 'model.safetensors'} as it is")
+        sched, base = self.scheduler, float(self.cfg["train"]["lr"])
+        lr = base * sched.gamma ** sum(1 for m in self.milestones if m <= sched.last_epoch)
+        saved_base, saved_milestones, saved_lr = sched.base_lrs[0], sorted(sched.milestones.elements()), self.optimizer.param_groups[0]["lr"]
+        notes = []
+        if base != saved_base:
+            notes.append(f"train.lr {saved_base:g} -> {base:g}")
+        if self.milestones != saved_milestones:
+            notes.append(f"the rate halves at steps {self.milestones} (was {saved_milestones})")
+        if not notes and saved_lr != lr:
+            notes.append(f"the saved rate {saved_lr:g} had missed a halving (a resume by an older blur2video)")
+        sched.milestones = Counter(self.milestones)
+        sched.base_lrs = [base for _ in self.optimizer.param_groups]
+        for group in self.optimizer.param_groups:
+            group["initial_lr"], group["lr"] = base, lr
+        sched._last_lr = [lr for _ in self.optimizer.param_groups]
+        if notes and self.rank == 0 and not self.quiet:
+            tqdm.write(f"resumed at step {self.step}: {'; '.join(notes)}; the rate is now {lr:g}")
 
     def save_checkpoint(self) -> Path:
         """Write checkpoints/step-N/ whole (temporary folder, then rename), then point last.json at it."""
@@ -132,6 +231,7 @@ class Trainer:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         atomic_write_bytes(self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}).encode())
+        self.saved_step = self.step
         shutil.copyfile(final / "model.safetensors", self.out / ".model.safetensors.tmp")
         os.replace(self.out / ".model.safetensors.tmp", self.out / "model.safetensors")
         kept = sorted(p for p in (self.out / "checkpoints").iterdir() if p.name.startswith("step-"))
@@ -145,8 +245,17 @@ class Trainer:
         self.train_set.set_epoch(epoch)
         indices = list(iter(self.sampler))[: self.steps_per_epoch * self.local_batch][skip_batches * self.local_batch :]
         workers = self.cfg["train"]["workers"]
-        return DataLoader(self.train_set, batch_size=self.local_batch, sampler=indices, num_workers=workers, drop_last=True,
+        return DataLoader(_Guarded(self.train_set), batch_size=self.local_batch, sampler=indices, num_workers=workers, drop_last=True, collate_fn=_collate,
                           pin_memory=self.device.type == "cuda", worker_init_fn=_ignore_sigterm if workers else None)
+
+    def _stop_on_failure(self, batch: object) -> None:
+        """Stop every rank, with the failing rank's line, when any rank's batch is a
+        :class:`_SampleFailure` (a collective under DDP: all ranks call it for every batch)."""
+        line = batch.line(self.step) if isinstance(batch, _SampleFailure) else ""
+        if self.world > 1:
+            line = _first_line(line, self.device)
+        if line:
+            raise _DataStop(line)
 
     # ---- steps ------------------------------------------------------------------------------
     def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
@@ -168,9 +277,11 @@ class Trainer:
         if self.world > 1:
             dist.all_reduce(bad)
         if bad.item() > 0:
+            lower = f"--resume --lr {self.cfg['train']['lr'] / 2:g}"
+            command = f"blur2video train --out {shlex.quote(str(self.out))} {lower}" if self.world == 1 else f"the same torchrun command with {lower}"
             raise Blur2VideoError(
-                f"loss is {total.item()} at step {self.step + 1}: training stopped; the last good checkpoint is in "
-                f"{self.out / 'last.json'} (resume with a lower train.lr, or check the data)"
+                f"loss is {total.item()} at step {self.step + 1}: training stopped, its last good checkpoint (step {self.saved_step}) kept; "
+                f"to continue from there at half the learning rate, run: {command} (if it recurs, check the data)"
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -192,19 +303,24 @@ class Trainer:
 
     def _scores(self, dataset, batch_size: int, max_batches: int) -> dict:
         self.model.eval()
-        loader = DataLoader(dataset, batch_size=batch_size, num_workers=self.cfg["train"]["workers"])
+        workers = self.cfg["train"]["workers"]
+        loader = DataLoader(_Guarded(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                            worker_init_fn=_ignore_sigterm if workers else None)
         limit = max_batches or len(loader)
         scores, blur_scores, shown = [], [], None
-        for i, (blur, frames, *_) in enumerate(loader):
-            if i >= limit:
-                break
-            blur, frames = blur.to(self.device), frames.to(self.device)
-            pred = self.model(blur).frames.float()
-            per_frame, _ = order_invariant_psnr(pred, frames)
-            scores.append(per_frame.clamp(max=100).cpu())
-            blur_scores.append(order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100).cpu())
-            if shown is None:
-                shown = (blur[:2].cpu(), pred[:2].clamp(0, 1).cpu(), frames[:2].cpu())
+        with _opened(loader, self.stop.held) as batches:
+            for i, batch in enumerate(batches):
+                if i >= limit:
+                    break
+                if isinstance(batch, _SampleFailure):
+                    raise _DataStop(batch.line(self.step, "validation"))
+                blur, frames = batch[0].to(self.device), batch[1].to(self.device)
+                pred = self.model(blur).frames.float()
+                per_frame, _ = order_invariant_psnr(pred, frames)
+                scores.append(per_frame.clamp(max=100).cpu())
+                blur_scores.append(order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100).cpu())
+                if shown is None:
+                    shown = (blur[:2].cpu(), pred[:2].clamp(0, 1).cpu(), frames[:2].cpu())
         self.model.train()
         per_frame = torch.cat(scores).mean(0).tolist()
         return {"psnr": float(np.mean(per_frame)), "psnr_frames": per_frame, "blur_psnr_frames": torch.cat(blur_scores).mean(0).tolist(), "shown": shown}
@@ -240,59 +356,78 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.rank == 0 and not self.quiet else True, desc="train", dynamic_ncols=True)
         val: dict = {}
-        previous = _stop_on_sigterm()
-        if self.step == 0 and self.rank == 0:  # where training starts: the curve's first point
-            self._log_validation(0, self.validate())
-        if self.step == 0 and self.world > 1:
-            dist.barrier()
+        previous = self.stop.install()
         try:
+            if self.step == 0:  # where training starts: the curve's first point
+                self._validate_on_rank0(0)
             while self.step < self.total_steps:
                 epoch, skip = divmod(self.step, self.steps_per_epoch)
                 started, seen = time.perf_counter(), 0
-                for blur, frames, *order_free in self._loader(epoch, skip):
-                    terms = self._train_step(blur, frames, *order_free)
-                    self.step += 1
-                    seen += blur.shape[0] * self.world
-                    elapsed = time.perf_counter() - started
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{terms['total']:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
-                    if self.writer is not None and self.step % t["log_every"] == 0:
-                        for k, v in terms.items():
-                            self.writer.add_scalar(f"train/{k}", v, self.step)
-                        self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
-                        self.writer.add_scalar("train/samples_per_second", seen / max(elapsed, 1e-9), self.step)
-                    epoch_done = self.step % self.steps_per_epoch == 0
-                    if self.step % t["checkpoint_every"] == 0 or epoch_done or self.step == self.total_steps:
-                        self.wall += time.perf_counter() - started
-                        started, seen = time.perf_counter(), 0
-                        if epoch_done or self.step == self.total_steps:
-                            val = self._end_of_epoch(epoch)
-                        if self.rank == 0:
-                            self.save_checkpoint()
-                    if self.step >= self.total_steps:
-                        break
+                with _opened(self._loader(epoch, skip), self.stop.held) as batches:
+                    for batch in batches:
+                        self.stop.check()
+                        self._stop_on_failure(batch)
+                        blur, frames, *order_free = batch
+                        terms = self._train_step(blur, frames, *order_free)
+                        self.step += 1
+                        seen += blur.shape[0] * self.world
+                        elapsed = time.perf_counter() - started
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{terms['total']:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
+                        if self.writer is not None and self.step % t["log_every"] == 0:
+                            for k, v in terms.items():
+                                self.writer.add_scalar(f"train/{k}", v, self.step)
+                            self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
+                            self.writer.add_scalar("train/samples_per_second", seen / max(elapsed, 1e-9), self.step)
+                        epoch_done = self.step % self.steps_per_epoch == 0
+                        if self.step % t["checkpoint_every"] == 0 or epoch_done or self.step == self.total_steps:
+                            self.wall += time.perf_counter() - started
+                            started, seen = time.perf_counter(), 0
+                            if epoch_done or self.step == self.total_steps:
+                                val = self._end_of_epoch(epoch)
+                            if self.rank == 0:
+                                self.save_checkpoint()
+                        if self.step >= self.total_steps:
+                            break
                 self.wall += time.perf_counter() - started
         except KeyboardInterrupt:
             if self.rank == 0 and self.step > 0:
                 self.save_checkpoint()
             raise
+        except _DataStop:  # the steps taken are sound: keep them, so a resume after the fix loses none
+            if self.rank == 0 and self.step > self.saved_step:
+                self.save_checkpoint()
+            if self.world > 1:  # no rank exits (and torchrun stops the rest) before rank 0 has saved
+                dist.barrier()
+            raise
         finally:
             bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            self.stop.uninstall(previous)
             if self.writer is not None:
                 self.writer.flush()
         return {k: v for k, v in val.items() if k != "shown"}
 
-    def _end_of_epoch(self, epoch: int) -> dict:
+    def _validate_on_rank0(self, epoch: int) -> dict:
+        """Validate and log on rank 0 while the other ranks wait; a data failure there stops all
+        ranks (the wait is a collective that carries rank 0's line, not a bare barrier)."""
         val: dict = {}
+        line = ""
         if self.rank == 0:
-            val = self.validate()
-            self._log_validation(epoch, val)
-            if not self.quiet:
-                tqdm.write(f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over frames)")
+            try:
+                val = self.validate()
+                self._log_validation(epoch, val)
+            except _DataStop as exc:
+                line = str(exc)
         if self.world > 1:
-            dist.barrier()
+            line = _first_line(line, self.device)
+        if line:
+            raise _DataStop(line)
+        return val
+
+    def _end_of_epoch(self, epoch: int) -> dict:
+        val = self._validate_on_rank0(epoch)
+        if val and not self.quiet:
+            tqdm.write(f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over frames)")
         return val
 
     def close(self) -> None:
@@ -302,22 +437,174 @@ class Trainer:
             dist.destroy_process_group()
 
 
+class _DataStop(Blur2VideoError):
+    """A sample could not be read: training stops with its line, after saving the steps taken."""
+
+
+@dataclass(frozen=True)
+class _SampleFailure:
+    """What a loader hands over instead of a batch when a sample cannot be read: a picklable
+    line, so the main process stops with it (the same with workers as without) rather than a
+    worker's traceback and a hang."""
+
+    message: str
+    fix: str
+
+    def line(self, step: int, phase: str = "training") -> str:
+        return " ".join(f"{self.message}; {phase} stopped at step {step}: {self.fix}, then rerun the same command with --resume".split())
+
+
+class _Guarded(Dataset):
+    """``dataset`` whose items never raise: a sample that fails becomes a :class:`_SampleFailure`
+    naming it and the fix."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        if isinstance(dataset, FolderDataset):
+            self.fix = f"restore or repair that sample, or drop its row from {dataset.root / 'index.jsonl'}"
+        else:
+            self.fix = "fix the stream's source or settings"
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> object:
+        try:
+            return self.dataset[i]
+        except Blur2VideoError as exc:
+            return _SampleFailure(str(exc), self.fix)
+        except Exception as exc:  # any other failure (a torn file, a malformed row) is still this one sample's
+            return _SampleFailure(f"{_sample_name(self.dataset, i)}: cannot be read ({type(exc).__name__}: {exc})", self.fix)
+
+
+def _sample_name(dataset: Dataset, i: int) -> str:
+    if isinstance(dataset, FolderDataset):
+        record = dataset.records[i]
+        ident = record.get("id", i) if isinstance(record, dict) else i
+        return f"{dataset.root}: sample {ident}"
+    return f"stream sample {i} of epoch {getattr(dataset, 'epoch', 0)}"
+
+
+def _collate(items: list) -> object:
+    """The batch, or the first failure among its samples."""
+    failed = [x for x in items if isinstance(x, _SampleFailure)]
+    return failed[0] if failed else default_collate(items)
+
+
+@contextmanager
+def _opened(loader: DataLoader, hold: Callable[[], AbstractContextManager]) -> Iterator[Iterator[object]]:
+    """Batches of ``loader``, a dead worker's error as a :class:`_SampleFailure`. Its workers
+    are forked inside ``hold()`` (no KeyboardInterrupt mid-fork), and on leaving, however the loop
+    ended, they are shut down at once: they ignore SIGTERM (:func:`_ignore_sigterm`), so workers
+    left for interpreter exit would hang it."""
+    it = None
+
+    def batches() -> Iterator[object]:
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as exc:  # e.g. a worker killed for memory
+                batch = _SampleFailure(f"a data-loading worker failed ({exc})", "if memory ran out, lower train.workers or train.batch_size")
+            yield batch
+
+    try:
+        with hold():
+            it = iter(loader)
+        yield batches()
+    finally:
+        shutdown = getattr(it, "_shutdown_workers", None)  # only the multi-process iterator has workers
+        if shutdown is not None:
+            shutdown()
+
+
+def _first_line(line: str, device: torch.device) -> str:
+    """Under DDP: whether any rank failed, and then the first failing rank's line, on every rank."""
+    flag = torch.tensor([1.0 if line else 0.0], device=device)
+    dist.all_reduce(flag)
+    if flag.item() == 0:
+        return ""
+    lines: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(lines, line)
+    return next(text for text in lines if text)
+
+
+def _check_crop(crop: int, dataset: Dataset) -> None:
+    """A crop larger than the samples would fail in every worker at the first batch: refuse it
+    before training, from the first sample's size (a DATASET's samples share one size) or a
+    stream's ``size`` setting."""
+    if not crop:
+        return
+    if isinstance(dataset, FolderDataset):
+        record = dataset.records[0]
+        blur = record.get("blur") if isinstance(record, dict) else None
+        if not isinstance(blur, str):
+            return
+        path = dataset.root / blur
+        if not path.resolve().is_relative_to(dataset.root.resolve()):
+            return
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return  # an unreadable sample is reported by name when it is read
+        if crop > min(width, height):
+            raise Blur2VideoError(f"{dataset.root}: its samples are {width}x{height} (e.g. {path}) but train.crop is {crop}; "
+                                  f"pass --crop {min(width, height)} or less (0: whole samples)")
+    elif isinstance(dataset, StreamDataset):
+        for job in dataset.jobs:
+            settings = job.settings() if callable(getattr(job, "settings", None)) else {}
+            size = settings.get("size", 0) if isinstance(settings, dict) else 0
+            if isinstance(size, int) and 0 < size < crop:
+                raise Blur2VideoError(f"[[data.stream]] {getattr(job, 'kind', 'stream')}: its samples are {size}x{size} but train.crop is {crop}; "
+                                      f"set train.crop to {size} or less (0: whole samples), or raise the stream's size")
+
+
 def _ignore_sigterm(worker_id: int) -> None:
     """DataLoader workers leave SIGTERM to the main process (a scheduler signals the whole group),
     which saves a checkpoint and then shuts them down."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _stop_on_sigterm():
-    """A scheduler's SIGTERM (or ``kill``) stops training like Ctrl-C: save, then exit. Returns
-    the previous handler, or None off the main thread where handlers cannot be set."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class _Stop:
+    """A scheduler's SIGTERM (or ``kill``) stops training like Ctrl-C: save, then exit. The
+    KeyboardInterrupt is held back while a DataLoader forks its workers (see :meth:`held`): raised
+    there, it would land in an at-fork hook, which prints it and swallows it."""
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.requested, self.holding = False, 0
 
-    return signal.signal(signal.SIGTERM, stop)
+    def install(self) -> dict[int, object]:
+        """Handle SIGTERM and SIGINT; returns the previous handlers (none off the main thread,
+        where handlers cannot be set)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def uninstall(self, previous: dict[int, object]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if not self.holding:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A signal inside the block only marks the stop; it is raised on leaving the block."""
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        if not self.holding:
+            self.check()
 
 
 def _float_restoration(out):
