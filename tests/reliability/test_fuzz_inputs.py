@@ -39,13 +39,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def valid_files(rng: np.random.Generator) -> dict[str, bytes]:
     """Small valid images in the formats users give: RGB and grey PNG, baseline and progressive JPEG."""

@@ -24,16 +24,6 @@ from blur2video.restore import Restorer
 FAST = ["--threads", "1", "--format", "png"]  # the bundled model takes ~0.3 s on 64 px with one thread
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> object:
-    """One torch thread: small photos restore ~50x faster on a busy machine than with several."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def save_photo(path: Path, seed: int = 0, size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] | None = None) -> Path:
     """A small RGB PNG: random texture, or a flat colour (to tell outputs apart)."""

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +34,6 @@ from blur2video.train_config import resolve
 TINY = {"base_channels": 4, "growth": 4}
 TIMEOUT = 240  # seconds: a regression that hangs fails here instead of stalling CI
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny runs on a shared CPU: more threads only contend (and runs in a process stay alike)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
