@@ -12,6 +12,7 @@ import pytest
 from blur2video.checkpoints import load_model, read_metadata
 from blur2video.errors import Blur2VideoError
 from blur2video.evaluate import BLUR_ROW, evaluate
+from blur2video.model.config import ModelConfig
 from blur2video.restore import bundled_weights
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
@@ -23,7 +24,10 @@ def test_bundled_weights_load_and_match_their_config() -> None:
     meta = read_metadata(path)
     model, _ = load_model(path)
     recorded = json.loads(meta["model_config"])
-    assert model.config.as_dict() == recorded and recorded["frames"] == 7
+    loaded = model.config.as_dict()
+    assert {k: loaded[k] for k in recorded} == recorded and recorded["frames"] == 7
+    defaults = ModelConfig().as_dict()  # switches added after the weights were made load at their defaults
+    assert all(loaded[k] == defaults[k] for k in set(loaded) - set(recorded))
     train_config = json.loads(meta["train_config"])
     assert train_config["model"]["frames"] == 7
     assert meta["train_command"].startswith("blur2video train --config configs/demo.toml")

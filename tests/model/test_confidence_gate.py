@@ -12,7 +12,8 @@ def test_gate_blends_between_blur_and_frame_and_keeps_the_middle():
     torch.manual_seed(0)
     gate = ConfidenceGate(5)
     blur, frames = torch.rand(2, 3, 40, 56), torch.rand(2, 5, 3, 40, 56)
-    gated, confidence = gate(blur, frames)
+    with torch.no_grad():
+        gated, confidence = gate(blur, frames)
     assert confidence.shape == (2, 5, 40, 56)
     assert torch.equal(gated[:, 2], frames[:, 2]) and torch.all(confidence[:, 2] == 1)
     # each output pixel lies on the segment from the blur to the frame, at the confidence
