@@ -12,7 +12,20 @@ def kernel(name: str, openmp: bool = False) -> Extension:
     flags = ["-fopenmp"] if openmp else []
     source = f"src/blur2video/{name.replace('.', '/')}.c"
     header = "src/blur2video/_kernels.h"  # shared macros; a change to it rebuilds every kernel
-    return Extension(f"blur2video.{name}", [source], depends=[header], extra_compile_args=["-O3", *flags], extra_link_args=flags, optional=True)
+    return Extension(
+        f"blur2video.{name}",
+        [source],
+        depends=[header],
+        extra_compile_args=["-O3", *flags],
+        extra_link_args=flags,
+        optional=True,
+    )
 
 
-setup(ext_modules=[kernel("synth._mean_u8"), kernel("model._dense_cpu", openmp=True), kernel("geometry._warp_cpu", openmp=True)])
+setup(
+    ext_modules=[
+        kernel("synth._mean_u8"),
+        kernel("model._dense_cpu", openmp=True),
+        kernel("geometry._warp_cpu", openmp=True),
+    ]
+)

@@ -41,15 +41,19 @@ def main() -> None:
         weights = block.fanned_weights("cpu")
         pieces = [x] + [feature] * (len(weights) - 1)
         rows = []
-        for k, ((weight, bias), piece) in enumerate(zip(weights, pieces)):
+        for k, ((weight, bias), piece) in enumerate(zip(weights, pieces, strict=False)):
             seconds = best_of(lambda: F.conv2d(piece, weight, bias, padding=1), 5)
             flops = 2 * weight.numel() * args.height * args.width
-            rows.append((f"3x3 conv {k}: {piece.shape[1]} -> {weight.shape[0]} channels", seconds, flops / seconds / 1e9))
+            rows.append(
+                (f"3x3 conv {k}: {piece.shape[1]} -> {weight.shape[0]} channels", seconds, flops / seconds / 1e9)
+            )
         kernels = best_of(lambda: block(x), 5) if dense_cpu.available() else None
         with dense_cpu.disabled():
             torch_ops = best_of(lambda: block(x), 5)
     convs = sum(r[1] for r in rows)
-    print(f"dense block {args.cin} -> {args.cout}, growth {args.growth}, {args.width}x{args.height}, 2 threads; oneDNN GEMM {rates['oneDNN GEMM']:.0f} GFLOP/s")
+    print(
+        f"dense block {args.cin} -> {args.cout}, growth {args.growth}, {args.width}x{args.height}, 2 threads; oneDNN GEMM {rates['oneDNN GEMM']:.0f} GFLOP/s"
+    )
     print()
     print("| part | ms | GFLOP/s |")
     print("|---|---:|---:|")
@@ -64,7 +68,9 @@ def main() -> None:
         print(f"| of which the rest: accumulation, copies, activations, transition | {(total - convs) * 1e3:.1f} | |")
     if kernels is not None:
         print()
-        print(f"Whole block: the kernels take {kernels / torch_ops:.2f}x the torch ops' time; the rest {(kernels - convs) / (torch_ops - convs):.2f}x.")
+        print(
+            f"Whole block: the kernels take {kernels / torch_ops:.2f}x the torch ops' time; the rest {(kernels - convs) / (torch_ops - convs):.2f}x."
+        )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def main() -> None:
     rates = gemm_rates()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {rates_line(rates)}")
     print()
-    print("| preset | input | N | allocator | seconds | peak RSS (MB) | GFLOP | GFLOP/s | " + peak_columns(rates) + " |")
+    print(
+        "| preset | input | N | allocator | seconds | peak RSS (MB) | GFLOP | GFLOP/s | " + peak_columns(rates) + " |"
+    )
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     ctx = mp.get_context("spawn")
     for preset in args.presets:

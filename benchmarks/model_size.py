@@ -27,7 +27,9 @@ def main() -> None:
             for frames in (3, 7):
                 model = cls(ModelConfig.preset(preset, frames=frames)).eval()
                 params = sum(p.numel() for p in model.parameters())
-                print(f"| {cls.__name__} | {preset} | {frames} | {params / 1e6:.2f} | {params * 2 / 1e6:.1f} | {gflops(model):.1f} |")
+                print(
+                    f"| {cls.__name__} | {preset} | {frames} | {params / 1e6:.2f} | {params * 2 / 1e6:.1f} | {gflops(model):.1f} |"
+                )
 
 
 if __name__ == "__main__":

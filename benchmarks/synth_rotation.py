@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _peak import best_of
 from PIL import Image
 
-from _peak import best_of
 from blur2video.geometry import EquirectImage, PinholeCamera, interpolate_orientations, random_motion, view_orientation
 from blur2video.runtime import keep_freed_memory
 from blur2video.synth.api import synthesize_rotation
@@ -56,14 +56,18 @@ def main() -> None:
     yaw_pitch = [tuple(r.as_euler("YXZ", degrees=True)[:2]) for r in orients][:8]
     # py360convert's pixel-centre convention differs from ours by (W-1)/W in focal: same views
     fov_peer = math.degrees(2 * math.atan(128.0 / cam.focal * 255.0 / 256.0))
-    peer = best_of(lambda: [py360convert.e2p(equi, fov_peer, y, p, (256, 256)) for y, p in yaw_pitch], 2) / len(yaw_pitch)
+    peer = best_of(lambda: [py360convert.e2p(equi, fov_peer, y, p, (256, 256)) for y, p in yaw_pitch], 2) / len(
+        yaw_pitch
+    )
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
     print()
     print("| renderer (256x256 view from 2048x1024) | ms / render | renders / s | vs py360convert |")
     print("|---|---:|---:|---:|")
     print(f"| py360convert.e2p (bilinear) | {peer * 1e3:.2f} | {1 / peer:.0f} | 1.0x |")
-    print(f"| blur2video EquirectImage.render ({args.views} views / call) | {ours * 1e3:.2f} | {1 / ours:.0f} | {peer / ours:.1f}x |")
+    print(
+        f"| blur2video EquirectImage.render ({args.views} views / call) | {ours * 1e3:.2f} | {1 / ours:.0f} | {peer / ours:.1f}x |"
+    )
 
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "src"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _peak import best_of, peak_rss_mb
 
 
@@ -27,7 +26,9 @@ def make_video(path: Path, count: int, width: int = 1280, height: int = 720) -> 
     from skimage.transform import resize
 
     base = (resize(skimage.data.astronaut(), (height, width + 3 * count)) * 255).astype(np.uint8)
-    writer = imageio.get_writer(path, format="FFMPEG", fps=240, codec="libx264", quality=9, macro_block_size=1, ffmpeg_log_level="error")
+    writer = imageio.get_writer(
+        path, format="FFMPEG", fps=240, codec="libx264", quality=9, macro_block_size=1, ffmpeg_log_level="error"
+    )
     for t in range(count):
         writer.append_data(np.ascontiguousarray(base[:, 3 * t : 3 * t + width]))
     writer.close()
@@ -99,12 +100,18 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     print(f"| decode 7 frames (imageio-ffmpeg, streamed) | {decode * 1e3:.1f} | {7 / decode:.0f} frames/s | | |")
     kernel = "one-pass C kernel" if fast_mean.available() else "C kernel not built: torch fallback"
-    names = {"kernel": f"average 7 frames (uint8, sRGB; {kernel})", "fallback": "average 7 frames, torch in-place integer adds (the fallback)", "copy": "numpy copy of the same bytes (read + write)"}
+    names = {
+        "kernel": f"average 7 frames (uint8, sRGB; {kernel})",
+        "fallback": "average 7 frames, torch in-place integer adds (the fallback)",
+        "copy": "numpy copy of the same bytes (read + write)",
+    }
     for cache, times in rows.items():
         copy_rate = 2 * moved / times["copy"] / 1e9  # a copy reads and writes every byte
         for key, seconds in times.items():
             rate = (2 if key == "copy" else 1) * moved / seconds / 1e9
-            print(f"| {names[key]}, {cache} cache | {seconds * 1e3:.2f} | {rate:.1f} GB/s | {rate / copy_rate:.2f}x | {seconds / times['copy']:.2f}x |")
+            print(
+                f"| {names[key]}, {cache} cache | {seconds * 1e3:.2f} | {rate:.1f} GB/s | {rate / copy_rate:.2f}x | {seconds / times['copy']:.2f}x |"
+            )
     print()
     print("| end to end (decode, crop 256, average, PNG writes) | windows / s | peak RSS (MB) |")
     print("|---|---:|---:|")

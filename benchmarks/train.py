@@ -15,7 +15,6 @@ import socket
 import time
 
 import torch
-
 from _peak import gemm_rates, peak_columns, percent_cells, rates_line
 
 
@@ -90,7 +89,9 @@ def ddp(preset: str, frames: int, batch: int, size: int, steps: int) -> float:
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_ddp_worker, args=(r, port, preset, frames, batch, size, steps, queue)) for r in range(2)]
+    procs = [
+        ctx.Process(target=_ddp_worker, args=(r, port, preset, frames, batch, size, steps, queue)) for r in range(2)
+    ]
     for p in procs:
         p.start()
     seconds = queue.get()
@@ -112,14 +113,20 @@ def main() -> None:
     rates = gemm_rates()
     print(f"torch {torch.__version__}, 2 threads; {rates_line(rates)}; batch {args.batch}, {args.size}x{args.size}")
     print()
-    print("| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | " + peak_columns(rates) + " | 2-process DDP samples / s | DDP speed-up |")
+    print(
+        "| preset | N | s / step | samples / s | GFLOP / step (fwd+bwd) | GFLOP/s | "
+        + peak_columns(rates)
+        + " | 2-process DDP samples / s | DDP speed-up |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for preset, frames in (("small", 3), ("small", 7), ("fast", 7)):
         seconds, flops = single(preset, frames, args.batch, args.size, args.steps)
         ddp_seconds = ddp(preset, frames, args.batch, args.size, args.steps)
         rate = flops / seconds / 1e9
-        print(f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {percent_cells(rate, rates)} "
-              f"| {args.batch / ddp_seconds:.2f} | {seconds / ddp_seconds:.2f}x |")
+        print(
+            f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {percent_cells(rate, rates)} "
+            f"| {args.batch / ddp_seconds:.2f} | {seconds / ddp_seconds:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ from blur2video.restore import bundled_weights
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
-    parser.add_argument("--from", dest="which", default="latest", help="best, latest or a checkpoint folder name (step-NNNNNNNN)")
-    parser.add_argument("--average", type=int, default=1, metavar="K", help="the mean of the last K checkpoints up to --from")
+    parser.add_argument(
+        "--from", dest="which", default="latest", help="best, latest or a checkpoint folder name (step-NNNNNNNN)"
+    )
+    parser.add_argument(
+        "--average", type=int, default=1, metavar="K", help="the mean of the last K checkpoints up to --from"
+    )
     parser.add_argument("--out", type=Path, default=bundled_weights())
     parser.add_argument("--command", default="blur2video train --config configs/demo.toml --out runs/demo --threads 2")
     parser.add_argument("--where", default=f"CPU ({platform.processor() or platform.machine()}, 2 cores)")
@@ -38,8 +42,12 @@ def main() -> None:
     run = args.run
     last = json.loads((run / "last.json").read_text())
     folder = run / last["dir"] if args.which in ("best", "latest") else run / "checkpoints" / args.which
-    if (not args.which.startswith("step-") and args.which not in ("best", "latest")) or not (folder / "state.json").is_file():
-        parser.error(f"--from {args.which}: no checkpoint {folder}; give best, latest or a folder of {run / 'checkpoints'}")
+    if (not args.which.startswith("step-") and args.which not in ("best", "latest")) or not (
+        folder / "state.json"
+    ).is_file():
+        parser.error(
+            f"--from {args.which}: no checkpoint {folder}; give best, latest or a folder of {run / 'checkpoints'}"
+        )
     state = json.loads((folder / "state.json").read_text())
     sources = {"best": run / "best.safetensors", "latest": run / "model.safetensors"}
     source = sources.get(args.which, folder / "model.safetensors")
@@ -47,10 +55,14 @@ def main() -> None:
     averaged = []
     if args.average > 1:
         if args.which == "best":
-            parser.error("--average needs --from latest or a checkpoint folder: best is not one of the kept checkpoints")
+            parser.error(
+                "--average needs --from latest or a checkpoint folder: best is not one of the kept checkpoints"
+            )
         kept = sorted(p for p in (run / "checkpoints").glob("step-*") if p.name <= folder.name)[-args.average :]
         if len(kept) < args.average:
-            parser.error(f"--average {args.average}: only {len(kept)} checkpoints up to {folder.name} in {run / 'checkpoints'}")
+            parser.error(
+                f"--average {args.average}: only {len(kept)} checkpoints up to {folder.name} in {run / 'checkpoints'}"
+            )
         average_weights(model, [load_model(p / "model.safetensors")[0] for p in kept])
         averaged = [p.name for p in kept]
     cfg = tomllib.loads((run / "config.toml").read_text())
@@ -67,7 +79,9 @@ def main() -> None:
     save_model(args.out, model, extra, dtype=torch.float16)
     size = args.out.stat().st_size / 1e6
     what = f"mean of {', '.join(averaged)}" if averaged else str(source)
-    print(f"{what} -> {args.out} ({size:.1f} MB, step {extra['train_step']}, {extra['train_wall_seconds']} s of training)")
+    print(
+        f"{what} -> {args.out} ({size:.1f} MB, step {extra['train_step']}, {extra['train_wall_seconds']} s of training)"
+    )
 
 
 def average_weights(into: torch.nn.Module, models: list[torch.nn.Module]) -> None:

@@ -40,7 +40,9 @@ def labelled(image: np.ndarray, label: str, width: int) -> Image.Image:
 
 
 def side_by_side(panels: list[Image.Image], gap: int = 6) -> Image.Image:
-    out = Image.new("RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), max(p.height for p in panels)), "white")
+    out = Image.new(
+        "RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), max(p.height for p in panels)), "white"
+    )
     x = 0
     for p in panels:
         out.paste(p, (x, 0))
@@ -70,12 +72,17 @@ def main(argv: list[str] | None = None) -> int:
             raise Blur2VideoError(f"{args.photos}: no such folder of real blurred photos")
         restorer = Restorer.from_checkpoint(args.checkpoint) if args.checkpoint else Restorer.from_pretrained()
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = ["# Real blurred photos restored", "",
-                f"Model: `{args.checkpoint or 'the bundled model'}`. Made by `python scripts/make_gallery.py --out {args.out}` on {date.today()}. "
-                "Left to right: the real blurred photo, our restored middle frame, DeepDeblur's published result "
-                "(Nah, Kim, Lee, CVPR 2017, from the DeepDeblur_release repository). The GIF is our restored sequence. "
-                "No ground truth exists for these photos.", "",
-                "| photo | input / ours (middle) / DeepDeblur | our frames | confidence per frame |", "|---|---|---|---|"]
+        rows = [
+            "# Real blurred photos restored",
+            "",
+            f"Model: `{args.checkpoint or 'the bundled model'}`. Made by `python scripts/make_gallery.py --out {args.out}` on {date.today()}. "
+            "Left to right: the real blurred photo, our restored middle frame, DeepDeblur's published result "
+            "(Nah, Kim, Lee, CVPR 2017, from the DeepDeblur_release repository). The GIF is our restored sequence. "
+            "No ground truth exists for these photos.",
+            "",
+            "| photo | input / ours (middle) / DeepDeblur | our frames | confidence per frame |",
+            "|---|---|---|---|",
+        ]
         for path in sorted(args.photos.glob("*.png"), key=lambda p: p.name):
             blur = read_image(path)
             video = restorer.restore(blur)
@@ -89,11 +96,23 @@ def main(argv: list[str] | None = None) -> int:
             whole = side_by_side([labelled(im, label, args.width) for im, label in images])
             detail = side_by_side([labelled(im[crop], "central third", args.width) for im, _ in images])
             _stack(whole, detail).save(args.out / f"{path.stem}.jpg", quality=88)
-            small = [np.asarray(Image.fromarray(f).resize((args.width // 2, round(f.shape[0] * args.width / 2 / f.shape[1])), Image.LANCZOS))
-                     for f in video.frames_uint8()]
+            small = [
+                np.asarray(
+                    Image.fromarray(f).resize(
+                        (args.width // 2, round(f.shape[0] * args.width / 2 / f.shape[1])), Image.LANCZOS
+                    )
+                )
+                for f in video.frames_uint8()
+            ]
             write_gif(args.out / f"{path.stem}.gif", np.stack(small), fps=8.0, pingpong=True)
-            conf = "n/a (no gate)" if video.motion.confidence is None else " ".join(f"{c:.2f}" for c in video.motion.confidence)
-            rows.append(f"| {path.stem} | ![{path.stem}]({path.stem}.jpg) | ![{path.stem} frames]({path.stem}.gif) | {conf} |")
+            conf = (
+                "n/a (no gate)"
+                if video.motion.confidence is None
+                else " ".join(f"{c:.2f}" for c in video.motion.confidence)
+            )
+            rows.append(
+                f"| {path.stem} | ![{path.stem}]({path.stem}.jpg) | ![{path.stem} frames]({path.stem}.gif) | {conf} |"
+            )
             print(f"{path.name}: done", flush=True)
         (args.out / "index.md").write_text("\n".join(rows) + "\n")
     except Blur2VideoError as exc:

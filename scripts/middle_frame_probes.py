@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from middle_frame_table import middle_frame_samples
 from torch import nn
 from torch.utils.data import DataLoader
-
-from middle_frame_table import middle_frame_samples
 from wiener_oracle import line_displacements, path_kernel, wiener
 
 from blur2video.checkpoints import load_model
@@ -53,8 +52,13 @@ def read_held(data: Path, rotation: bool = False) -> Held:
     true motion comes from a rotation sample's metadata)."""
     header, samples = middle_frame_samples(data)
     if rotation and header.get("kind") != "rotation":
-        raise Blur2VideoError(f"{data}: holds {header.get('kind')} blur; axis-length needs rotation blur, whose motion is known")
-    return [(torch.from_numpy(blur).permute(2, 0, 1).float(), target.float(), record["meta"]) for record, blur, target in samples]
+        raise Blur2VideoError(
+            f"{data}: holds {header.get('kind')} blur; axis-length needs rotation blur, whose motion is known"
+        )
+    return [
+        (torch.from_numpy(blur).permute(2, 0, 1).float(), target.float(), record["meta"])
+        for record, blur, target in samples
+    ]
 
 
 def psnr_db(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -92,7 +96,12 @@ def train_on_streams(args: argparse.Namespace, held: Held) -> None:
         model.train()
         for p in model.parameters():
             p.requires_grad_(False)
-        params = [p for part in (model.encoder, model.middle_decoder, model.refine) if part is not None for p in part.parameters()]
+        params = [
+            p
+            for part in (model.encoder, model.middle_decoder, model.refine)
+            if part is not None
+            for p in part.parameters()
+        ]
         for p in params:
             p.requires_grad_(True)
 
@@ -120,9 +129,9 @@ def train_on_streams(args: argparse.Namespace, held: Held) -> None:
         train_set.set_epoch(epoch)
         for blur, frames, _ in DataLoader(train_set, batch_size=4, shuffle=True, num_workers=1, drop_last=True):
             images = forward(blur)
-            weights = DEFAULT_SCALE_WEIGHTS[-len(images):]
+            weights = DEFAULT_SCALE_WEIGHTS[-len(images) :]
             targets = downsample_targets(frames[:, middle : middle + 1], [tuple(i.shape[-2:]) for i in images])
-            loss = sum(w * (i - t[:, 0]).abs().mean() for w, i, t in zip(weights, images, targets))
+            loss = sum(w * (i - t[:, 0]).abs().mean() for w, i, t in zip(weights, images, targets, strict=False))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -161,8 +170,17 @@ def axis_length(args: argparse.Namespace, held: Held) -> None:
     def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2)]
 
-    net = nn.Sequential(*block(1, 32, 1), *block(32, 32, 2), *block(32, 64, 1), *block(64, 64, 2), *block(64, 128, 2),
-                        *block(128, 128, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 2))
+    net = nn.Sequential(
+        *block(1, 32, 1),
+        *block(32, 32, 2),
+        *block(32, 64, 1),
+        *block(64, 64, 2),
+        *block(64, 128, 2),
+        *block(128, 128, 2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 2),
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
 
     @torch.no_grad()
@@ -183,34 +201,72 @@ def axis_length(args: argparse.Namespace, held: Held) -> None:
             net.eval()
             guess = torch.stack([predict(b) for b, _, _ in held])
             net.train()
-            print(json.dumps({"step": step, "seconds": round(time.time() - start), "error_px": round(float((guess - truth).norm(dim=1).mean()), 3),
-                              "zero_motion_error_px": round(float(truth.norm(dim=1).mean()), 3)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "step": step,
+                        "seconds": round(time.time() - start),
+                        "error_px": round(float((guess - truth).norm(dim=1).mean()), 3),
+                        "zero_motion_error_px": round(float(truth.norm(dim=1).mean()), 3),
+                    }
+                ),
+                flush=True,
+            )
     net.eval()
     scores: dict[tuple[float, float], list[float]] = {(lam, k): [] for lam in args.lams for k in args.shrink}
     for blur, target, _ in held:
         c, s = predict(blur).tolist()
         for lam, k in scores:
-            kernel = path_kernel(line_displacements(k * math.hypot(c, s), math.degrees(math.atan2(s, c) / 2)), *blur.shape[-2:], 64)
-            scores[lam, k].append(psnr_db(torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, lam)).permute(2, 0, 1), target))
+            kernel = path_kernel(
+                line_displacements(k * math.hypot(c, s), math.degrees(math.atan2(s, c) / 2)), *blur.shape[-2:], 64
+            )
+            scores[lam, k].append(
+                psnr_db(
+                    torch.from_numpy(wiener(blur.permute(1, 2, 0).numpy(), kernel, 64, lam)).permute(2, 0, 1), target
+                )
+            )
     for (lam, k), values in scores.items():
         report(args.steps, time.time() - start, float(np.mean(values)), {"wiener_lam": lam, "length_scale": k})
 
 
 def report(step: int, seconds: float, middle_psnr: float, extra: dict | None = None) -> None:
-    print(json.dumps({"step": step, "seconds": round(seconds), "heldout_middle_psnr": round(middle_psnr, 3), **(extra or {})}), flush=True)
+    print(
+        json.dumps(
+            {"step": step, "seconds": round(seconds), "heldout_middle_psnr": round(middle_psnr, 3), **(extra or {})}
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("probe", choices=["middle-path", "plain-cnn", "axis-length"])
     parser.add_argument("data", type=Path, help="the DATASET to score on (held out; rotation blur for axis-length)")
-    parser.add_argument("--config", default="configs/demo.toml", help="the streams to train on (middle-path, plain-cnn)")
-    parser.add_argument("--train", type=Path, help="axis-length: a rotation DATASET with the same blur range, smaller images")
-    parser.add_argument("--lams", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="axis-length: the Wiener regularisations to score")
-    parser.add_argument("--shrink", type=float, nargs="+", default=[1.0], help="axis-length: deconvolve with the guessed length times these factors (a short kernel under-deblurs; a wrong long one rings)")
+    parser.add_argument(
+        "--config", default="configs/demo.toml", help="the streams to train on (middle-path, plain-cnn)"
+    )
+    parser.add_argument(
+        "--train", type=Path, help="axis-length: a rotation DATASET with the same blur range, smaller images"
+    )
+    parser.add_argument(
+        "--lams",
+        type=float,
+        nargs="+",
+        default=[0.01, 0.03, 0.1],
+        help="axis-length: the Wiener regularisations to score",
+    )
+    parser.add_argument(
+        "--shrink",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="axis-length: deconvolve with the guessed length times these factors (a short kernel under-deblurs; a wrong long one rings)",
+    )
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--every", type=int, default=250, help="steps between held-out scores")
-    parser.add_argument("--lr", type=float, default=None, help="default: 2.5e-4 (middle-path), 2e-4 (plain-cnn), 1e-3 (axis-length)")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="default: 2.5e-4 (middle-path), 2e-4 (plain-cnn), 1e-3 (axis-length)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     args.lr = args.lr or {"middle-path": 2.5e-4, "plain-cnn": 2e-4, "axis-length": 1e-3}[args.probe]
@@ -218,7 +274,16 @@ def main() -> None:
     torch.manual_seed(0)
     try:
         held = read_held(args.data, rotation=args.probe == "axis-length")
-        print(json.dumps({"probe": args.probe, "data": str(args.data), "blur_middle_psnr": round(float(np.mean([psnr_db(b, t) for b, t, _ in held])), 3)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "probe": args.probe,
+                    "data": str(args.data),
+                    "blur_middle_psnr": round(float(np.mean([psnr_db(b, t) for b, t, _ in held])), 3),
+                }
+            ),
+            flush=True,
+        )
         (axis_length if args.probe == "axis-length" else train_on_streams)(args, held)
     except Blur2VideoError as exc:
         parser.exit(2, f"middle_frame_probes: {exc}\n")

@@ -33,7 +33,9 @@ def dis_flow(frame: np.ndarray, middle: np.ndarray) -> np.ndarray:
         import cv2
     except ImportError:
         raise Blur2VideoError("the reference flow needs OpenCV: pip install opencv-python-headless") from None
-    grey = [cv2.cvtColor((np.clip(im, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY) for im in (frame, middle)]
+    grey = [
+        cv2.cvtColor((np.clip(im, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY) for im in (frame, middle)
+    ]
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey[0], grey[1], None)
     return np.ascontiguousarray(flow.transpose(2, 0, 1))
 
@@ -50,11 +52,19 @@ def cosine_where_moving(model: np.ndarray, reference: np.ndarray, min_motion: fl
     return float(cos[moving].mean())
 
 
-def agreement(model_flows: np.ndarray, reference_first: np.ndarray, reference_last: np.ndarray, min_motion: float) -> dict:
+def agreement(
+    model_flows: np.ndarray, reference_first: np.ndarray, reference_last: np.ndarray, min_motion: float
+) -> dict:
     """Cosines of the model's first and last frames (``model_flows`` (N, 2, H, W)) against the
     reference flows of the true first and last frames, in the better of both orders."""
-    forward = [cosine_where_moving(model_flows[0], reference_first, min_motion), cosine_where_moving(model_flows[-1], reference_last, min_motion)]
-    backward = [cosine_where_moving(model_flows[-1], reference_first, min_motion), cosine_where_moving(model_flows[0], reference_last, min_motion)]
+    forward = [
+        cosine_where_moving(model_flows[0], reference_first, min_motion),
+        cosine_where_moving(model_flows[-1], reference_last, min_motion),
+    ]
+    backward = [
+        cosine_where_moving(model_flows[-1], reference_first, min_motion),
+        cosine_where_moving(model_flows[0], reference_last, min_motion),
+    ]
     reverse = np.nanmean(backward) > np.nanmean(forward)
     first, last = backward if reverse else forward
     return {"cos_first": first, "cos_last": last, "reversed": bool(reverse)}
@@ -73,27 +83,44 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from blur2video.restore import Restorer
 
-        files = sorted(p for p in args.frames.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if args.frames.is_dir() else []
+        files = (
+            sorted(p for p in args.frames.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            if args.frames.is_dir()
+            else []
+        )
         files = files[args.first - 1 : args.last or None]
         if len(files) < args.n:
             raise Blur2VideoError(f"{args.frames}: {len(files)} frames in the range; a window needs {args.n}")
         restorer = Restorer.from_checkpoint(args.checkpoint) if args.checkpoint else Restorer.from_pretrained()
         if restorer.frames != args.n:
-            raise Blur2VideoError(f"{args.checkpoint}: the model restores {restorer.frames} frames; pass --n {restorer.frames}")
+            raise Blur2VideoError(
+                f"{args.checkpoint}: the model restores {restorer.frames} frames; pass --n {restorer.frames}"
+            )
         rows = []
         for start in range(len(files) - args.n + 1):
             frames = np.stack([read_image(p) for p in files[start : start + args.n]])
             video = restorer.restore(frames.mean(0), max_pixels=10**8)
             mid = args.n // 2
-            row = agreement(video.motion.flow, dis_flow(frames[0], frames[mid]), dis_flow(frames[-1], frames[mid]), args.min_motion)
-            row.update(window=[files[start].name, files[start + args.n - 1].name],
-                       confidence=None if video.motion.confidence is None else video.motion.confidence.round(3).tolist())
+            row = agreement(
+                video.motion.flow, dis_flow(frames[0], frames[mid]), dis_flow(frames[-1], frames[mid]), args.min_motion
+            )
+            row.update(
+                window=[files[start].name, files[start + args.n - 1].name],
+                confidence=None if video.motion.confidence is None else video.motion.confidence.round(3).tolist(),
+            )
             rows.append(row)
-            print(f"{row['window'][0]}..{row['window'][1]}: cos first {row['cos_first']:+.3f}, last {row['cos_last']:+.3f}"
-                  f"{' (reversed)' if row['reversed'] else ''}", flush=True)
-        summary = {"windows": rows, "mean_cos_first": float(np.nanmean([r["cos_first"] for r in rows])),
-                   "mean_cos_last": float(np.nanmean([r["cos_last"] for r in rows])), "min_motion_px": args.min_motion,
-                   "checkpoint": args.checkpoint or "bundled"}
+            print(
+                f"{row['window'][0]}..{row['window'][1]}: cos first {row['cos_first']:+.3f}, last {row['cos_last']:+.3f}"
+                f"{' (reversed)' if row['reversed'] else ''}",
+                flush=True,
+            )
+        summary = {
+            "windows": rows,
+            "mean_cos_first": float(np.nanmean([r["cos_first"] for r in rows])),
+            "mean_cos_last": float(np.nanmean([r["cos_last"] for r in rows])),
+            "min_motion_px": args.min_motion,
+            "checkpoint": args.checkpoint or "bundled",
+        }
         print(f"mean: cos first {summary['mean_cos_first']:+.3f}, last {summary['mean_cos_last']:+.3f}")
         if args.json:
             args.json.write_text(json.dumps(summary, indent=1))

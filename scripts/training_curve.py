@@ -33,17 +33,27 @@ def curve(run: Path, data: str, samples: int | None, offset_seconds: float = 0.0
             report = evaluate([folder / "model.safetensors"], data, tmp, samples=samples, names=["model"], quiet=True)
         rows = {r["name"]: r for r in report["rows"]}
         n = len(rows["model"]["psnr_frames"])
-        gain = [m - b for m, b in zip(rows["model"]["psnr_frames"], rows[BLUR_ROW]["psnr_frames"])]
-        points.append({"step": state["step"], "wall_seconds": state["wall_seconds"], "gain_ends_db": (gain[0] + gain[-1]) / 2,
-                       "gain_middle_db": gain[n // 2], "gain_mean_db": sum(gain) / n, "psnr_mean": rows["model"]["psnr_mean"],
-                       "offset_seconds": offset_seconds})
+        gain = [m - b for m, b in zip(rows["model"]["psnr_frames"], rows[BLUR_ROW]["psnr_frames"], strict=False)]
+        points.append(
+            {
+                "step": state["step"],
+                "wall_seconds": state["wall_seconds"],
+                "gain_ends_db": (gain[0] + gain[-1]) / 2,
+                "gain_middle_db": gain[n // 2],
+                "gain_mean_db": sum(gain) / n,
+                "psnr_mean": rows["model"]["psnr_mean"],
+                "offset_seconds": offset_seconds,
+            }
+        )
         print(run.name, points[-1])
     return points
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="append", default=[], help="RUN folder, optionally @MINUTES of earlier training")
+    parser.add_argument(
+        "--run", action="append", default=[], help="RUN folder, optionally @MINUTES of earlier training"
+    )
     parser.add_argument("--previous", type=Path, help="an earlier plot's JSON whose curves are drawn too")
     parser.add_argument("--data", required=True)
     parser.add_argument("--samples", type=int, default=None)
@@ -58,9 +68,11 @@ def main() -> None:
     colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")  # past 10 runs tab10 would repeat a colour
     for i, (name, points) in enumerate(curves.items()):
         minutes = [(p["wall_seconds"] + p.get("offset_seconds", 0.0)) / 60 for p in points]
-        for ax, key in zip(axes, ("gain_ends_db", "gain_middle_db")):
-            ax.plot(minutes, [p[key] for p in points], marker="o", markersize=3, color=colours(i % colours.N), label=name)
-    for ax, title in zip(axes, ("first and last frames", "middle frame")):
+        for ax, key in zip(axes, ("gain_ends_db", "gain_middle_db"), strict=False):
+            ax.plot(
+                minutes, [p[key] for p in points], marker="o", markersize=3, color=colours(i % colours.N), label=name
+            )
+    for ax, title in zip(axes, ("first and last frames", "middle frame"), strict=False):
         ax.axhline(0, color="gray", linewidth=0.8)
         ax.set_xlabel("training wall time (minutes, 2-core CPU)")
         ax.set_title(f"held-out {Path(args.data).name}: {title}", fontsize=9)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
-
 from middle_frame_table import middle_frame_samples, print_table
+from scipy.ndimage import gaussian_filter
 
 from blur2video.errors import Blur2VideoError
 from blur2video.metrics import psnr
@@ -39,7 +38,9 @@ def main() -> None:
             for amount in args.amounts:
                 candidates[f"unsharp sigma {sigma} amount {amount}"] = np.clip(blur + amount * detail, 0.0, 1.0)
         for name, image in candidates.items():
-            scores.setdefault(name, []).append(float(psnr(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target)))
+            scores.setdefault(name, []).append(
+                float(psnr(torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1), target))
+            )
     print_table(args.data, header, scores)
 
 

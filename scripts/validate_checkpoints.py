@@ -38,17 +38,24 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--also", type=Path, nargs="*", default=[], help="more weights to score, e.g. bundle_model.py --average output")
+    parser.add_argument(
+        "--also", type=Path, nargs="*", default=[], help="more weights to score, e.g. bundle_model.py --average output"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folders = sorted((args.run / "checkpoints").glob("step-*"))
     if not (args.run / "config.toml").is_file() or not folders:
-        parser.exit(2, f"validate_checkpoints: {args.run} is not a training run with kept checkpoints (RUN/config.toml, RUN/checkpoints/step-*)\n")
+        parser.exit(
+            2,
+            f"validate_checkpoints: {args.run} is not a training run with kept checkpoints (RUN/config.toml, RUN/checkpoints/step-*)\n",
+        )
     candidates = [(f.name, f / "model.safetensors") for f in folders] + [(p.name, p) for p in args.also]
     try:
         for _, weights in candidates:  # refuse a bad file before minutes of scoring, not after
             read_metadata(weights)
-        cfg = resolve(None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}])
+        cfg = resolve(
+            None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}]
+        )
         _, val = build_datasets(cfg, cfg["model"]["frames"])
     except Blur2VideoError as exc:
         parser.exit(2, f"validate_checkpoints: {exc}\n")
@@ -72,7 +79,11 @@ def main() -> None:
     head = ["checkpoint", "all", *labels]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
-        print(f"| {r['checkpoint']} | {r['gain_db']:+.3f} | " + " | ".join(f"{r['per_stream_gain_db'].get(x, float('nan')):+.3f}" for x in labels) + " |")
+        print(
+            f"| {r['checkpoint']} | {r['gain_db']:+.3f} | "
+            + " | ".join(f"{r['per_stream_gain_db'].get(x, float('nan')):+.3f}" for x in labels)
+            + " |"
+        )
     counts = {labels[j]: int((streams == j).sum()) for j in streams.unique().tolist()}
     best = max(rows, key=lambda r: r["gain_db"])
     print(f"best: {best['checkpoint']} ({best['gain_db']:+.3f} dB over the blur, {len(items)} items: {counts})")

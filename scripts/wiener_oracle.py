@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from middle_frame_table import middle_frame_samples, print_table
 
 from blur2video.errors import Blur2VideoError
@@ -102,37 +101,59 @@ def main() -> None:
     parser.add_argument("--lams", type=float, nargs="+", default=[0.003, 0.01, 0.02])
     parser.add_argument("--pad", type=int, default=64)
     parser.add_argument("--border", type=int, default=0, help="leave this many pixels at each edge out of the PSNR")
-    parser.add_argument("--bank", action="store_true", help="also the best kernel of a bank of centred straight kernels, chosen with the truth")
-    parser.add_argument("--model", help="also deconvolve with the path this checkpoint reports (\"bundled\": the bundled model)")
+    parser.add_argument(
+        "--bank",
+        action="store_true",
+        help="also the best kernel of a bank of centred straight kernels, chosen with the truth",
+    )
+    parser.add_argument(
+        "--model", help='also deconvolve with the path this checkpoint reports ("bundled": the bundled model)'
+    )
     args = parser.parse_args()
     try:
         header, samples = middle_frame_samples(args.data)
     except Blur2VideoError as exc:
         parser.exit(2, f"wiener_oracle: {exc}\n")
     if header.get("kind") != "rotation":
-        parser.exit(2, f"wiener_oracle: {args.data} holds {header.get('kind')} blur; it needs rotation blur, whose motion is known\n")
+        parser.exit(
+            2,
+            f"wiener_oracle: {args.data} holds {header.get('kind')} blur; it needs rotation blur, whose motion is known\n",
+        )
     b, pad = args.border, args.pad
 
     def score(image: np.ndarray, target: torch.Tensor) -> float:
         pred = torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)
-        return float(psnr(pred[:, b : pred.shape[1] - b, b : pred.shape[2] - b], target[:, b : target.shape[1] - b, b : target.shape[2] - b]))
+        return float(
+            psnr(
+                pred[:, b : pred.shape[1] - b, b : pred.shape[2] - b],
+                target[:, b : target.shape[1] - b, b : target.shape[2] - b],
+            )
+        )
 
     restorer = None
     if args.model:
         try:
-            restorer = Restorer.from_pretrained("cpu") if args.model == "bundled" else Restorer.from_checkpoint(args.model, "cpu")
+            restorer = (
+                Restorer.from_pretrained("cpu")
+                if args.model == "bundled"
+                else Restorer.from_checkpoint(args.model, "cpu")
+            )
         except Blur2VideoError as exc:
             parser.exit(2, f"wiener_oracle: {exc}\n")
     scores: dict[str, list[float]] = {}
     for record, blur, target in samples:
         kernel = centre_kernel(record["meta"], *blur.shape[:2], pad)
         remade = blur_with(target.permute(1, 2, 0).numpy(), kernel, pad)
-        results = {"blurred input": score(blur, target),
-                   "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1))}
+        results = {
+            "blurred input": score(blur, target),
+            "blur re-made from the middle frame (kernel check)": score(remade, torch.from_numpy(blur).permute(2, 0, 1)),
+        }
         for lam in args.lams:
             results[f"Wiener, true centre kernel, lam {lam}"] = score(wiener(blur, kernel, pad, lam), target)
         if args.bank:
-            bank = [path_kernel(line_displacements(n, a), *blur.shape[:2], pad) for n in BANK_LENGTHS for a in BANK_ANGLES]
+            bank = [
+                path_kernel(line_displacements(n, a), *blur.shape[:2], pad) for n in BANK_LENGTHS for a in BANK_ANGLES
+            ]
             for lam in args.lams:
                 best = max(score(wiener(blur, k, pad, lam), target) for k in bank)
                 results[f"Wiener, best straight kernel of {len(bank)} (chosen with the truth), lam {lam}"] = best

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from blur2video.ablate import VARIANTS, ablate
 from blur2video.errors import Blur2VideoError
@@ -22,9 +22,13 @@ def test_config_file_matches_variant(name: str) -> None:
 
 def test_ablate_trains_and_reports_every_variant(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    synthesize_rotation("skimage:astronaut", data, 8, RotationSettings(source_kind="photo", frames=3, size=32, max_angle_deg=1.0))
+    synthesize_rotation(
+        "skimage:astronaut", data, 8, RotationSettings(source_kind="photo", frames=3, size=32, max_angle_deg=1.0)
+    )
     base = tmp_path / "base.toml"
-    base.write_text('[model]\nframes = 3\nbase_channels = 4\ngrowth = 4\n[train]\nbatch_size = 2\ncrop = 32\nworkers = 0\nval_fraction = 0.25\n')
+    base.write_text(
+        "[model]\nframes = 3\nbase_channels = 4\ngrowth = 4\n[train]\nbatch_size = 2\ncrop = 32\nworkers = 0\nval_fraction = 0.25\n"
+    )
     table = ablate(str(data), tmp_path / "abl", str(base), steps=2, variants=["no-stn", "pml"], device="cpu")
     assert set(table["variants"]) == {"no-stn", "pml"}
     md = (tmp_path / "abl" / "table5.md").read_text()

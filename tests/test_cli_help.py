@@ -7,7 +7,17 @@ import pytest
 
 from blur2video.cli import main
 
-COMMANDS = [[], ["synth"], ["synth", "rotation"], ["synth", "video"], ["synth", "scenes"], ["train"], ["restore"], ["eval"], ["ablate"]]
+COMMANDS = [
+    [],
+    ["synth"],
+    ["synth", "rotation"],
+    ["synth", "video"],
+    ["synth", "scenes"],
+    ["train"],
+    ["restore"],
+    ["eval"],
+    ["ablate"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "blur2video")

@@ -50,8 +50,21 @@ def test_psnr_and_ssim_equal_scikit_image_on_real_crops() -> None:
         a = photo[y : y + 64, x : x + 80]
         b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
         ta, tb = (torch.from_numpy(v).permute(2, 0, 1).float() for v in (a, b))
-        assert psnr(tb, ta).item() == pytest.approx(peak_signal_noise_ratio(ta.permute(1, 2, 0).double().numpy(), tb.permute(1, 2, 0).double().numpy(), data_range=1.0), abs=1e-4)
-        ref = structural_similarity(ta.permute(1, 2, 0).double().numpy(), tb.permute(1, 2, 0).double().numpy(), channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        assert psnr(tb, ta).item() == pytest.approx(
+            peak_signal_noise_ratio(
+                ta.permute(1, 2, 0).double().numpy(), tb.permute(1, 2, 0).double().numpy(), data_range=1.0
+            ),
+            abs=1e-4,
+        )
+        ref = structural_similarity(
+            ta.permute(1, 2, 0).double().numpy(),
+            tb.permute(1, 2, 0).double().numpy(),
+            channel_axis=2,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
         assert ssim(tb, ta) == pytest.approx(ref, abs=1e-4)
     assert psnr(ta, ta).item() == float("inf")
 

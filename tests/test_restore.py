@@ -37,7 +37,9 @@ def test_readme_api_example(restorer: Restorer) -> None:
     assert result.frames_uint8().dtype == np.uint8
     assert result.motion.affines.shape == (7, 2, 3)
     assert result.motion.flow.shape == (7, 2, 96, 128)
-    np.testing.assert_allclose(result.motion.affines[3], [[1, 0, 0], [0, 1, 0]], atol=1e-4)  # the middle frame does not move
+    np.testing.assert_allclose(
+        result.motion.affines[3], [[1, 0, 0], [0, 1, 0]], atol=1e-4
+    )  # the middle frame does not move
 
 
 def test_restore_command_writes_every_output(photo: Path, tmp_path: Path) -> None:
@@ -75,7 +77,7 @@ def test_tiles_match_one_pass_away_from_borders(restorer: Restorer) -> None:
 
 def test_any_input_kind(restorer: Restorer, tmp_path: Path) -> None:
     rgb = skimage.data.coffee()[:64, :96]
-    gray16 = (skimage.data.camera()[:64, :80].astype(np.uint16) * 257)
+    gray16 = skimage.data.camera()[:64, :80].astype(np.uint16) * 257
     Image.fromarray(gray16).save(tmp_path / "g16.png")
     Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])).save(tmp_path / "rgba.png")
     exif = Image.fromarray(rgb).getexif()
@@ -89,7 +91,9 @@ def test_any_input_kind(restorer: Restorer, tmp_path: Path) -> None:
     assert restorer.restore(Image.fromarray(rgb)).frames.shape == (7, 64, 96, 3)
 
 
-def test_bad_inputs_get_one_line_and_the_rest_is_processed(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bad_inputs_get_one_line_and_the_rest_is_processed(
+    photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("not an image")
     good = photo.read_bytes()
@@ -101,7 +105,7 @@ def test_bad_inputs_get_one_line_and_the_rest_is_processed(photo: Path, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == len(bad) and all(line.startswith("blur2video: error: ") for line in err)
-    for name, line in zip(bad, err):
+    for name, line in zip(bad, err, strict=False):
         assert name in line
     assert "minimum is 32x32" in err[-1]
     assert (out / "cup" / "frame_0.png").exists()  # the good input was still restored
@@ -135,7 +139,21 @@ def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path)
         model.gate.head.bias.fill_(-20.0)
     save_model(tmp_path / "gate.safetensors", model, {})
     out = tmp_path / "out"
-    assert main(["restore", str(photo), "--out", str(out), "--checkpoint", str(tmp_path / "gate.safetensors"), "--format", "gif"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                str(photo),
+                "--out",
+                str(out),
+                "--checkpoint",
+                str(tmp_path / "gate.safetensors"),
+                "--format",
+                "gif",
+            ]
+        )
+        == 0
+    )
     motion = json.loads((out / "cup" / "motion.json").read_text())
     assert [f["confidence"] for f in motion["frames"]] == [0.0, 1.0, 0.0]
     assert motion["unsure_frames"] == [0, 2]

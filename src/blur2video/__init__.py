@@ -6,9 +6,9 @@ Public API: ``Restorer`` (restore frames and motion from a blurred photo), ``loa
 
 __version__ = "0.1.0"
 
-from .errors import Blur2VideoError  # noqa: E402
-from .synth.api import synthesize_rotation  # noqa: E402
 from .checkpoints import load_model  # noqa: E402
+from .errors import Blur2VideoError  # noqa: E402
 from .restore import RestoredVideo, Restorer  # noqa: E402
+from .synth.api import synthesize_rotation  # noqa: E402
 
 __all__ = ["Blur2VideoError", "RestoredVideo", "Restorer", "load_model", "synthesize_rotation", "__version__"]

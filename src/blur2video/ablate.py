@@ -33,7 +33,9 @@ VARIANTS: dict[str, dict] = {
 
 def variant_config(base: dict, name: str, steps: int, data: str, val_data: str | None) -> dict:
     cfg = merge(base, VARIANTS[name], f"variant {name}")
-    cfg = merge(cfg, {"train": {"steps": steps}, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate")
+    cfg = merge(
+        cfg, {"train": {"steps": steps}, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate"
+    )
     return cfg
 
 
@@ -49,8 +51,17 @@ def _train_variant(args: tuple) -> str:
     return str(train(cfg, out, device=device, resume=resume, quiet=True))
 
 
-def ablate(data: str, out: str | Path, config: str | None = None, steps: int = 1000, val_data: str | None = None,
-           variants: list[str] | None = None, jobs: int = 1, device: str = "auto", eval_samples: int | None = None) -> dict:
+def ablate(
+    data: str,
+    out: str | Path,
+    config: str | None = None,
+    steps: int = 1000,
+    val_data: str | None = None,
+    variants: list[str] | None = None,
+    jobs: int = 1,
+    device: str = "auto",
+    eval_samples: int | None = None,
+) -> dict:
     """Train and evaluate each variant into ``out/NAME/``; write ``out/table5.md`` and ``.json``."""
     names = variants or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
@@ -58,9 +69,13 @@ def ablate(data: str, out: str | Path, config: str | None = None, steps: int = 1
         raise Blur2VideoError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise Blur2VideoError(f"variant(s) {', '.join(twice)} given twice; each trains into its own folder, so give each once")
+        raise Blur2VideoError(
+            f"variant(s) {', '.join(twice)} given twice; each trains into its own folder, so give each once"
+        )
     if steps < 1:
-        raise Blur2VideoError(f"steps {steps}: give at least 1 (0 or less would train the config's full epochs instead)")
+        raise Blur2VideoError(
+            f"steps {steps}: give at least 1 (0 or less would train the config's full epochs instead)"
+        )
     if jobs < 1:
         raise Blur2VideoError(f"jobs {jobs}: give at least 1")
     if eval_samples is not None and eval_samples < 1:
@@ -70,22 +85,34 @@ def ablate(data: str, out: str | Path, config: str | None = None, steps: int = 1
     out.mkdir(parents=True, exist_ok=True)
     if jobs > 1 and device in ("auto", "cuda"):
         device = "cuda-round-robin"
-    work = [(variant_config(copy.deepcopy(base), n, steps, data, val_data), str(out / n), device, i) for i, n in enumerate(names)]
+    work = [
+        (variant_config(copy.deepcopy(base), n, steps, data, val_data), str(out / n), device, i)
+        for i, n in enumerate(names)
+    ]
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             models = list(pool.map(_train_variant, work))
     else:
         models = [_train_variant(w) for w in work]
     eval_device = "auto" if device == "cuda-round-robin" else device
-    report = evaluate(models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=names, quiet=True)
+    report = evaluate(
+        models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=names, quiet=True
+    )
     rows = {r["name"]: r for r in report["rows"]}
     table = {
         "data": data,
         "val_data": val_data or data,
         "steps": steps,
         "seed": base["train"]["seed"],
-        "variants": {n: {"overrides": VARIANTS[n], "psnr_mean": rows[n]["psnr_mean"], "ssim_mean": rows[n]["ssim_mean"],
-                         "psnr_frames": rows[n]["psnr_frames"]} for n in names},
+        "variants": {
+            n: {
+                "overrides": VARIANTS[n],
+                "psnr_mean": rows[n]["psnr_mean"],
+                "ssim_mean": rows[n]["ssim_mean"],
+                "psnr_frames": rows[n]["psnr_frames"],
+            }
+            for n in names
+        },
         "blurred_input": {"psnr_mean": rows[BLUR_ROW]["psnr_mean"], "ssim_mean": rows[BLUR_ROW]["ssim_mean"]},
     }
     atomic_write_bytes(out / "table5.json", json.dumps(table, indent=1).encode())
@@ -108,8 +135,13 @@ def _markdown(table: dict) -> str:
     ]
     for name, row in table["variants"].items():
         p = row["psnr_frames"]
-        switches = ", ".join(f"{s}.{k}={str(v).lower()}" for s, kv in row["overrides"].items() for k, v in kv.items()) or "all on"
-        lines.append(f"| {name} | {switches} | {_fmt(row['psnr_mean'])} | {row['ssim_mean']:.4f} | {_fmt(p[0])} | {_fmt(p[len(p) // 2])} | {_fmt(p[-1])} |")
+        switches = (
+            ", ".join(f"{s}.{k}={str(v).lower()}" for s, kv in row["overrides"].items() for k, v in kv.items())
+            or "all on"
+        )
+        lines.append(
+            f"| {name} | {switches} | {_fmt(row['psnr_mean'])} | {row['ssim_mean']:.4f} | {_fmt(p[0])} | {_fmt(p[len(p) // 2])} | {_fmt(p[-1])} |"
+        )
     b = table["blurred_input"]
     lines.append(f"| blurred input | - | {_fmt(b['psnr_mean'])} | {b['ssim_mean']:.4f} | | | |")
     return "\n".join(lines) + "\n"

@@ -22,8 +22,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import __version__
-from .errors import Blur2VideoError
 from .data.io import atomic_write_bytes, new_file_mode
+from .errors import Blur2VideoError
 from .model.baselines.jin import JinSequential
 from .model.config import ModelConfig
 from .model.network import Blur2Video
@@ -54,7 +54,10 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
 
 def save_model(path: str | Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None) -> None:
     """Weights (optionally cast, e.g. fp16 for the bundled model) with config and versions."""
-    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
     meta = {
         "format": FORMAT,
         "arch": arch_name(model),
@@ -74,9 +77,13 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise Blur2VideoError(f"{path}: not a readable safetensors checkpoint ({exc}); it may be truncated, copy it again") from None
+        raise Blur2VideoError(
+            f"{path}: not a readable safetensors checkpoint ({exc}); it may be truncated, copy it again"
+        ) from None
     if meta.get("format") != FORMAT:
-        raise Blur2VideoError(f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by 'blur2video train'")
+        raise Blur2VideoError(
+            f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by 'blur2video train'"
+        )
     return meta
 
 
@@ -85,31 +92,47 @@ def model_config_of(meta: dict[str, str], path: str | Path) -> ModelConfig:
     ``model_config`` may be missing, not JSON, not a table or hold impossible values."""
     text = meta.get("model_config")
     if text is None:
-        raise Blur2VideoError(f"{path}: the checkpoint has no model_config metadata, so its model cannot be rebuilt; use a file written by 'blur2video train'")
+        raise Blur2VideoError(
+            f"{path}: the checkpoint has no model_config metadata, so its model cannot be rebuilt; use a file written by 'blur2video train'"
+        )
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Blur2VideoError(f"{path}: the checkpoint's model_config metadata is not JSON ({exc}); use a file written by 'blur2video train'") from None
+        raise Blur2VideoError(
+            f"{path}: the checkpoint's model_config metadata is not JSON ({exc}); use a file written by 'blur2video train'"
+        ) from None
     if not isinstance(raw, dict):
-        raise Blur2VideoError(f"{path}: the checkpoint's model_config metadata is a {type(raw).__name__}, not a table of settings; use a file written by 'blur2video train'")
+        raise Blur2VideoError(
+            f"{path}: the checkpoint's model_config metadata is a {type(raw).__name__}, not a table of settings; use a file written by 'blur2video train'"
+        )
     known = {f.name for f in fields(ModelConfig)}
     try:
         return ModelConfig(**{k: v for k, v in raw.items() if k in known})
     except Blur2VideoError as exc:
-        raise Blur2VideoError(f"{path}: the checkpoint's model_config is impossible ({exc}); use a file written by 'blur2video train'") from None
+        raise Blur2VideoError(
+            f"{path}: the checkpoint's model_config is impossible ({exc}); use a file written by 'blur2video train'"
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise Blur2VideoError(f"{path}: the checkpoint's model_config holds a wrongly typed value ({exc}); use a file written by 'blur2video train'") from None
+        raise Blur2VideoError(
+            f"{path}: the checkpoint's model_config holds a wrongly typed value ({exc}); use a file written by 'blur2video train'"
+        ) from None
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", expect_frames: int | None = None) -> tuple[nn.Module, dict]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", expect_frames: int | None = None
+) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes and load its weights (as float32) in eval mode."""
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("arch") not in ARCHS:
-        raise Blur2VideoError(f"{path}: unknown architecture {meta.get('arch')!r}; this blur2video knows {', '.join(ARCHS)}")
+        raise Blur2VideoError(
+            f"{path}: unknown architecture {meta.get('arch')!r}; this blur2video knows {', '.join(ARCHS)}"
+        )
     config = model_config_of(meta, path)
     if expect_frames is not None and config.frames != expect_frames:
-        raise Blur2VideoError(f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a checkpoint trained for N={expect_frames}")
+        raise Blur2VideoError(
+            f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a checkpoint trained for N={expect_frames}"
+        )
     model = ARCHS[meta["arch"]](config)
     state = {k: v.float() for k, v in read_tensors(path, "the weights", "the file may be truncated").items()}
     load_weights(model, state, str(path))
@@ -134,14 +157,21 @@ def load_matching_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matching:
-        raise Blur2VideoError(f"{path}: no tensor of train.init fits this model; was it trained with another architecture?")
+        raise Blur2VideoError(
+            f"{path}: no tensor of train.init fits this model; was it trained with another architecture?"
+        )
     with torch.no_grad():
         for k, v in matching.items():
             own[k].copy_(v)
     return len(matching), len(own)
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str, fix: str = "use a checkpoint from before the run went wrong") -> None:
+def load_weights(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    where: str,
+    fix: str = "use a checkpoint from before the run went wrong",
+) -> None:
     """Strict load with a one-line error naming what differs (another N, switch or width), or
     the first NaN/infinite tensor and the ``fix``."""
     own = model.state_dict()
@@ -149,7 +179,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str, f
     shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
     if missing or unexpected or shapes:
         detail = missing[:1] or unexpected[:1] or shapes[:1]
-        raise Blur2VideoError(f"{where}: the weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped, e.g. {detail[0]}); was it trained with another config?")
+        raise Blur2VideoError(
+            f"{where}: the weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped, e.g. {detail[0]}); was it trained with another config?"
+        )
     check_finite(state, where, fix)
     model.load_state_dict(state)
 
@@ -159,7 +191,9 @@ def check_finite(state: dict[str, torch.Tensor], where: str, fix: str) -> None:
     internal assert); refuse them at load time, naming the file and the first bad tensor."""
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise Blur2VideoError(f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}), so this checkpoint is broken; {fix}")
+        raise Blur2VideoError(
+            f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}), so this checkpoint is broken; {fix}"
+        )
 
 
 def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler, info: dict) -> None:
@@ -175,7 +209,12 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, schedule
             else:
                 per_param.setdefault(str(pid), {})[name] = value
     _atomic_save(tensors, folder / "state.safetensors", {"format": "blur2video-state-1"})
-    doc = {**info, "param_groups": opt["param_groups"], "scalar_state": per_param, "scheduler": _scheduler_to_json(scheduler.state_dict())}
+    doc = {
+        **info,
+        "param_groups": opt["param_groups"],
+        "scalar_state": per_param,
+        "scheduler": _scheduler_to_json(scheduler.state_dict()),
+    }
     atomic_write_bytes(folder / "state.json", json.dumps(doc, indent=1).encode())
 
 
@@ -197,7 +236,9 @@ def _scheduler_from_json(state: dict) -> dict:
     return state
 
 
-def load_training_state(folder: Path, optimizer: torch.optim.Optimizer, scheduler, fix: str = "resume from an earlier checkpoint") -> dict:
+def load_training_state(
+    folder: Path, optimizer: torch.optim.Optimizer, scheduler, fix: str = "resume from an earlier checkpoint"
+) -> dict:
     """Restore what :func:`save_training_state` wrote; returns the info dict (step, epoch, ...).
     Anything unreadable or incomplete is one line naming ``folder`` and the ``fix``."""
     try:
@@ -214,14 +255,22 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer, schedule
                 state.setdefault(int(pid), {})[name] = value
         for pid, extra in doc.pop("scalar_state").items():
             state.setdefault(int(pid), {}).update(extra)
-        param_groups, sched, rng = doc.pop("param_groups"), _scheduler_from_json(doc.pop("scheduler")), tensors["rng.torch"]
+        param_groups, sched, rng = (
+            doc.pop("param_groups"),
+            _scheduler_from_json(doc.pop("scheduler")),
+            tensors["rng.torch"],
+        )
         doc["step"], doc["wall_seconds"] = int(doc["step"]), float(doc["wall_seconds"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise Blur2VideoError(f"{folder}: the training state is incomplete or damaged ({type(exc).__name__}: {exc}); {fix}") from None
+        raise Blur2VideoError(
+            f"{folder}: the training state is incomplete or damaged ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
     try:
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (ValueError, KeyError) as exc:
-        raise Blur2VideoError(f"{folder}: the optimiser state does not fit this model ({exc}); resume with the config the run was started with") from None
+        raise Blur2VideoError(
+            f"{folder}: the optimiser state does not fit this model ({exc}); resume with the config the run was started with"
+        ) from None
     scheduler.load_state_dict(sched)
     torch.set_rng_state(rng)
     return doc

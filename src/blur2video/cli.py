@@ -104,7 +104,9 @@ PIXELS = _real(0.0, 1e4)  # motion over the exposure, in pixels
 class _Distinct(argparse.Action):
     """A list option whose items must differ (duplicate labels or variants would collapse rows)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string: str | None = None
+    ) -> None:
         seen = set()
         for value in values:
             if value in seen:
@@ -116,16 +118,46 @@ class _Distinct(argparse.Action):
 def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rotation", help="camera-rotation blur from panoramas or photos (paper section 3)")
     p.add_argument("--source", required=True, help="folder or image file, or 'skimage[:name,...]' for bundled photos")
-    p.add_argument("--kind", choices=["panorama", "photo"], default="panorama", help="equirectangular 2:1 panoramas or ordinary photos")
+    p.add_argument(
+        "--kind",
+        choices=["panorama", "photo"],
+        default="panorama",
+        help="equirectangular 2:1 panoramas or ordinary photos",
+    )
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
     p.add_argument("--samples", type=COUNT, default=100)
     p.add_argument("--frames", type=_odd_frames, default=7, help="N target frames (odd, >= 3)")
     p.add_argument("--size", type=_whole(16), default=256, help="square output size in pixels")
-    p.add_argument("--fov", type=_fov, default=60.0, help="horizontal FOV in degrees: of the virtual camera (panorama) or of the photo (photo)")
-    p.add_argument("--max-angle", type=_real(0.0, 45.0, low_open=True), default=5.0, help="Euler angles drawn uniformly in [-max, max] degrees per axis")
-    p.add_argument("--frames-per-degree", type=_real(0.0, 1000.0, low_open=True), default=8.0, help="renders per degree of rotation (k in n = k * angle)")
-    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb", help="average stored sRGB values (paper) or linear light")
-    p.add_argument("--max-pitch", type=_real(0.0, 90.0), default=30.0, help="initial views look at most this far up or down (panorama)")
+    p.add_argument(
+        "--fov",
+        type=_fov,
+        default=60.0,
+        help="horizontal FOV in degrees: of the virtual camera (panorama) or of the photo (photo)",
+    )
+    p.add_argument(
+        "--max-angle",
+        type=_real(0.0, 45.0, low_open=True),
+        default=5.0,
+        help="Euler angles drawn uniformly in [-max, max] degrees per axis",
+    )
+    p.add_argument(
+        "--frames-per-degree",
+        type=_real(0.0, 1000.0, low_open=True),
+        default=8.0,
+        help="renders per degree of rotation (k in n = k * angle)",
+    )
+    p.add_argument(
+        "--accumulate",
+        choices=["srgb", "linear"],
+        default="srgb",
+        help="average stored sRGB values (paper) or linear light",
+    )
+    p.add_argument(
+        "--max-pitch",
+        type=_real(0.0, 90.0),
+        default=30.0,
+        help="initial views look at most this far up or down (panorama)",
+    )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
     p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
@@ -159,12 +191,18 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="video file, folder of frames, folder of clips, or GoPro_Large root")
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
     p.add_argument("--frames", type=_odd_frames, default=7, help="N consecutive frames per blur (odd)")
-    p.add_argument("--stride", type=COUNT, default=None, help="frames between window starts (default: N, non-overlapping)")
+    p.add_argument(
+        "--stride", type=COUNT, default=None, help="frames between window starts (default: N, non-overlapping)"
+    )
     p.add_argument("--size", type=NATURAL, default=256, help="square random crop size; 0 for whole frames")
     p.add_argument("--crops-per-window", type=COUNT, default=1)
     p.add_argument("--samples", type=COUNT, default=None, help="how many samples (default: every window x crops)")
-    p.add_argument("--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/")
-    p.add_argument("--first", type=NATURAL, default=0, help="use frames from this index of every clip (hold earlier ones out)")
+    p.add_argument(
+        "--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/"
+    )
+    p.add_argument(
+        "--first", type=NATURAL, default=0, help="use frames from this index of every clip (hold earlier ones out)"
+    )
     p.add_argument("--last", type=NATURAL, default=0, help="use frames before this index of every clip (0: to the end)")
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
     p.add_argument("--seed", type=SEED, default=0)
@@ -176,25 +214,41 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     from .synth.api import synthesize_video
     from .synth.video import VideoSettings
 
-    settings = VideoSettings(frames=args.frames, stride=args.stride or args.frames, size=args.size, crops_per_window=args.crops_per_window,
-                             accumulate=args.accumulate, seed=args.seed, split=args.split,
-                             first=args.first, last=args.last)
-    root, written = synthesize_video(args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard)
+    settings = VideoSettings(
+        frames=args.frames,
+        stride=args.stride or args.frames,
+        size=args.size,
+        crops_per_window=args.crops_per_window,
+        accumulate=args.accumulate,
+        seed=args.seed,
+        split=args.split,
+        first=args.first,
+        last=args.last,
+    )
+    root, written = synthesize_video(
+        args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard
+    )
     print(f"wrote {written} samples to {root}/ (index: {root}/index.jsonl)")
     return 0
 
 
 def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scenes", help="procedural dynamic blur: textured objects moving over a moving background, with true flows")
+    p = sub.add_parser(
+        "scenes", help="procedural dynamic blur: textured objects moving over a moving background, with true flows"
+    )
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
     p.add_argument("--samples", type=COUNT, default=100)
     p.add_argument("--frames", type=_odd_frames, default=7)
     p.add_argument("--size", type=_whole(32), default=256)
     p.add_argument("--objects", type=NATURAL, default=3, help="foreground objects per scene")
-    p.add_argument("--textures", default="skimage", help="folder of photos to cut textures from (default: scikit-image's photos)")
+    p.add_argument(
+        "--textures", default="skimage", help="folder of photos to cut textures from (default: scikit-image's photos)"
+    )
     p.add_argument("--max-camera-shift", type=PIXELS, default=8.0, help="background motion over the exposure, pixels")
     p.add_argument("--max-object-shift", type=PIXELS, default=16.0, help="object motion over the exposure, pixels")
-    p.add_argument("--max-rotation", type=_real(0.0, 45.0), default=3.0, help="background rotation, degrees (objects: 4x)")
+    p.add_argument(
+        "--max-rotation", type=_real(0.0, 45.0), default=3.0, help="background rotation, degrees (objects: 4x)"
+    )
     p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--workers", type=COUNT, default=1)
@@ -205,9 +259,19 @@ def _run_synth_scenes(args: argparse.Namespace) -> int:
     from .synth.api import synthesize_scenes
     from .synth.scenes import SceneSettings
 
-    settings = SceneSettings(frames=args.frames, size=args.size, objects=args.objects, max_camera_shift=args.max_camera_shift,
-                             max_object_shift=args.max_object_shift, max_rotation_deg=args.max_rotation, accumulate=args.accumulate, seed=args.seed)
-    root, written = synthesize_scenes(args.out, args.samples, settings, args.textures, workers=args.workers, shard=args.shard)
+    settings = SceneSettings(
+        frames=args.frames,
+        size=args.size,
+        objects=args.objects,
+        max_camera_shift=args.max_camera_shift,
+        max_object_shift=args.max_object_shift,
+        max_rotation_deg=args.max_rotation,
+        accumulate=args.accumulate,
+        seed=args.seed,
+    )
+    root, written = synthesize_scenes(
+        args.out, args.samples, settings, args.textures, workers=args.workers, shard=args.shard
+    )
     print(f"wrote {written} samples ({args.samples} in total) to {root}/ (index: {root}/index.jsonl)")
     return 0
 
@@ -227,7 +291,13 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=_odd_frames, default=None, help="N frames the model predicts")
     p.add_argument("--workers", type=NATURAL, default=None, help="DataLoader worker processes")
     p.add_argument("--seed", type=SEED, default=None)
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config value, e.g. loss.penalty=false")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config value, e.g. loss.penalty=false",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
@@ -241,9 +311,15 @@ def _run_train(args: argparse.Namespace) -> int:
     from .train_config import parse_override, resolve
 
     flags = {
-        ("data", "path"): args.data, ("data", "val_path"): args.val_data, ("train", "epochs"): args.epochs,
-        ("train", "steps"): args.steps, ("train", "batch_size"): args.batch_size, ("train", "lr"): args.lr,
-        ("train", "crop"): args.crop, ("model", "frames"): args.frames, ("train", "workers"): args.workers,
+        ("data", "path"): args.data,
+        ("data", "val_path"): args.val_data,
+        ("train", "epochs"): args.epochs,
+        ("train", "steps"): args.steps,
+        ("train", "batch_size"): args.batch_size,
+        ("train", "lr"): args.lr,
+        ("train", "crop"): args.crop,
+        ("model", "frames"): args.frames,
+        ("train", "workers"): args.workers,
         ("train", "seed"): args.seed,
     }
     overrides = [{s: {k: v}} for (s, k), v in flags.items() if v is not None]
@@ -259,7 +335,9 @@ def _run_train(args: argparse.Namespace) -> int:
     except Blur2VideoError:
         if os.environ.get("RANK", "0") != "0":  # under torchrun every rank stops with the same line: rank 0 says it
             return 2
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun SIGTERMs rank 0 once another rank has exited: say the line first
+        if (
+            int(os.environ.get("WORLD_SIZE", "1")) > 1
+        ):  # torchrun SIGTERMs rank 0 once another rank has exited: say the line first
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise
     if os.environ.get("RANK", "0") == "0":
@@ -273,11 +351,18 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--example", action="store_true", help="also restore the blurred example shipped in the package")
     p.add_argument("--out", default="restored", help="output folder; each input gets OUT/NAME/")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
-    p.add_argument("--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)")
+    p.add_argument(
+        "--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)"
+    )
     p.add_argument("--fps", type=_real(0.1, 240.0), default=8.0, help="animation frame rate (0.1 to 240)")
     p.add_argument("--pingpong", action="store_true", help="animate forward then backward")
     p.add_argument("--frames-only", action="store_true", help="write only frame_*.png")
-    p.add_argument("--max-pixels", type=_whole(64 * 64), default=1280 * 736, help="above this, restore in overlapping tiles (bounds memory)")
+    p.add_argument(
+        "--max-pixels",
+        type=_whole(64 * 64),
+        default=1280 * 736,
+        help="above this, restore in overlapping tiles (bounds memory)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
 
@@ -316,16 +401,27 @@ def _run_restore(args: argparse.Namespace) -> int:
         notes.append(f"{folder}: removed, an unfinished output of an interrupted run")
     for note in notes:
         print(f"blur2video: note: {note}", file=sys.stderr)
-    restorer = Restorer.from_checkpoint(args.checkpoint, args.device) if args.checkpoint else Restorer.from_pretrained(args.device)
+    restorer = (
+        Restorer.from_checkpoint(args.checkpoint, args.device)
+        if args.checkpoint
+        else Restorer.from_pretrained(args.device)
+    )
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
-        for path, name in tqdm(list(zip(paths, output_names(paths))), desc="restore", unit="image", disable=None if len(paths) > 1 else True):
+        for path, name in tqdm(
+            list(zip(paths, output_names(paths), strict=False)),
+            desc="restore",
+            unit="image",
+            disable=None if len(paths) > 1 else True,
+        ):
             notes = []
             try:
                 check_slot(args.out, name)  # before computing: a refused OUT/NAME costs nothing
                 video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
-                folder = write_outputs(video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
+                folder = write_outputs(
+                    video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",)
+                )
             except Blur2VideoError as exc:
                 line = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
                 failures.append(line)
@@ -341,7 +437,9 @@ def _run_restore(args: argparse.Namespace) -> int:
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET")
+    p = commands.add_parser(
+        "eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET"
+    )
     p.add_argument("--checkpoint", nargs="+", required=True, help="one or more model files (one report row each)")
     p.add_argument("--name", nargs="*", default=None, action=_Distinct, help="row labels, one per checkpoint")
     p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
@@ -358,7 +456,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     if args.name and len(args.name) != len(args.checkpoint):
-        raise Blur2VideoError(f"--name: {len(args.name)} labels for {len(args.checkpoint)} checkpoints; give one per checkpoint")
+        raise Blur2VideoError(
+            f"--name: {len(args.name)} labels for {len(args.checkpoint)} checkpoints; give one per checkpoint"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     evaluate(args.checkpoint, args.data, args.out, args.batch_size, args.device, args.samples, args.name)
@@ -373,8 +473,12 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="base TOML config the variants modify")
     p.add_argument("--steps", type=COUNT, required=True, help="training steps per variant")
     p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
-    p.add_argument("--variants", nargs="*", default=None, action=_Distinct, help="a subset of the variants (default: all)")
-    p.add_argument("--jobs", type=COUNT, default=1, help="variants trained in parallel (one GPU each when CUDA is present)")
+    p.add_argument(
+        "--variants", nargs="*", default=None, action=_Distinct, help="a subset of the variants (default: all)"
+    )
+    p.add_argument(
+        "--jobs", type=COUNT, default=1, help="variants trained in parallel (one GPU each when CUDA is present)"
+    )
     p.add_argument("--eval-samples", type=COUNT, default=None, help="evaluate on the first S samples only")
     p.add_argument("--device", default="auto")
 
@@ -382,7 +486,17 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
 def _run_ablate(args: argparse.Namespace) -> int:
     from .ablate import ablate
 
-    ablate(args.data, args.out, args.config, args.steps, args.val_data, args.variants, args.jobs, args.device, args.eval_samples)
+    ablate(
+        args.data,
+        args.out,
+        args.config,
+        args.steps,
+        args.val_data,
+        args.variants,
+        args.jobs,
+        args.device,
+        args.eval_samples,
+    )
     print(f"report: {Path(args.out) / 'table5.md'}")
     return 0
 
@@ -390,7 +504,9 @@ def _run_ablate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="blur2video", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(dest="source_type", required=True)
+    synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(
+        dest="source_type", required=True
+    )
     _add_synth_rotation(synth)
     _add_synth_video(synth)
     _add_synth_scenes(synth)
@@ -404,7 +520,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command moves large tensors (see blur2video.runtime)
-    handlers = {("synth", "rotation"): _run_synth_rotation, ("synth", "video"): _run_synth_video, ("synth", "scenes"): _run_synth_scenes, ("train", None): _run_train, ("restore", None): _run_restore, ("eval", None): _run_eval, ("ablate", None): _run_ablate}
+    handlers = {
+        ("synth", "rotation"): _run_synth_rotation,
+        ("synth", "video"): _run_synth_video,
+        ("synth", "scenes"): _run_synth_scenes,
+        ("train", None): _run_train,
+        ("restore", None): _run_restore,
+        ("eval", None): _run_eval,
+        ("ablate", None): _run_ablate,
+    }
     try:
         return handlers[(args.command, getattr(args, "source_type", None))](args)
     except Blur2VideoError as exc:

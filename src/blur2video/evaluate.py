@@ -87,21 +87,38 @@ def _check_labels(labels: list[str], checkpoints: list[str | Path]) -> None:
     if len(labels) != len(checkpoints):
         raise Blur2VideoError(f"{len(labels)} names for {len(checkpoints)} checkpoints; give one per checkpoint")
     seen: dict[str, str] = {BLUR_ROW: "the blurred-input row"}
-    for label, path in zip(labels, checkpoints):
+    for label, path in zip(labels, checkpoints, strict=False):
         if label in seen:
-            raise Blur2VideoError(f"{path}: its row name {label!r} is taken by {seen[label]}; give distinct names with --name")
+            raise Blur2VideoError(
+                f"{path}: its row name {label!r} is taken by {seen[label]}; give distinct names with --name"
+            )
         seen[label] = str(path)
 
 
-def evaluate(checkpoints: list[str | Path], data: str | Path, out: str | Path, batch_size: int = 4, device: str = "auto",
-             samples: int | None = None, names: list[str] | None = None, quiet: bool = False) -> dict:
+def evaluate(
+    checkpoints: list[str | Path],
+    data: str | Path,
+    out: str | Path,
+    batch_size: int = 4,
+    device: str = "auto",
+    samples: int | None = None,
+    names: list[str] | None = None,
+    quiet: bool = False,
+) -> dict:
     """Score every checkpoint on ``data``; write report.json, report.md, grid.png and the
     PSNR-against-rotation plot into ``out``. Returns the report."""
     if batch_size < 1:
         raise Blur2VideoError(f"batch size {batch_size}: give at least 1")
     if samples is not None and samples < 1:
         raise Blur2VideoError(f"samples {samples}: give at least 1 (or none for the whole dataset)")
-    labels = list(names) if names else [Path(c).stem if Path(c).stem not in ("model", "best") else f"{Path(c).parent.name}/{Path(c).stem}" for c in checkpoints]
+    labels = (
+        list(names)
+        if names
+        else [
+            Path(c).stem if Path(c).stem not in ("model", "best") else f"{Path(c).parent.name}/{Path(c).stem}"
+            for c in checkpoints
+        ]
+    )
     _check_labels(labels, checkpoints)
     dev = pick_device(device)
     dataset = FolderDataset(data)
@@ -122,7 +139,7 @@ def evaluate(checkpoints: list[str | Path], data: str | Path, out: str | Path, b
             truths = [rotation_flows(metas[index + i], n, h, w) for i in range(b)]
             rows[BLUR_ROW].add(score_sequences(blur.unsqueeze(1).expand_as(target), target))
             preds = []
-            for label, (model, _) in zip(labels, models):
+            for label, (model, _) in zip(labels, models, strict=False):
                 result = model(blur.to(dev))
                 pred = result.frames.float().cpu()
                 preds.append(pred)
@@ -177,7 +194,7 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
             entry["epe_affine_frames"] = _summary(scores.epe_affine)
             entry["epe_affine_flow_frames"] = _summary(scores.epe_full)
         table.append(entry)
-    for label, (path, (_, meta)) in zip(labels, zip(checkpoints, models)):
+    for label, (path, (_, meta)) in zip(labels, zip(checkpoints, models, strict=False), strict=False):
         trained = json.loads(meta.get("train_config", "{}")).get("data", {})
         source = trained.get("path") or "; ".join(_stream_source(s) for s in trained.get("stream", [])) or "unknown"
         if trained.get("path") and Path(trained["path"]).resolve() == dataset.root.resolve():
@@ -202,7 +219,9 @@ def _by_angle(rows: dict[str, RowScores], angles: np.ndarray, bins: int = 5) -> 
     table = {"edges_deg": edges.tolist(), "counts": [int((which == k).sum()) for k in range(bins)], "psnr": {}}
     for label, scores in rows.items():
         per_sample = np.stack(scores.psnr).mean(1)
-        table["psnr"][label] = [float(per_sample[which == k].mean()) if (which == k).any() else None for k in range(bins)]
+        table["psnr"][label] = [
+            float(per_sample[which == k].mean()) if (which == k).any() else None for k in range(bins)
+        ]
     return table
 
 
@@ -248,35 +267,82 @@ def _fmt(x) -> str:
 
 def render_markdown(report: dict) -> str:
     n = report["frames"]
-    lines = [f"# Evaluation on {report['dataset']} ({report['samples']} samples, N={n})", "", f"Order: {report['order']}.", ""]
+    lines = [
+        f"# Evaluation on {report['dataset']} ({report['samples']} samples, N={n})",
+        "",
+        f"Order: {report['order']}.",
+        "",
+    ]
     head = "| method | " + " | ".join(f"frame {j}" for j in range(n)) + " | mean |"
     sep = "|---|" + "---:|" * (n + 1)
-    for title, key, mean in (("PSNR (dB) per frame", "psnr_frames", "psnr_mean"), ("SSIM per frame", "ssim_frames", "ssim_mean")):
+    for title, key, mean in (
+        ("PSNR (dB) per frame", "psnr_frames", "psnr_mean"),
+        ("SSIM per frame", "ssim_frames", "ssim_mean"),
+    ):
         lines += [f"## {title}", "", head, sep]
         for r in report["rows"]:
-            lines.append(f"| {r['name']} | " + " | ".join(_fmt(x) if key == "psnr_frames" else f"{x:.4f}" for x in r[key]) + f" | {_fmt(r[mean]) if key == 'psnr_frames' else format(r[mean], '.4f')} |")
+            lines.append(
+                f"| {r['name']} | "
+                + " | ".join(_fmt(x) if key == "psnr_frames" else f"{x:.4f}" for x in r[key])
+                + f" | {_fmt(r[mean]) if key == 'psnr_frames' else format(r[mean], '.4f')} |"
+            )
         lines.append("")
-    lines += ["## First, middle and last frames", "", "| method | first PSNR | middle PSNR | last PSNR | first SSIM | middle SSIM | last SSIM |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "## First, middle and last frames",
+        "",
+        "| method | first PSNR | middle PSNR | last PSNR | first SSIM | middle SSIM | last SSIM |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in report["rows"]:
         p, s = r["psnr_frames"], r["ssim_frames"]
-        lines.append(f"| {r['name']} | {_fmt(p[0])} | {_fmt(p[n // 2])} | {_fmt(p[-1])} | {s[0]:.4f} | {s[n // 2]:.4f} | {s[-1]:.4f} |")
-    lines += ["", "## Per-frame-max variant (each frame takes its better order)", "", head.replace("| mean |", "|"), sep[:-5]]
+        lines.append(
+            f"| {r['name']} | {_fmt(p[0])} | {_fmt(p[n // 2])} | {_fmt(p[-1])} | {s[0]:.4f} | {s[n // 2]:.4f} | {s[-1]:.4f} |"
+        )
+    lines += [
+        "",
+        "## Per-frame-max variant (each frame takes its better order)",
+        "",
+        head.replace("| mean |", "|"),
+        sep[:-5],
+    ]
     for r in report["rows"]:
         lines.append(f"| {r['name']} | " + " | ".join(_fmt(x) for x in r["psnr_max_frames"]) + " |")
     lines += ["", "## Middle frame (single-image deblurring)", "", "| method | PSNR | SSIM |", "|---|---:|---:|"]
     lines += [f"| {r['name']} | {_fmt(r['middle_psnr'])} | {r['middle_ssim']:.4f} |" for r in report["rows"]]
     if report["zero_motion_epe_frames"]:
-        lines += ["", f"## Motion end-point error (pixels, mean per frame, {report['epe_border_px']}-px border ignored)", "", head, sep]
-        lines.append("| zero motion | " + " | ".join(f"{x:.2f}" for x in report["zero_motion_epe_frames"]) + f" | {np.mean(report['zero_motion_epe_frames']):.2f} |")
+        lines += [
+            "",
+            f"## Motion end-point error (pixels, mean per frame, {report['epe_border_px']}-px border ignored)",
+            "",
+            head,
+            sep,
+        ]
+        lines.append(
+            "| zero motion | "
+            + " | ".join(f"{x:.2f}" for x in report["zero_motion_epe_frames"])
+            + f" | {np.mean(report['zero_motion_epe_frames']):.2f} |"
+        )
         for r in report["rows"]:
             for key, what in (("epe_affine_frames", "affine"), ("epe_affine_flow_frames", "affine + local flow")):
                 if key in r:
-                    lines.append(f"| {r['name']} ({what}) | " + " | ".join(f"{x:.2f}" for x in r[key]) + f" | {np.mean(r[key]):.2f} |")
+                    lines.append(
+                        f"| {r['name']} ({what}) | "
+                        + " | ".join(f"{x:.2f}" for x in r[key])
+                        + f" | {np.mean(r[key]):.2f} |"
+                    )
     if "by_angle" in report:
         t = report["by_angle"]
-        lines += ["", "## PSNR against rotation magnitude (psnr_vs_rotation.png)", "",
-                  "| method | " + " | ".join(f"{a:.1f}-{b:.1f} deg (n={c})" for a, b, c in zip(t["edges_deg"][:-1], t["edges_deg"][1:], t["counts"])) + " |",
-                  "|---|" + "---:|" * len(t["counts"])]
+        lines += [
+            "",
+            "## PSNR against rotation magnitude (psnr_vs_rotation.png)",
+            "",
+            "| method | "
+            + " | ".join(
+                f"{a:.1f}-{b:.1f} deg (n={c})" for a, b, c in zip(t["edges_deg"][:-1], t["edges_deg"][1:], t["counts"], strict=False)
+            )
+            + " |",
+            "|---|" + "---:|" * len(t["counts"]),
+        ]
         for label, values in t["psnr"].items():
             lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in values) + " |")
     if report["notes"]:

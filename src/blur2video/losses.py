@@ -47,7 +47,9 @@ class LossConfig:
         if len(self.scale_weights) != 6:
             raise Blur2VideoError(f"loss.scale_weights needs 6 weights (1/32 .. 1), got {len(self.scale_weights)}")
         if not self.photometric:
-            raise Blur2VideoError("the photometric loss cannot be switched off: it is the only term tied to the targets")
+            raise Blur2VideoError(
+                "the photometric loss cannot be switched off: it is the only term tied to the targets"
+            )
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -61,16 +63,22 @@ def downsample_targets(targets: torch.Tensor, sizes: list[tuple[int, int]]) -> l
     flat = targets.flatten(0, 1)
     out = []
     for h, w in sizes:
-        t = flat if (h, w) == tuple(flat.shape[-2:]) else F.interpolate(flat, (h, w), mode="bilinear", align_corners=False, antialias=True)
+        t = (
+            flat
+            if (h, w) == tuple(flat.shape[-2:])
+            else F.interpolate(flat, (h, w), mode="bilinear", align_corners=False, antialias=True)
+        )
         out.append(t.view(b, n, 3, h, w))
     return out
 
 
-def photometric_per_sample(scales: list[torch.Tensor], targets: list[torch.Tensor], weights: tuple[float, ...], middle_weight: float = 1.0) -> torch.Tensor:
+def photometric_per_sample(
+    scales: list[torch.Tensor], targets: list[torch.Tensor], weights: tuple[float, ...], middle_weight: float = 1.0
+) -> torch.Tensor:
     """PML per sample (B,): sum over scales and frames of w_l * mean |pred - target|, the middle
     frame's term times ``middle_weight``."""
     total = 0.0
-    for w, pred, gt in zip(weights, scales, targets):
+    for w, pred, gt in zip(weights, scales, targets, strict=False):
         per_frame = (pred - gt).abs().mean(dim=(2, 3, 4))  # (B, N)
         if middle_weight != 1.0:
             frame_weights = torch.ones(per_frame.shape[1], dtype=per_frame.dtype, device=per_frame.device)
@@ -98,7 +106,9 @@ def penalty_term(frames: torch.Tensor, targets: torch.Tensor, bound: float) -> t
     return -diff[:, keep].sum(dim=1).mean()
 
 
-def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig, order_free: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def compute_loss(
+    out: Restoration, targets: torch.Tensor, config: LossConfig, order_free: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """All switched-on terms and ``total`` for a batch of targets (B, N, 3, H, W).
 
     ``order_free`` (B,) bool says, per sample, whether its PML takes the better of both orders;
@@ -110,7 +120,9 @@ def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig, or
     if order_free is None and config.order_invariant:
         order_free = torch.ones(pml.shape[0], dtype=torch.bool, device=pml.device)
     if order_free is not None and bool(order_free.any()):
-        reversed_pml = photometric_per_sample(out.scales, [g.flip(1) for g in gts], config.scale_weights, config.middle_weight)
+        reversed_pml = photometric_per_sample(
+            out.scales, [g.flip(1) for g in gts], config.scale_weights, config.middle_weight
+        )
         pml = torch.where(order_free.to(pml.device), torch.minimum(pml, reversed_pml), pml)
     terms = {"pml": pml.mean()}
     total = terms["pml"]
@@ -128,7 +140,9 @@ def compute_loss(out: Restoration, targets: torch.Tensor, config: LossConfig, or
     return terms
 
 
-def gate_loss(gated: torch.Tensor, targets: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def gate_loss(
+    gated: torch.Tensor, targets: torch.Tensor, order_free: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """The confidence gate's objective (``train.part = "gate"``): the mean squared error of the
     gated frames (B, N, 3, H, W), per sample the better of both orders where ``order_free``
     (the blur cannot tell them apart, and the gate must not be punished for the network's order)."""

@@ -26,7 +26,11 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     (scikit-image's implementation, not written again)."""
     a = pred.detach().double().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     b = target.detach().double().permute(1, 2, 0).cpu().numpy()
-    return float(structural_similarity(b, a, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            b, a, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )
 
 
 @dataclass

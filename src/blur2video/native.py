@@ -45,7 +45,12 @@ os.register_at_fork(after_in_child=_pool.cache_clear)
 def pixel_rows(t: torch.Tensor) -> bool:
     """A CPU float32 (B, C, H, W) tensor whose pixels are rows of C floats (dense channels-last):
     the layout the network's kernels read and write."""
-    return t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+    return (
+        t.device.type == "cpu"
+        and t.dtype == torch.float32
+        and t.dim() == 4
+        and t.is_contiguous(memory_format=torch.channels_last)
+    )
 
 
 def threads_for(count: int, min_per_thread: int = MIN_PER_THREAD) -> int:
@@ -68,7 +73,7 @@ def run_split(fn: Callable[..., int], count: int, *args, align: int = 64, min_pe
     if threads == 1:
         statuses = [fn(*args, 0, count)]
     else:  # the calling thread takes the last share itself
-        jobs = [_pool(threads - 1).submit(fn, *args, lo, hi) for lo, hi in zip(bounds[:-2], bounds[1:-1])]
+        jobs = [_pool(threads - 1).submit(fn, *args, lo, hi) for lo, hi in zip(bounds[:-2], bounds[1:-1], strict=False)]
         statuses = [fn(*args, bounds[-2], bounds[-1])] + [job.result() for job in jobs]
     for status in statuses:
         check(status, fn.__name__)

@@ -74,7 +74,9 @@ def output_names(paths: list[Path]) -> list[str]:
 def _check_name(name: str) -> None:
     """Refuse a NAME that is not one visible folder name directly inside OUT."""
     if name != output_name(name + ".x"):
-        raise Blur2VideoError(f"output name {name!r}: must be one folder name without separators or leading dots, e.g. {output_name(name + '.x')!r}")
+        raise Blur2VideoError(
+            f"output name {name!r}: must be one folder name without separators or leading dots, e.g. {output_name(name + '.x')!r}"
+        )
 
 
 def _own_files(folder: Path, name: str) -> list[Path] | None:
@@ -145,7 +147,12 @@ def clean_stale(out_dir: Path) -> list[Path]:
         if match is None or (ours and ours["host"] != _host()) or not _gone(int(match["pid"])):
             continue
         folder, name = out_dir / entry, match["name"]
-        if ours and ours["kind"] == "replaced" and output_name(name + ".x") == name and not os.path.lexists(out_dir / name):
+        if (
+            ours
+            and ours["kind"] == "replaced"
+            and output_name(name + ".x") == name
+            and not os.path.lexists(out_dir / name)
+        ):
             os.rename(folder, out_dir / name)
         elif _remove_own(folder, name):
             removed.append(folder)
@@ -164,7 +171,9 @@ def prepare_out(out_dir: str | os.PathLike) -> list[Path]:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise Blur2VideoError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can write") from None
+        raise Blur2VideoError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can write"
+        ) from None
     return clean_stale(out)
 
 
@@ -176,11 +185,19 @@ def check_slot(out_dir: str | os.PathLike, name: str) -> Path:
     if not os.path.lexists(final):
         return final
     if final.is_symlink() or not final.is_dir():
-        raise Blur2VideoError(f"{final}: exists and is not a folder restore wrote; move it away or choose another --out")
+        raise Blur2VideoError(
+            f"{final}: exists and is not a folder restore wrote; move it away or choose another --out"
+        )
     if _own_files(final, name) is None:
-        foreign = sorted(e.name for e in os.scandir(final) if not (_OWN_FILE.fullmatch(e.name) or e.name in (f"{name}.gif", f"{name}.mp4")))
+        foreign = sorted(
+            e.name
+            for e in os.scandir(final)
+            if not (_OWN_FILE.fullmatch(e.name) or e.name in (f"{name}.gif", f"{name}.mp4"))
+        )
         shown = f" ({', '.join(foreign[:3])})" if foreign else ""
-        raise Blur2VideoError(f"{final}: exists and holds what restore did not write{shown}; move it away or choose another --out")
+        raise Blur2VideoError(
+            f"{final}: exists and holds what restore did not write{shown}; move it away or choose another --out"
+        )
     return final
 
 
@@ -219,7 +236,9 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, pingpong: bool) -> Non
     seq = _sequence(frames, pingpong)
     h, w = seq.shape[1:3]
     seq = np.pad(seq, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    writer = imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8, macro_block_size=2, ffmpeg_log_level="error")
+    writer = imageio.get_writer(
+        path, format="FFMPEG", fps=fps, codec="libx264", quality=8, macro_block_size=2, ffmpeg_log_level="error"
+    )
     try:
         for f in seq:
             writer.append_data(f)
@@ -244,20 +263,30 @@ def motion_summary(video: RestoredVideo) -> dict:
     """motion.json: per frame, the fitted pixel affine, the displacement of the image centre and
     corners, and the size of the global and local motion."""
     n, _, h, w = video.motion.flow.shape
-    points = {"centre": (w / 2, h / 2), "top_left": (0, 0), "top_right": (w - 1, 0), "bottom_left": (0, h - 1), "bottom_right": (w - 1, h - 1)}
+    points = {
+        "centre": (w / 2, h / 2),
+        "top_left": (0, 0),
+        "top_right": (w - 1, 0),
+        "bottom_left": (0, h - 1),
+        "bottom_right": (w - 1, h - 1),
+    }
     frames = []
     for j in range(n):
         a = video.motion.affines[j].astype(float)
         mag = np.hypot(*video.motion.flow[j])
-        frames.append({
-            "frame": j,
-            "affine_px": a.round(5).tolist(),
-            "displacement_px": {k: (a @ np.array([x, y, 1.0]) - np.array([x, y])).round(3).tolist() for k, (x, y) in points.items()},
-            "flow_mean_px": round(float(mag.mean()), 3),
-            "flow_max_px": round(float(mag.max()), 3),
-            "local_mean_px": round(float(video.motion.local_mean[j]), 3),
-            "local_max_px": round(float(video.motion.local_max[j]), 3),
-        })
+        frames.append(
+            {
+                "frame": j,
+                "affine_px": a.round(5).tolist(),
+                "displacement_px": {
+                    k: (a @ np.array([x, y, 1.0]) - np.array([x, y])).round(3).tolist() for k, (x, y) in points.items()
+                },
+                "flow_mean_px": round(float(mag.mean()), 3),
+                "flow_max_px": round(float(mag.max()), 3),
+                "local_mean_px": round(float(video.motion.local_mean[j]), 3),
+                "local_max_px": round(float(video.motion.local_max[j]), 3),
+            }
+        )
         if video.motion.confidence is not None:
             frames[-1]["confidence"] = round(float(video.motion.confidence[j]), 3)
     summary = {
@@ -267,8 +296,10 @@ def motion_summary(video: RestoredVideo) -> dict:
         "frames": frames,
     }
     if video.motion.confidence is not None:  # the confidence gate: where the model could not tell the motion
-        summary["confidence_convention"] = (f"the mean trust of the confidence gate in each frame: 1 is the network's frame, 0 the blurred "
-                                            f"photo itself; frames below {UNSURE} are listed as unsure_frames (their motion is a guess)")
+        summary["confidence_convention"] = (
+            f"the mean trust of the confidence gate in each frame: 1 is the network's frame, 0 the blurred "
+            f"photo itself; frames below {UNSURE} are listed as unsure_frames (their motion is a guess)"
+        )
         summary["unsure_frames"] = [j for j in range(n) if video.motion.confidence[j] < UNSURE]
     return summary
 
@@ -317,8 +348,15 @@ def write_motion_png(path: Path, video: RestoredVideo) -> None:
     plt.close(fig)
 
 
-def write_outputs(video: RestoredVideo, out_dir: str | Path, name: str, formats: tuple[str, ...] = FORMATS, fps: float = 8.0,
-                  pingpong: bool = False, frames_only: bool = False) -> Path:
+def write_outputs(
+    video: RestoredVideo,
+    out_dir: str | Path,
+    name: str,
+    formats: tuple[str, ...] = FORMATS,
+    fps: float = 8.0,
+    pingpong: bool = False,
+    frames_only: bool = False,
+) -> Path:
     """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
     atomically. ``name`` must be one safe folder name (``output_name`` makes one); an existing
     OUT/NAME is replaced only if restore wrote it (see the module docstring)."""
@@ -331,7 +369,9 @@ def write_outputs(video: RestoredVideo, out_dir: str | Path, name: str, formats:
             raise Blur2VideoError(f"{tmp}: exists and holds what restore did not write; move it away")
         tmp.mkdir()
     except OSError as exc:
-        raise Blur2VideoError(f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions") from None
+        raise Blur2VideoError(
+            f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
+        ) from None
     try:
         frames8 = video.frames_uint8()
         for j, f in enumerate(frames8):
@@ -347,7 +387,9 @@ def write_outputs(video: RestoredVideo, out_dir: str | Path, name: str, formats:
         _land(tmp, final, name)
     except OSError as exc:
         _remove_own(tmp, name)
-        raise Blur2VideoError(f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions") from None
+        raise Blur2VideoError(
+            f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
+        ) from None
     except BaseException:
         _remove_own(tmp, name)
         raise

@@ -153,21 +153,25 @@ class Restorer:
         self.frames = model.config.frames
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Restorer":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> Restorer:
         dev = pick_device(device)
         model, meta = load_model(path, dev)
         return cls(model, meta, dev)
 
     @classmethod
-    def from_pretrained(cls, device: str = "auto") -> "Restorer":
+    def from_pretrained(cls, device: str = "auto") -> Restorer:
         """The bundled model (see README "Pretrained model")."""
         path = bundled_weights()
         if not path.is_file():
-            raise Blur2VideoError(f"{path}: the bundled model is missing from this installation; reinstall blur2video or pass --checkpoint")
+            raise Blur2VideoError(
+                f"{path}: the bundled model is missing from this installation; reinstall blur2video or pass --checkpoint"
+            )
         return cls.from_checkpoint(path, device)
 
     @torch.inference_mode()
-    def _run(self, blur: torch.Tensor, motion: tuple | None = None, bank: tuple | None = None) -> tuple[torch.Tensor, ...]:
+    def _run(
+        self, blur: torch.Tensor, motion: tuple | None = None, bank: tuple | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """(1, 3, h, w) -> frames (N, 3, h, w), total flow (N, 2, h, w), local flow size (N, h, w),
         the confidence gate's map (N, h, w) or None.
         ``motion``: (affines, image_affines) to impose instead of estimating them; ``bank``: the
@@ -184,10 +188,21 @@ class Restorer:
             local = 2.0 * F.interpolate(finest, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
             local = F.pad(local, (0, w - local.shape[-1], 0, h - local.shape[-2]), mode="replicate")
         confidence = None if out.confidence is None else out.confidence[0].float().cpu()
-        return frames.cpu(), (flow + local).cpu(), torch.hypot(local[:, 0], local[:, 1]).cpu(), confidence  # hypot: norm(dim=1) took 0.45 s at 720p
+        return (
+            frames.cpu(),
+            (flow + local).cpu(),
+            torch.hypot(local[:, 0], local[:, 1]).cpu(),
+            confidence,
+        )  # hypot: norm(dim=1) took 0.45 s at 720p
 
-    def restore(self, image, max_pixels: int = 1280 * 736, overlap: int = 96, notes: list[str] | None = None,
-                motion_pixels: int | None = None) -> RestoredVideo:
+    def restore(
+        self,
+        image,
+        max_pixels: int = 1280 * 736,
+        overlap: int = 96,
+        notes: list[str] | None = None,
+        motion_pixels: int | None = None,
+    ) -> RestoredVideo:
         """Restore the N frames and the motion of one blurred image (path, PIL image or array).
 
         Above ``max_pixels`` the photo is restored in tiles overlapping by ``overlap`` pixels that
@@ -200,13 +215,22 @@ class Restorer:
             frames, flow, local, confidence = self._run(blur)
             local_mean, local_max = local.mean(dim=(1, 2)), local.amax(dim=(1, 2))
         else:
-            frames, flow, local_mean, local_max, confidence = self._run_tiled(blur, max_pixels, overlap, motion_pixels or max_pixels)
-        motion = Motion(affines=fit_affines(flow), flow=flow.numpy(), local_mean=local_mean.numpy(), local_max=local_max.numpy(),
-                        confidence=None if confidence is None else confidence.mean(dim=(1, 2)).numpy())
+            frames, flow, local_mean, local_max, confidence = self._run_tiled(
+                blur, max_pixels, overlap, motion_pixels or max_pixels
+            )
+        motion = Motion(
+            affines=fit_affines(flow),
+            flow=flow.numpy(),
+            local_mean=local_mean.numpy(),
+            local_max=local_max.numpy(),
+            confidence=None if confidence is None else confidence.mean(dim=(1, 2)).numpy(),
+        )
         return RestoredVideo(frames=frames.permute(0, 2, 3, 1).numpy(), motion=motion, blur=arr)
 
     @torch.inference_mode()
-    def _global_motion(self, blur: torch.Tensor, max_pixels: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None:
+    def _global_motion(
+        self, blur: torch.Tensor, max_pixels: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None:
         """The global motion of the whole photo, estimated on a copy scaled to fit ``max_pixels``:
         (affines, image_affines, Q) with Q (3, 3) mapping that copy's normalised coordinates to
         full-size pixels. None for models without global motion (the Jin baseline)."""
@@ -214,7 +238,13 @@ class Restorer:
             return None
         h, w = blur.shape[-2:]
         s = min(1.0, math.sqrt(max_pixels / (h * w)))
-        small = blur if s == 1.0 else F.interpolate(blur, scale_factor=s, mode="bilinear", antialias=True, align_corners=False, recompute_scale_factor=True)
+        small = (
+            blur
+            if s == 1.0
+            else F.interpolate(
+                blur, scale_factor=s, mode="bilinear", antialias=True, align_corners=False, recompute_scale_factor=True
+            )
+        )
         out = self.model(small.to(self.device))
         sh, sw = small.shape[-2:]
         sx, sy = sw / w, sh / h
@@ -231,8 +261,12 @@ class Restorer:
         motion = self._global_motion(blur, motion_pixels)
         head = getattr(self.model, "kernel_bank", None)
         bank = None
-        if head is not None:  # the tiles return the network's own middle frame; the head deconvolves the whole photo below
-            with torch.inference_mode():  # its weights read from the whole photo at full size: blur lengths are in its pixels
+        if (
+            head is not None
+        ):  # the tiles return the network's own middle frame; the head deconvolves the whole photo below
+            with (
+                torch.inference_mode()
+            ):  # its weights read from the whole photo at full size: blur lengths are in its pixels
                 filters, kept = head.weights(blur.to(self.device))
                 bank = (torch.zeros_like(filters), torch.ones_like(kept))
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
@@ -293,7 +327,11 @@ def fit_affines(flow: torch.Tensor) -> np.ndarray:
     step = max(1, int(math.sqrt(flow.shape[-1] * flow.shape[-2] / 65536)))
     flow = flow[..., step // 2 :: step, step // 2 :: step]
     n, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) * step + step // 2, torch.arange(w, dtype=torch.float64) * step + step // 2, indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) * step + step // 2,
+        torch.arange(w, dtype=torch.float64) * step + step // 2,
+        indexing="ij",
+    )
     design = torch.stack([xs.flatten(), ys.flatten(), torch.ones(h * w, dtype=torch.float64)], 1)  # (P, 3)
     target = torch.stack([xs.flatten(), ys.flatten()], 1)[None] + flow.double().flatten(2).transpose(1, 2)  # (N, P, 2)
     solution = torch.linalg.lstsq(design[None].expand(n, -1, -1), target).solution  # (N, 3, 2)

@@ -40,8 +40,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 from tqdm import tqdm
 
-from .checkpoints import (ARCHS, load_matching_weights, load_training_state, load_weights, model_config_of, read_metadata, read_tensors, save_model,
-                          save_training_state)
+from .checkpoints import (
+    ARCHS,
+    load_matching_weights,
+    load_training_state,
+    load_weights,
+    model_config_of,
+    read_metadata,
+    read_tensors,
+    save_model,
+    save_training_state,
+)
 from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
 from .data.io import atomic_write_bytes
@@ -53,7 +62,15 @@ from .train_config import loss_config, model_config
 
 
 class Trainer:
-    def __init__(self, cfg: dict, out: str | Path, device: str = "auto", amp: bool = False, resume: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: dict,
+        out: str | Path,
+        device: str = "auto",
+        amp: bool = False,
+        resume: bool = False,
+        quiet: bool = False,
+    ) -> None:
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
@@ -65,7 +82,9 @@ class Trainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         t = cfg["train"]
         if t["batch_size"] % self.world:
-            raise Blur2VideoError(f"train.batch_size {t['batch_size']} is the global batch: it must divide by the {self.world} processes")
+            raise Blur2VideoError(
+                f"train.batch_size {t['batch_size']} is the global batch: it must divide by the {self.world} processes"
+            )
         self.local_batch = t["batch_size"] // self.world
         self.amp = amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -80,10 +99,14 @@ class Trainer:
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
         self.real_set = real_validation_set(cfg, self.model_cfg.frames)
         _check_crop(t["crop"], self.train_set)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True)
+        self.sampler = DistributedSampler(
+            self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True
+        )
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
-            raise Blur2VideoError(f"{len(self.train_set)} training samples make no batch of {t['batch_size']}; lower train.batch_size or add data")
+            raise Blur2VideoError(
+                f"{len(self.train_set)} training samples make no batch of {t['batch_size']}; lower train.batch_size or add data"
+            )
         self.total_steps = t["steps"] if t["steps"] > 0 else t["epochs"] * self.steps_per_epoch
         self.part = t["part"]
         trained = self._trained_part(self.part)
@@ -108,10 +131,10 @@ class Trainer:
         if not part:
             return self.model
         if part not in ("kernel_bank", "gate"):
-            raise Blur2VideoError(f"train.part = {part!r}: choose \"kernel_bank\", \"gate\" or \"\" (the whole model)")
+            raise Blur2VideoError(f'train.part = {part!r}: choose "kernel_bank", "gate" or "" (the whole model)')
         head = getattr(self.model, part, None)
         if head is None:
-            raise Blur2VideoError(f"train.part = \"{part}\" trains that head alone: set model.{part} = true")
+            raise Blur2VideoError(f'train.part = "{part}" trains that head alone: set model.{part} = true')
         self.model.requires_grad_(False)
         head.requires_grad_(True)
         return head
@@ -120,7 +143,9 @@ class Trainer:
     def _prepare_run_dir(self, resume: bool) -> None:
         last = self.out / "last.json"
         if last.exists() and not resume:
-            raise Blur2VideoError(f"{self.out}: already holds a run; pass --resume to continue it or choose another --out")
+            raise Blur2VideoError(
+                f"{self.out}: already holds a run; pass --resume to continue it or choose another --out"
+            )
         if resume and last.exists():
             self._resume(self._checkpoint_named_by(last))
         if self.rank == 0:
@@ -136,19 +161,27 @@ class Trainer:
             raise Blur2VideoError(f"{last}: damaged ({type(exc).__name__}: {exc}); {self._pointer_fix()}") from None
         name = saved.get("dir") if isinstance(saved, dict) else None
         if not isinstance(name, str) or not name:
-            raise Blur2VideoError(f"{last}: names no checkpoint folder (it needs \"dir\"); {self._pointer_fix()}")
+            raise Blur2VideoError(f'{last}: names no checkpoint folder (it needs "dir"); {self._pointer_fix()}')
         own = (self.out / "checkpoints").resolve()
         folder = (self.out / name).resolve()
         if folder.parent != own:
-            raise Blur2VideoError(f"{last}: \"dir\" = {name!r} lies outside {self.out / 'checkpoints'}, and a run resumes only from its own checkpoints; "
-                                  f"{self._pointer_fix()}")
+            raise Blur2VideoError(
+                f'{last}: "dir" = {name!r} lies outside {self.out / "checkpoints"}, and a run resumes only from its own checkpoints; '
+                f"{self._pointer_fix()}"
+            )
         return self.out / "checkpoints" / folder.name
 
     def _pointer_fix(self, broken: str = "") -> str:
         """The command that points last.json at the newest complete checkpoint other than ``broken``."""
         last = self.out / "last.json"
-        folders = sorted(p.name for p in (self.out / "checkpoints").glob("step-*")
-                         if p.name != broken and p.name[5:].isdigit() and (p / "model.safetensors").is_file() and (p / "state.json").is_file())
+        folders = sorted(
+            p.name
+            for p in (self.out / "checkpoints").glob("step-*")
+            if p.name != broken
+            and p.name[5:].isdigit()
+            and (p / "model.safetensors").is_file()
+            and (p / "state.json").is_file()
+        )
         if not folders:
             return f"no other complete checkpoint is in {self.out / 'checkpoints'}: start the run again in a new --out"
         pointer = json.dumps({"step": int(folders[-1][5:]), "dir": f"checkpoints/{folders[-1]}"})
@@ -179,18 +212,24 @@ class Trainer:
         keep = f"drop the change to resume, or train into a new --out with train.init = {weights} (it starts from every tensor that fits)"
         arch = meta.get("arch")
         if arch != self.cfg["model"]["arch"]:
-            raise Blur2VideoError(f"{weights}: the run trains model.arch = {arch!r}, this config {self.cfg['model']['arch']!r}; {keep}")
+            raise Blur2VideoError(
+                f"{weights}: the run trains model.arch = {arch!r}, this config {self.cfg['model']['arch']!r}; {keep}"
+            )
         theirs, ours = model_config_of(meta, weights).as_dict(), self.model_cfg.as_dict()
         for key in ours:
             if theirs.get(key) != ours[key]:
-                raise Blur2VideoError(f"{weights}: the run's model has model.{key} = {json.dumps(theirs.get(key))}, this config {json.dumps(ours[key])}: "
-                                      f"a resumed run keeps its model and these weights do not fit this architecture; {keep}")
+                raise Blur2VideoError(
+                    f"{weights}: the run's model has model.{key} = {json.dumps(theirs.get(key))}, this config {json.dumps(ours[key])}: "
+                    f"a resumed run keeps its model and these weights do not fit this architecture; {keep}"
+                )
         try:
             saved_part = json.loads(meta.get("train_config", "{}"))["train"]["part"]
         except (json.JSONDecodeError, KeyError, TypeError):
             return
         if saved_part != self.part:
-            raise Blur2VideoError(f"{weights}: the run trains train.part = {saved_part!r}, this config {self.part!r}: its optimiser state is for that part; {keep}")
+            raise Blur2VideoError(
+                f"{weights}: the run trains train.part = {saved_part!r}, this config {self.part!r}: its optimiser state is for that part; {keep}"
+            )
 
     def _continue_schedule(self) -> None:
         """After loading the saved schedule, the config's train.lr and milestones (from train.steps
@@ -198,11 +237,17 @@ class Trainer:
         milestone already passed, so a lower train.lr on resume scales the rest of the schedule.
         Unchanged settings give the saved rate bit for bit (halving is exact)."""
         if self.step > self.total_steps:
-            raise Blur2VideoError(f"{self.out}: the run is at step {self.step}, past the {self.total_steps} steps this config trains; "
-                                  f"give --steps above {self.step} to train on, or use {self.out / 'model.safetensors'} as it is")
+            raise Blur2VideoError(
+                f"{self.out}: the run is at step {self.step}, past the {self.total_steps} steps this config trains; "
+                f"give --steps above {self.step} to train on, or use {self.out / 'model.safetensors'} as it is"
+            )
         sched, base = self.scheduler, float(self.cfg["train"]["lr"])
         lr = base * sched.gamma ** sum(1 for m in self.milestones if m <= sched.last_epoch)
-        saved_base, saved_milestones, saved_lr = sched.base_lrs[0], sorted(sched.milestones.elements()), self.optimizer.param_groups[0]["lr"]
+        saved_base, saved_milestones, saved_lr = (
+            sched.base_lrs[0],
+            sorted(sched.milestones.elements()),
+            self.optimizer.param_groups[0]["lr"],
+        )
         notes = []
         if base != saved_base:
             notes.append(f"train.lr {saved_base:g} -> {base:g}")
@@ -227,10 +272,14 @@ class Trainer:
         tmp.mkdir(parents=True)
         extra = {"step": self.step, "train_config": self.cfg}
         save_model(tmp / "model.safetensors", self.model, extra)
-        save_training_state(tmp, self.optimizer, self.scheduler, {"step": self.step, "wall_seconds": self.wall, "best_psnr": self.best})
+        save_training_state(
+            tmp, self.optimizer, self.scheduler, {"step": self.step, "wall_seconds": self.wall, "best_psnr": self.best}
+        )
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        atomic_write_bytes(self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}).encode())
+        atomic_write_bytes(
+            self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}).encode()
+        )
         self.saved_step = self.step
         shutil.copyfile(final / "model.safetensors", self.out / ".model.safetensors.tmp")
         os.replace(self.out / ".model.safetensors.tmp", self.out / "model.safetensors")
@@ -245,8 +294,16 @@ class Trainer:
         self.train_set.set_epoch(epoch)
         indices = list(iter(self.sampler))[: self.steps_per_epoch * self.local_batch][skip_batches * self.local_batch :]
         workers = self.cfg["train"]["workers"]
-        return DataLoader(_Guarded(self.train_set), batch_size=self.local_batch, sampler=indices, num_workers=workers, drop_last=True, collate_fn=_collate,
-                          pin_memory=self.device.type == "cuda", worker_init_fn=_ignore_sigterm if workers else None)
+        return DataLoader(
+            _Guarded(self.train_set),
+            batch_size=self.local_batch,
+            sampler=indices,
+            num_workers=workers,
+            drop_last=True,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_ignore_sigterm if workers else None,
+        )
 
     def _stop_on_failure(self, batch: object) -> None:
         """Stop every rank, with the failing rank's line, when any rank's batch is a
@@ -258,7 +315,9 @@ class Trainer:
             raise _DataStop(line)
 
     # ---- steps ------------------------------------------------------------------------------
-    def _train_step(self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None) -> dict[str, float]:
+    def _train_step(
+        self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None
+    ) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
         if self.part == "kernel_bank":  # the head's own loss on the middle frame, the frozen network's as its candidate
             with torch.no_grad():
@@ -278,7 +337,11 @@ class Trainer:
             dist.all_reduce(bad)
         if bad.item() > 0:
             lower = f"--resume --lr {self.cfg['train']['lr'] / 2:g}"
-            command = f"blur2video train --out {shlex.quote(str(self.out))} {lower}" if self.world == 1 else f"the same torchrun command with {lower}"
+            command = (
+                f"blur2video train --out {shlex.quote(str(self.out))} {lower}"
+                if self.world == 1
+                else f"the same torchrun command with {lower}"
+            )
             raise Blur2VideoError(
                 f"loss is {total.item()} at step {self.step + 1}: training stopped, its last good checkpoint (step {self.saved_step}) kept; "
                 f"to continue from there at half the learning rate, run: {command} (if it recurs, check the data)"
@@ -304,8 +367,13 @@ class Trainer:
     def _scores(self, dataset, batch_size: int, max_batches: int) -> dict:
         self.model.eval()
         workers = self.cfg["train"]["workers"]
-        loader = DataLoader(_Guarded(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-                            worker_init_fn=_ignore_sigterm if workers else None)
+        loader = DataLoader(
+            _Guarded(dataset),
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=_collate,
+            worker_init_fn=_ignore_sigterm if workers else None,
+        )
         limit = max_batches or len(loader)
         scores, blur_scores, shown = [], [], None
         with _opened(loader, self.stop.held) as batches:
@@ -318,20 +386,39 @@ class Trainer:
                 pred = self.model(blur).frames.float()
                 per_frame, _ = order_invariant_psnr(pred, frames)
                 scores.append(per_frame.clamp(max=100).cpu())
-                blur_scores.append(order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100).cpu())
+                blur_scores.append(
+                    order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100).cpu()
+                )
                 if shown is None:
                     shown = (blur[:2].cpu(), pred[:2].clamp(0, 1).cpu(), frames[:2].cpu())
         self.model.train()
         per_frame = torch.cat(scores).mean(0).tolist()
-        return {"psnr": float(np.mean(per_frame)), "psnr_frames": per_frame, "blur_psnr_frames": torch.cat(blur_scores).mean(0).tolist(), "shown": shown}
+        return {
+            "psnr": float(np.mean(per_frame)),
+            "psnr_frames": per_frame,
+            "blur_psnr_frames": torch.cat(blur_scores).mean(0).tolist(),
+            "shown": shown,
+        }
 
     def _log_validation(self, epoch: int, val: dict) -> None:
         n = len(val["psnr_frames"])
-        row = {"step": self.step, "epoch": epoch, "wall_seconds": round(self.wall, 1), "val_psnr": val["psnr"],
-               "val_psnr_first": val["psnr_frames"][0], "val_psnr_middle": val["psnr_frames"][n // 2], "val_psnr_last": val["psnr_frames"][-1]}
+        row = {
+            "step": self.step,
+            "epoch": epoch,
+            "wall_seconds": round(self.wall, 1),
+            "val_psnr": val["psnr"],
+            "val_psnr_first": val["psnr_frames"][0],
+            "val_psnr_middle": val["psnr_frames"][n // 2],
+            "val_psnr_last": val["psnr_frames"][-1],
+        }
         if "real_psnr_frames" in val:  # gains over the blur on real photos: the curve a checkpoint is chosen on too
-            gain = [p - b for p, b in zip(val["real_psnr_frames"], val["real_blur_psnr_frames"])]
-            row.update(real_gain_first=gain[0], real_gain_middle=gain[n // 2], real_gain_last=gain[-1], real_gain_mean=float(np.mean(gain)))
+            gain = [p - b for p, b in zip(val["real_psnr_frames"], val["real_blur_psnr_frames"], strict=False)]
+            row.update(
+                real_gain_first=gain[0],
+                real_gain_middle=gain[n // 2],
+                real_gain_last=gain[-1],
+                real_gain_mean=float(np.mean(gain)),
+            )
             for key in ("first", "middle", "last", "mean"):
                 self.writer.add_scalar(f"val_real/gain_{key}_db", row[f"real_gain_{key}"], self.step)
         with open(self.out / "metrics.jsonl", "a") as fh:
@@ -347,14 +434,24 @@ class Trainer:
                 self.writer.add_image(f"val/sample_{i}", torch.cat([top, bottom], dim=-2), self.step)
         if val["psnr"] > self.best:
             self.best = val["psnr"]
-            save_model(self.out / "best.safetensors", self.model, {"step": self.step, "val_psnr": self.best, "train_config": self.cfg})
+            save_model(
+                self.out / "best.safetensors",
+                self.model,
+                {"step": self.step, "val_psnr": self.best, "train_config": self.cfg},
+            )
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to ``total_steps``; returns the last validation figures."""
         t = self.cfg["train"]
         self.model.train()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.rank == 0 and not self.quiet else True, desc="train", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            disable=None if self.rank == 0 and not self.quiet else True,
+            desc="train",
+            dynamic_ncols=True,
+        )
         val: dict = {}
         previous = self.stop.install()
         try:
@@ -427,7 +524,9 @@ class Trainer:
     def _end_of_epoch(self, epoch: int) -> dict:
         val = self._validate_on_rank0(epoch)
         if val and not self.quiet:
-            tqdm.write(f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over frames)")
+            tqdm.write(
+                f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over frames)"
+            )
         return val
 
     def close(self) -> None:
@@ -451,7 +550,9 @@ class _SampleFailure:
     fix: str
 
     def line(self, step: int, phase: str = "training") -> str:
-        return " ".join(f"{self.message}; {phase} stopped at step {step}: {self.fix}, then rerun the same command with --resume".split())
+        return " ".join(
+            f"{self.message}; {phase} stopped at step {step}: {self.fix}, then rerun the same command with --resume".split()
+        )
 
 
 class _Guarded(Dataset):
@@ -474,7 +575,9 @@ class _Guarded(Dataset):
         except Blur2VideoError as exc:
             return _SampleFailure(str(exc), self.fix)
         except Exception as exc:  # any other failure (a torn file, a malformed row) is still this one sample's
-            return _SampleFailure(f"{_sample_name(self.dataset, i)}: cannot be read ({type(exc).__name__}: {exc})", self.fix)
+            return _SampleFailure(
+                f"{_sample_name(self.dataset, i)}: cannot be read ({type(exc).__name__}: {exc})", self.fix
+            )
 
 
 def _sample_name(dataset: Dataset, i: int) -> str:
@@ -506,7 +609,10 @@ def _opened(loader: DataLoader, hold: Callable[[], AbstractContextManager]) -> I
             except StopIteration:
                 return
             except Exception as exc:  # e.g. a worker killed for memory
-                batch = _SampleFailure(f"a data-loading worker failed ({exc})", "if memory ran out, lower train.workers or train.batch_size")
+                batch = _SampleFailure(
+                    f"a data-loading worker failed ({exc})",
+                    "if memory ran out, lower train.workers or train.batch_size",
+                )
             yield batch
 
     try:
@@ -550,15 +656,19 @@ def _check_crop(crop: int, dataset: Dataset) -> None:
         except (OSError, ValueError, Image.DecompressionBombError):
             return  # an unreadable sample is reported by name when it is read
         if crop > min(width, height):
-            raise Blur2VideoError(f"{dataset.root}: its samples are {width}x{height} (e.g. {path}) but train.crop is {crop}; "
-                                  f"pass --crop {min(width, height)} or less (0: whole samples)")
+            raise Blur2VideoError(
+                f"{dataset.root}: its samples are {width}x{height} (e.g. {path}) but train.crop is {crop}; "
+                f"pass --crop {min(width, height)} or less (0: whole samples)"
+            )
     elif isinstance(dataset, StreamDataset):
         for job in dataset.jobs:
             settings = job.settings() if callable(getattr(job, "settings", None)) else {}
             size = settings.get("size", 0) if isinstance(settings, dict) else 0
             if isinstance(size, int) and 0 < size < crop:
-                raise Blur2VideoError(f"[[data.stream]] {getattr(job, 'kind', 'stream')}: its samples are {size}x{size} but train.crop is {crop}; "
-                                      f"set train.crop to {size} or less (0: whole samples), or raise the stream's size")
+                raise Blur2VideoError(
+                    f"[[data.stream]] {getattr(job, 'kind', 'stream')}: its samples are {size}x{size} but train.crop is {crop}; "
+                    f"set train.crop to {size} or less (0: whole samples), or raise the stream's size"
+                )
 
 
 def _ignore_sigterm(worker_id: int) -> None:
@@ -617,7 +727,9 @@ def _float_restoration(out):
     return out
 
 
-def train(cfg: dict, out: str | Path, device: str = "auto", amp: bool = False, resume: bool = False, quiet: bool = False) -> Path:
+def train(
+    cfg: dict, out: str | Path, device: str = "auto", amp: bool = False, resume: bool = False, quiet: bool = False
+) -> Path:
     """Train a model as ``cfg`` says into RUN folder ``out``; returns the final model file."""
     trainer = Trainer(cfg, out, device=device, amp=amp, resume=resume, quiet=quiet)
     try:

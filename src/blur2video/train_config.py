@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import Blur2VideoError
 from .losses import DEFAULT_SCALE_WEIGHTS, LossConfig
@@ -158,7 +159,15 @@ def model_config(cfg: dict) -> ModelConfig:
     if m["dense_layers"]:
         extra["dense_layers"] = tuple(m["dense_layers"])
     return ModelConfig.preset(
-        m["preset"], frames=m["frames"], stn=m["stn"], local_warp=m["local_warp"], itn=m["itn"], refine=m["refine"], kernel_bank=m["kernel_bank"], gate=m["gate"], **extra
+        m["preset"],
+        frames=m["frames"],
+        stn=m["stn"],
+        local_warp=m["local_warp"],
+        itn=m["itn"],
+        refine=m["refine"],
+        kernel_bank=m["kernel_bank"],
+        gate=m["gate"],
+        **extra,
     )
 
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
+from tests.conftest import real_panorama
 
+from blur2video.errors import Blur2VideoError
 from blur2video.geometry import (
     EquirectImage,
     PinholeCamera,
@@ -18,8 +20,6 @@ from blur2video.geometry import (
     rotation_magnitude_deg,
     view_orientation,
 )
-from blur2video.errors import Blur2VideoError
-from tests.conftest import real_panorama
 
 
 def _dot_panorama(width: int = 2048) -> EquirectImage:

@@ -10,7 +10,9 @@ from blur2video.geometry import warp_cpu
 from blur2video.geometry.warp import warp_affine, warp_flow
 from blur2video.model.transformers import FeatureTransformer, ImageTransformer, expand_frames
 
-needs_kernel = pytest.mark.skipif(not warp_cpu.available(), reason="the C kernel was not built (no C compiler at install)")
+needs_kernel = pytest.mark.skipif(
+    not warp_cpu.available(), reason="the C kernel was not built (no C compiler at install)"
+)
 CL = torch.channels_last
 
 
@@ -51,7 +53,11 @@ def test_bad_tensors_are_refused() -> None:
     x = torch.randn(1, 4, 5, 5).contiguous(memory_format=CL)
     theta = torch.eye(2, 3).unsqueeze(0)
     with torch.inference_mode():
-        for out in (torch.empty(1, 4, 5, 5), torch.empty(1, 4, 5, 6).contiguous(memory_format=CL), torch.empty(1, 3, 5, 5).contiguous(memory_format=CL)):
+        for out in (
+            torch.empty(1, 4, 5, 5),
+            torch.empty(1, 4, 5, 6).contiguous(memory_format=CL),
+            torch.empty(1, 3, 5, 5).contiguous(memory_format=CL),
+        ):
             with pytest.raises(ValueError):
                 warp_cpu.warp_frames_into(out, 0, x, theta=theta)
         assert not warp_cpu.usable(x.contiguous()) and not warp_cpu.usable(x.double())

@@ -32,7 +32,9 @@ def test_the_block_fans_out_only_without_gradients(monkeypatch) -> None:
 @pytest.mark.parametrize("layers", [1, 3, 5])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("pad_to", [1, 16])
-def test_fanned_dense_block_matches_the_textbook_one(layers: int, channels_last: bool, pad_to: int, monkeypatch) -> None:
+def test_fanned_dense_block_matches_the_textbook_one(
+    layers: int, channels_last: bool, pad_to: int, monkeypatch
+) -> None:
     monkeypatch.setattr(blocks, "CPU_CHANNEL_BLOCK", pad_to)
     torch.manual_seed(layers)
     block = DenseBlock(21, 12, 8, layers).double()
@@ -41,7 +43,9 @@ def test_fanned_dense_block_matches_the_textbook_one(layers: int, channels_last:
     ours, ref = block.fanned(x.contiguous(memory_format=fmt)), textbook_dense(block, x.contiguous(memory_format=fmt))
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     params = [x, *block.parameters()]
-    for g_ours, g_ref in zip(torch.autograd.grad(ours.square().sum(), params), torch.autograd.grad(ref.square().sum(), params)):
+    for g_ours, g_ref in zip(
+        torch.autograd.grad(ours.square().sum(), params), torch.autograd.grad(ref.square().sum(), params), strict=False
+    ):
         torch.testing.assert_close(g_ours, g_ref, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(block.concatenating(x.contiguous(memory_format=fmt)), ref, rtol=1e-12, atol=1e-12)
 

@@ -3,8 +3,8 @@
 import torch
 
 from blur2video.checkpoints import load_model, save_model
-from blur2video.model.config import ModelConfig
 from blur2video.model.confidence_gate import ConfidenceGate
+from blur2video.model.config import ModelConfig
 from blur2video.model.network import Blur2Video
 
 

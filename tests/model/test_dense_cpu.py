@@ -13,7 +13,9 @@ from blur2video.model.blocks import DenseBlock
 
 from .test_blocks import textbook_dense
 
-needs_kernels = pytest.mark.skipif(not dense_cpu.available(), reason="the C kernels were not built (no C compiler at install)")
+needs_kernels = pytest.mark.skipif(
+    not dense_cpu.available(), reason="the C kernels were not built (no C compiler at install)"
+)
 CL = torch.channels_last
 
 
@@ -39,7 +41,11 @@ def test_kernel_block_matches_the_textbook_one(cin: int, cout: int, growth: int,
     calls = {"step": 0, "fuse": 0}
     for name in calls:
         real = getattr(dense_cpu, name)
-        monkeypatch.setattr(dense_cpu, name, lambda *a, _real=real, _name=name, **k: calls.__setitem__(_name, calls[_name] + 1) or _real(*a, **k))
+        monkeypatch.setattr(
+            dense_cpu,
+            name,
+            lambda *a, _real=real, _name=name, **k: calls.__setitem__(_name, calls[_name] + 1) or _real(*a, **k),
+        )
     with torch.inference_mode():
         ours = block(x)
     ref = textbook_dense(block.double(), x.double())
@@ -74,7 +80,9 @@ def test_step_and_fuse_refuse_tensors_they_cannot_take() -> None:
         assert dense_cpu.step(acc, 0, None, 8, 24, 0.2) is None  # past the accumulator's channels
         assert dense_cpu.step(acc, 0, None, 8, 4, 0.2) is None  # not a multiple of 8
         assert dense_cpu.step(acc, 0, None, 8, 8, 2.0) is None  # not a LeakyReLU slope in [0, 1]
-        assert dense_cpu.fuse([acc, acc[:, :8].contiguous()], torch.randn(30, 4), torch.zeros(4), 0.2) is None  # weight rows
+        assert (
+            dense_cpu.fuse([acc, acc[:, :8].contiguous()], torch.randn(30, 4), torch.zeros(4), 0.2) is None
+        )  # weight rows
         feat = dense_cpu.step(acc, 8, None, 8, 8, 0.2)
     torch.testing.assert_close(feat, torch.nn.functional.leaky_relu(acc[:, 8:16], 0.2))
 
@@ -87,7 +95,7 @@ def test_cat_matches_torch(slopes, monkeypatch) -> None:
     monkeypatch.setattr(dense_cpu, "MIN_PIXELS", 1)
     parts = [torch.randn(2, c, 5, 7).contiguous(memory_format=CL) for c in (12, 3, 5)]
     acts = slopes or [1.0] * 3
-    ref = torch.cat([torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, acts)], dim=1)
+    ref = torch.cat([torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, acts, strict=False)], dim=1)
     with torch.inference_mode():
         got = dense_cpu.cat(parts, slopes)
         strided = dense_cpu.cat([parts[0][:, :6], *parts[1:]], slopes)

@@ -14,8 +14,18 @@ import torch.nn.functional as F
 from blur2video.checkpoints import load_model, save_model
 from blur2video.metrics import psnr
 from blur2video.model.config import ModelConfig
-from blur2video.model.kernel_bank import (BANK_ANGLES, BANK_LAMBDAS, BANK_LENGTHS, MAX_TILES, TILE, KernelBankDeblur, box_transfer, filter_errors,
-                                          log_spectrum, tiles)
+from blur2video.model.kernel_bank import (
+    BANK_ANGLES,
+    BANK_LAMBDAS,
+    BANK_LENGTHS,
+    MAX_TILES,
+    TILE,
+    KernelBankDeblur,
+    box_transfer,
+    filter_errors,
+    log_spectrum,
+    tiles,
+)
 from blur2video.model.network import Blur2Video
 from blur2video.motion_truth import rotation_flows
 from blur2video.synth.api import synthesize_rotation
@@ -27,7 +37,9 @@ PAD, BORDER = 24, 12
 def _box_blur(image: torch.Tensor, length: float, angle: float) -> torch.Tensor:
     """(3, H, W) blurred by the box of ``length`` px along ``angle`` degrees, borders reflected."""
     x = F.pad(image[None].double(), (PAD,) * 4, mode="reflect")
-    k = box_transfer(torch.tensor([length], dtype=torch.float64), torch.tensor([angle], dtype=torch.float64), *x.shape[-2:])[0]
+    k = box_transfer(
+        torch.tensor([length], dtype=torch.float64), torch.tensor([angle], dtype=torch.float64), *x.shape[-2:]
+    )[0]
     return torch.fft.ifft2(torch.fft.fft2(x) * k).real[0, :, PAD:-PAD, PAD:-PAD].float()
 
 
@@ -41,7 +53,12 @@ def test_a_box_of_the_true_axis_and_length_remakes_the_renderers_blur(tmp_path: 
     The renderer averages n views spread over the path's span L, whose spread is that of a
     continuous box of length L sqrt((n + 1) / (n - 1))."""
     data = tmp_path / "rot"
-    synthesize_rotation("skimage:astronaut", data, 3, RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=7))
+    synthesize_rotation(
+        "skimage:astronaut",
+        data,
+        3,
+        RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=7),
+    )
     records = [json.loads(line) for line in (data / "index.jsonl").read_text().splitlines()]
     from blur2video.data.io import read_image
 
@@ -55,7 +72,11 @@ def test_a_box_of_the_true_axis_and_length_remakes_the_renderers_blur(tmp_path: 
         angle = math.degrees(math.atan2(float(span[1]), float(span[0])))
         remade = float(psnr(_inner(_box_blur(middle, length, angle)), _inner(blur)))
         turned = float(psnr(_inner(_box_blur(middle, length, angle + 90.0)), _inner(blur)))
-        assert remade > 45.0 and (length < 1.0 or turned < remade - 8.0), (remade, turned, length)  # measured 51-53 and 29-43
+        assert remade > 45.0 and (length < 1.0 or turned < remade - 8.0), (
+            remade,
+            turned,
+            length,
+        )  # measured 51-53 and 29-43
 
 
 def test_one_hot_weights_pick_their_filter() -> None:
@@ -133,8 +154,12 @@ def test_the_mse_blend_finds_the_blurs_axis_and_length() -> None:
     assert BANK_ANGLES[angle] == 45 and BANK_LENGTHS[length] in (5.0, 6.0, 7.0), (length, angle)
     assert weights[:, BANK_ANGLES.index(45)].sum() > 0.6  # measured 0.7 (the rest on the neighbouring axes)
     with torch.no_grad():
-        restored = head.deconvolve(blurred, torch.softmax(logits, 1).view(1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)))[0]
-    assert float(psnr(_inner(restored), _inner(photo))) > float(psnr(_inner(blurred[0]), _inner(photo))) + 2.5  # measured +3.7
+        restored = head.deconvolve(
+            blurred, torch.softmax(logits, 1).view(1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES))
+        )[0]
+    assert (
+        float(psnr(_inner(restored), _inner(photo))) > float(psnr(_inner(blurred[0]), _inner(photo))) + 2.5
+    )  # measured +3.7
 
 
 def test_filter_errors_match_each_filters_output() -> None:
@@ -155,7 +180,9 @@ def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> N
     that made the blur."""
     import skimage.data
 
-    photo = torch.from_numpy(np.asarray(skimage.data.astronaut()[100:196, 200:296], np.float32) / 255).permute(2, 0, 1)[None]
+    photo = torch.from_numpy(np.asarray(skimage.data.astronaut()[100:196, 200:296], np.float32) / 255).permute(2, 0, 1)[
+        None
+    ]
     blurred = _box_blur(photo[0], 6.0, 45.0)[None]
     head = KernelBankDeblur()
     terms = head(blurred, middle=photo)  # no candidate: the blur stands in
@@ -164,7 +191,9 @@ def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> N
     window = torch.hann_window(96, periodic=False)[:, None] * torch.hann_window(96, periodic=False)[None]
     errors = filter_errors(torch.fft.fft2(blurred * window), torch.fft.fft2(photo * window), head.filters(96, 96))
     _, length, angle = np.unravel_index(int(errors.argmin()), (len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)))
-    assert BANK_LENGTHS[length] == 6.0 and BANK_ANGLES[angle] == 45  # on the reflect-padded grid it was length 1: the mirrored border
+    assert (
+        BANK_LENGTHS[length] == 6.0 and BANK_ANGLES[angle] == 45
+    )  # on the reflect-padded grid it was length 1: the mirrored border
 
 
 def test_the_candidate_takes_its_weight() -> None:
@@ -180,5 +209,9 @@ def test_the_candidate_takes_its_weight() -> None:
         assert torch.allclose(head(blur, candidate), candidate, atol=1e-5)
         last.bias[-1] = -60.0
         filters, kept = head.weights(blur)
-        assert float(kept.max()) < 1e-12 and torch.allclose(head(blur, candidate), head.deconvolve(blur, filters), atol=1e-5)
-        assert torch.equal(head.deconvolve(blur, torch.zeros_like(filters)), torch.zeros_like(blur))  # a tiled restore's tiles
+        assert float(kept.max()) < 1e-12 and torch.allclose(
+            head(blur, candidate), head.deconvolve(blur, filters), atol=1e-5
+        )
+        assert torch.equal(
+            head.deconvolve(blur, torch.zeros_like(filters)), torch.zeros_like(blur)
+        )  # a tiled restore's tiles

@@ -14,9 +14,7 @@ from blur2video.model.transformers import AffineLocalizer, FeatureTransformer, F
 
 TINY = dict(base_channels=4, growth=4)
 SWITCHES = [
-    dict(stn=s, local_warp=lw, itn=i, refine=r)
-    for s, lw, i, r in itertools.product([True, False], repeat=4)
-    if s or lw
+    dict(stn=s, local_warp=lw, itn=i, refine=r) for s, lw, i, r in itertools.product([True, False], repeat=4) if s or lw
 ]
 
 
@@ -152,7 +150,9 @@ def test_activations_run_channels_last() -> None:
     layouts = []
     for module in model.modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            module.register_forward_hook(lambda m, i, o: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
+            module.register_forward_hook(
+                lambda m, i, o: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last))
+            )
     model(torch.rand(1, 3, 64, 64))  # an NCHW input, as callers give it
     assert layouts and all(layouts)
 
@@ -179,6 +179,6 @@ def test_cpu_inference_kernels_give_the_torch_paths_result(monkeypatch) -> None:
         with dense_cpu.disabled():
             slow = model(blur)
     torch.testing.assert_close(fast.frames, slow.frames, rtol=1e-4, atol=1e-4)
-    for a, b in zip(fast.flows, slow.flows):
+    for a, b in zip(fast.flows, slow.flows, strict=False):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(fast.affines, slow.affines, rtol=1e-5, atol=1e-5)

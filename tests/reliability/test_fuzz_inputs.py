@@ -39,7 +39,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-
 def valid_files(rng: np.random.Generator) -> dict[str, bytes]:
     """Small valid images in the formats users give: RGB and grey PNG, baseline and progressive JPEG."""
     yy, xx = np.mgrid[0:48, 0:64]
@@ -92,9 +91,13 @@ MUTATORS: dict[str, Callable[[bytes, np.random.Generator], bytes]] = {
     "header_damaged": lambda d, r: _flip(d, r, 0, 100, int(r.integers(1, 5))),
     "empty": lambda d, r: b"",
     "random_bytes": lambda d, r: r.integers(0, 256, int(r.integers(1, 3000)), dtype=np.uint8).tobytes(),
-    "bytes_inserted": lambda d, r: (lambda p: d[:p] + r.integers(0, 256, int(r.integers(1, 65)), dtype=np.uint8).tobytes() + d[p:])(int(r.integers(0, len(d)))),
+    "bytes_inserted": lambda d, r: (
+        lambda p: d[:p] + r.integers(0, 256, int(r.integers(1, 65)), dtype=np.uint8).tobytes() + d[p:]
+    )(int(r.integers(0, len(d)))),
     "range_deleted": lambda d, r: (lambda p: d[:p] + d[p + int(r.integers(1, 200)) :])(int(r.integers(0, len(d)))),
-    "block_zeroed": lambda d, r: (lambda p, n: d[:p] + bytes(n) + d[p + n :])(int(r.integers(0, len(d))), int(r.integers(16, 257))),
+    "block_zeroed": lambda d, r: (lambda p, n: d[:p] + bytes(n) + d[p + n :])(
+        int(r.integers(0, len(d))), int(r.integers(16, 257))
+    ),
     "garbage_appended": lambda d, r: d + r.integers(0, 256, int(r.integers(1, 500)), dtype=np.uint8).tobytes(),
     "signature_only": lambda d, r: d[: int(r.integers(2, 41))],
 }
@@ -147,7 +150,9 @@ def check_per_file(paths: list[Path], stdout: str, stderr: str, frames: int, out
     return len(done), len(paths) - len(done)
 
 
-def test_restore_survives_corrupt_png_and_jpeg(tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+def test_restore_survives_corrupt_png_and_jpeg(
+    tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
     rng = np.random.default_rng(SEED)
     corrupt = corrupt_files(tmp_path / "in" / "corrupt", CORRUPTIONS, rng)
     good = []
@@ -162,14 +167,29 @@ def test_restore_survives_corrupt_png_and_jpeg(tmp_path: Path, tiny_checkpoint: 
     half = len(corrupt) // 2
     for k, batch in enumerate((corrupt[:half] + good[:1], corrupt[half:] + good[1:])):
         out = outs / str(k)
-        code = main(["restore", *map(str, batch), "--out", str(out), "--checkpoint", str(tiny_checkpoint), "--format", "png", "--threads", "1"])
+        code = main(
+            [
+                "restore",
+                *map(str, batch),
+                "--out",
+                str(out),
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--format",
+                "png",
+                "--threads",
+                "1",
+            ]
+        )
         captured = capsys.readouterr()
         totals += check_per_file(batch, captured.out, captured.err, 3, out)
         assert code == 2
         assert all(f"{g} -> " in captured.out for g in batch if g in good)
     assert snapshot(tmp_path, outs) == before  # nothing outside --out touched, inputs unchanged
     restored, refused = totals
-    assert refused >= CORRUPTIONS // 2 and restored > len(good), totals  # the corruptions bite, and decodable ones are restored
+    assert refused >= CORRUPTIONS // 2 and restored > len(good), (
+        totals
+    )  # the corruptions bite, and decodable ones are restored
 
 
 def test_synth_rotation_survives_corrupt_photo_sources(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -179,7 +199,24 @@ def test_synth_rotation_survives_corrupt_photo_sources(tmp_path: Path, capsys: p
     refused = 0
     for i, source in enumerate(sources):
         out = tmp_path / "data" / str(i)
-        code = main(["synth", "rotation", "--kind", "photo", "--source", str(source), "--out", str(out), "--samples", "1", "--size", "16", "--max-angle", "1"])
+        code = main(
+            [
+                "synth",
+                "rotation",
+                "--kind",
+                "photo",
+                "--source",
+                str(source),
+                "--out",
+                str(out),
+                "--samples",
+                "1",
+                "--size",
+                "16",
+                "--max-angle",
+                "1",
+            ]
+        )
         captured = capsys.readouterr()
         assert "Traceback" not in captured.err, captured.err
         if code == 0:
@@ -188,6 +225,9 @@ def test_synth_rotation_survives_corrupt_photo_sources(tmp_path: Path, capsys: p
         refused += 1
         assert code == 2
         lines = captured.err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("blur2video: error: ") and source.name in lines[0], (source, lines)
+        assert len(lines) == 1 and lines[0].startswith("blur2video: error: ") and source.name in lines[0], (
+            source,
+            lines,
+        )
     assert snapshot(tmp_path, tmp_path / "data") == before
     assert refused >= SYNTH_CORRUPTIONS // 2

@@ -21,7 +21,9 @@ class _Marker:
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt", ".pth"])
-def test_a_pickled_checkpoint_is_refused_in_one_line_and_never_run(tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture) -> None:
+def test_a_pickled_checkpoint_is_refused_in_one_line_and_never_run(
+    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture
+) -> None:
     marker = tmp_path / "ran.txt"
     checkpoint = tmp_path / f"evil{suffix}"
     checkpoint.write_bytes(pickle.dumps(_Marker(marker)))
@@ -38,5 +40,9 @@ def test_a_pickled_checkpoint_is_refused_in_one_line_and_never_run(tmp_path: Pat
 def test_the_package_never_calls_an_unpickler() -> None:
     """No torch.load / pickle.load anywhere in the package: weights come from safetensors alone."""
     src = Path(__file__).resolve().parents[2] / "src" / "blur2video"
-    offenders = [str(p) for p in src.rglob("*.py") if any(s in p.read_text() for s in ("torch.load(", "pickle.load", "pickle.loads"))]
+    offenders = [
+        str(p)
+        for p in src.rglob("*.py")
+        if any(s in p.read_text() for s in ("torch.load(", "pickle.load", "pickle.loads"))
+    ]
     assert offenders == []

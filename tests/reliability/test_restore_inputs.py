@@ -24,8 +24,9 @@ from blur2video.restore import Restorer
 FAST = ["--threads", "1", "--format", "png"]  # the bundled model takes ~0.3 s on 64 px with one thread
 
 
-
-def save_photo(path: Path, seed: int = 0, size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] | None = None) -> Path:
+def save_photo(
+    path: Path, seed: int = 0, size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] | None = None
+) -> Path:
     """A small RGB PNG: random texture, or a flat colour (to tell outputs apart)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = size
@@ -89,7 +90,9 @@ def test_issue_repro_three_dots_name_deletes_nothing(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in Path("w/out").iterdir()) == ["image", "old"]
 
 
-def test_two_dots_name_keeps_out_and_default_out_keeps_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_dots_name_keeps_out_and_default_out_keeps_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("w/out/old").mkdir(parents=True)
     Path("w/out/old/keep.txt").write_text("mine")
@@ -99,26 +102,38 @@ def test_two_dots_name_keeps_out_and_default_out_keeps_the_current_folder(tmp_pa
     assert Path("w/out/old/keep.txt").read_text() == "mine"
     assert restored(Path("w/out/image"))
     assert main(["restore", "in/..png", *FAST]) == 0  # the default --out, restored, inside the current folder
-    assert Path("precious.txt").read_text() == "keep me" and Path("in/..png").is_file() and Path("w/out/old/keep.txt").is_file()
+    assert (
+        Path("precious.txt").read_text() == "keep me"
+        and Path("in/..png").is_file()
+        and Path("w/out/old/keep.txt").is_file()
+    )
     assert restored(Path("restored/image"))
 
 
 def test_names_that_sanitise_alike_never_overwrite_each_other(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    colours = {"a/x.png": (250, 10, 10), "b/x.png": (10, 250, 10), "c/...png": (10, 10, 250), "c/..png": (250, 250, 10), "c/.png": (10, 250, 250)}
+    colours = {
+        "a/x.png": (250, 10, 10),
+        "b/x.png": (10, 250, 10),
+        "c/...png": (10, 10, 250),
+        "c/..png": (250, 250, 10),
+        "c/.png": (10, 250, 250),
+    }
     paths = [save_photo(tmp_path / rel, colour=c) for rel, c in colours.items()]
     out = tmp_path / "out"
     assert main(["restore", *map(str, paths), "--out", str(out), *FAST]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["image", "image_2", "png", "x", "x_2"]
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5
-    for line, (rel, colour) in zip(lines, colours.items()):
+    for line, (rel, colour) in zip(lines, colours.items(), strict=False):
         source, folder = line.split(" -> ")
         assert source == str(tmp_path / rel)
         middle = np.asarray(Image.open(folder.split("/ (")[0] + "/frame_3.png"), np.float32).mean(axis=(0, 1))
         assert np.abs(middle - colour).max() < 40, (rel, middle)  # each folder holds its own input
 
 
-def test_existing_output_name_that_restore_did_not_write_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_existing_output_name_that_restore_did_not_write_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     (out / "notes").mkdir(parents=True)
     (out / "notes" / "diary.txt").write_text("mine")
@@ -127,13 +142,15 @@ def test_existing_output_name_that_restore_did_not_write_is_refused(tmp_path: Pa
     elsewhere.mkdir()
     (elsewhere / "frame_0.png").write_text("looks like ours, is not")
     (out / "linked").symlink_to(elsewhere)
-    inputs = [save_photo(tmp_path / "in" / f"{n}.png", seed=i) for i, n in enumerate(["notes", "plain", "linked", "good"])]
+    inputs = [
+        save_photo(tmp_path / "in" / f"{n}.png", seed=i) for i, n in enumerate(["notes", "plain", "linked", "good"])
+    ]
     code = main(["restore", *map(str, inputs), "--out", str(out), *FAST])
     err = capsys.readouterr().err
     assert_no_traceback(err)
     assert code == 2
     lines = error_lines(err)
-    assert len(lines) == 3 and all(str(p) in line for p, line in zip(inputs, lines))
+    assert len(lines) == 3 and all(str(p) in line for p, line in zip(inputs, lines, strict=False))
     assert "diary.txt" in lines[0] and "choose another --out" in lines[0]
     assert (out / "notes" / "diary.txt").read_text() == "mine"
     assert (out / "plain").read_text() == "a file named like an output"
@@ -174,10 +191,14 @@ def _unwritable_folder(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["out_is_file", "out_inside_a_file", "unwritable"])
-def test_bad_out_is_one_line_before_any_photo_is_computed(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_bad_out_is_one_line_before_any_photo_is_computed(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("user data")
-    out = {"out_is_file": blocker, "out_inside_a_file": blocker / "out", "unwritable": None}[kind] or _unwritable_folder(tmp_path) / "out"
+    out = {"out_is_file": blocker, "out_inside_a_file": blocker / "out", "unwritable": None}[
+        kind
+    ] or _unwritable_folder(tmp_path) / "out"
 
     def computed(*args: object, **kwargs: object) -> None:
         raise AssertionError("a photo was computed before --out was checked")
@@ -208,7 +229,9 @@ def test_decompression_bomb_is_one_line_and_the_batch_goes_on(tmp_path: Path, ca
 
 
 @pytest.mark.parametrize("command", ["rotation-photo", "rotation-panorama", "video-frames"])
-def test_decompression_bomb_in_synth_sources_is_one_line(command: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_decompression_bomb_in_synth_sources_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     source = tmp_path / "source"
     source.mkdir()
     out = tmp_path / "data"
@@ -223,7 +246,20 @@ def test_decompression_bomb_in_synth_sources_is_one_line(command: str, tmp_path:
         bad = source / "zz.png"
         bad.write_bytes(bomb_png())
         kind = command.split("-")[1]
-        args = ["synth", "rotation", "--kind", kind, "--source", str(source), "--out", str(out), "--samples", "2", "--size", "32"]
+        args = [
+            "synth",
+            "rotation",
+            "--kind",
+            kind,
+            "--source",
+            str(source),
+            "--out",
+            str(out),
+            "--samples",
+            "2",
+            "--size",
+            "32",
+        ]
     code = main(args)
     err = capsys.readouterr().err
     assert_no_traceback(err)
@@ -232,7 +268,9 @@ def test_decompression_bomb_in_synth_sources_is_one_line(command: str, tmp_path:
     assert str(bad) in err and "too many pixels" in err
 
 
-def test_a_write_failing_midway_is_one_line_and_keeps_the_earlier_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_a_write_failing_midway_is_one_line_and_keeps_the_earlier_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     import errno
 
     from blur2video import outputs
@@ -263,7 +301,9 @@ def test_a_write_failing_midway_is_one_line_and_keeps_the_earlier_output(tmp_pat
 # Item 11: GIFs, 16-bit colour, interrupted writes
 
 
-def test_animated_gif_is_restored_from_its_first_frame_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_animated_gif_is_restored_from_its_first_frame_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
@@ -307,7 +347,9 @@ def test_16bit_png_with_exif_orientation_is_turned(tmp_path: Path) -> None:
     exif[0x0112] = 6  # shown turned 90 degrees clockwise
     plain = png16(values)
     path = tmp_path / "turned.png"
-    path.write_bytes(plain[:33] + _chunk(b"eXIf", exif.tobytes()[6:]) + plain[33:])  # after IHDR; the chunk holds no "Exif" header
+    path.write_bytes(
+        plain[:33] + _chunk(b"eXIf", exif.tobytes()[6:]) + plain[33:]
+    )  # after IHDR; the chunk holds no "Exif" header
     notes: list[str] = []
     np.testing.assert_allclose(read_image(path, notes), np.rot90(values, -1) / 65535.0, atol=1e-6)
     assert notes == []
@@ -360,7 +402,19 @@ def test_sigterm_while_writing_leaves_no_partial_folder(tmp_path: Path) -> None:
     inputs = [save_photo(tmp_path / "in" / f"p{i}.png", seed=i, size=(96, 128)) for i in range(12)]
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    cmd = [sys.executable, "-m", "blur2video", "restore", *map(str, inputs), "--out", str(out), "--threads", "1", "--format", "gif,mp4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "blur2video",
+        "restore",
+        *map(str, inputs),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--format",
+        "gif,mp4",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

@@ -11,11 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 from PIL import Image
 from safetensors import safe_open
@@ -35,28 +35,69 @@ TINY = {"base_channels": 4, "growth": 4}
 TIMEOUT = 240  # seconds: a regression that hangs fails here instead of stalling CI
 
 
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 samples of 32x32, N=3: 9 for training (2 batches of 4 per epoch), 3 for validation."""
     root = tmp_path_factory.mktemp("data") / "rot3"
-    synthesize_rotation("skimage:astronaut,rocket", root, 12, RotationSettings(source_kind="photo", frames=3, size=32, fov_deg=60, max_angle_deg=2.0, seed=3))
+    synthesize_rotation(
+        "skimage:astronaut,rocket",
+        root,
+        12,
+        RotationSettings(source_kind="photo", frames=3, size=32, fov_deg=60, max_angle_deg=2.0, seed=3),
+    )
     return root
 
 
 def tiny_config(data: Path, **train_settings) -> dict:
-    return resolve(None, [
-        {"model": {"frames": 3, **TINY}},
-        {"data": {"path": str(data)}},
-        {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "lr": 1e-3, "checkpoint_every": 2, **train_settings}},
-    ])
+    return resolve(
+        None,
+        [
+            {"model": {"frames": 3, **TINY}},
+            {"data": {"path": str(data)}},
+            {
+                "train": {
+                    "batch_size": 4,
+                    "crop": 32,
+                    "workers": 0,
+                    "val_fraction": 0.25,
+                    "lr": 1e-3,
+                    "checkpoint_every": 2,
+                    **train_settings,
+                }
+            },
+        ],
+    )
 
 
 def train_args(data: Path, out: Path, *extra: str, workers: int = 0) -> list[str]:
     """The CLI arguments of tiny_config (so the CLI and in-process runs train the same thing)."""
-    return ["train", "--data", str(data), "--out", str(out), "--frames", "3", "--set", "model.base_channels=4", "--set", "model.growth=4",
-            "--batch-size", "4", "--crop", "32", "--workers", str(workers), "--lr", "1e-3", "--set", "train.val_fraction=0.25",
-            "--set", "train.checkpoint_every=2", "--quiet", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--frames",
+        "3",
+        "--set",
+        "model.base_channels=4",
+        "--set",
+        "model.growth=4",
+        "--batch-size",
+        "4",
+        "--crop",
+        "32",
+        "--workers",
+        str(workers),
+        "--lr",
+        "1e-3",
+        "--set",
+        "train.val_fraction=0.25",
+        "--set",
+        "train.checkpoint_every=2",
+        "--quiet",
+        *extra,
+    ]
 
 
 def final_state(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[float]]:
@@ -101,7 +142,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, list[s
 def run_process(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
     """``blur2video ARGS`` in a fresh process, killed (so the test fails) if it hangs."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "blur2video", *args], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "blur2video", *args], capture_output=True, text=True, timeout=TIMEOUT, env=env
+    )
 
 
 def one_error_line(stderr: str) -> str:
@@ -111,6 +154,7 @@ def one_error_line(stderr: str) -> str:
 
 
 # ---- item 2: the lr schedule survives a resume -------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def straight(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -123,29 +167,42 @@ def straight(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [3, 4, 5, 7])
-def test_a_run_stopped_before_at_or_after_a_milestone_resumes_exactly(stop: int, dataset: Path, straight: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_stopped_before_at_or_after_a_milestone_resumes_exactly(
+    stop: int, dataset: Path, straight: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tiny_config(dataset, steps=8)
     interrupt_at(monkeypatch, stop)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "run", device="cpu", quiet=True)
     saved = json.loads((tmp_path / "run" / "checkpoints" / f"step-{stop:08d}" / "state.json").read_text())
-    assert saved["scheduler"]["milestones"] == {"4": 1, "6": 1}  # the JSON the old code wrote too: loading turns it back into ints
+    assert saved["scheduler"]["milestones"] == {
+        "4": 1,
+        "6": 1,
+    }  # the JSON the old code wrote too: loading turns it back into ints
     monkeypatch.undo()
     train(cfg, tmp_path / "run", device="cpu", resume=True, quiet=True)
     assert_same_run(straight, tmp_path / "run")
 
 
 @pytest.mark.slow
-def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(dataset: Path, straight: Path, tmp_path: Path) -> None:
+def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(
+    dataset: Path, straight: Path, tmp_path: Path
+) -> None:
     """A real SIGTERM to a CLI run with DataLoader workers (which ignore it): a checkpoint, exit
     130 without a hang, and the resumed run ends where the uninterrupted one does."""
     run = tmp_path / "run"
     args = train_args(dataset, run, "--steps", "8", workers=2)
-    proc = subprocess.Popen([sys.executable, "-m", "blur2video", *args], stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blur2video", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
-        while not (run / "checkpoints" / "step-00000002").exists() and proc.poll() is None and time.monotonic() < deadline:
+        while (
+            not (run / "checkpoints" / "step-00000002").exists() and proc.poll() is None and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=TIMEOUT)
@@ -167,8 +224,9 @@ def _signal_after_fork() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_a_sigterm_while_workers_are_forked_still_stops_and_saves(dataset: Path, tmp_path: Path, capfd: pytest.CaptureFixture,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sigterm_while_workers_are_forked_still_stops_and_saves(
+    dataset: Path, tmp_path: Path, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A KeyboardInterrupt raised inside an at-fork hook is printed and swallowed by Python: the
     signal must still stop the run (here it lands as the validation after step 2 forks its workers)."""
     os.register_at_fork(after_in_parent=_signal_after_fork)
@@ -189,8 +247,9 @@ def test_a_sigterm_while_workers_are_forked_still_stops_and_saves(dataset: Path,
     assert "Exception ignored" not in capfd.readouterr().err
 
 
-def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(dataset: Path, straight: Path, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(
+    dataset: Path, straight: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An older blur2video resumed with string milestones and never halved again: its saved rate
     is too high. Resuming with this one puts the rate back on the schedule."""
     cfg = tiny_config(dataset, steps=8)
@@ -209,8 +268,10 @@ def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(dataset: 
 
 # ---- item 6: what the user sets on resume wins ---------------------------------------------------------
 
-def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import blur2video.train as train_module
 
     real = train_module.compute_loss
@@ -237,8 +298,9 @@ def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(dataset:
     assert tomllib.loads((run / "config.toml").read_text())["train"]["lr"] == 5e-4  # and a later plain resume keeps it
 
 
-def test_a_lower_rate_on_resume_scales_the_rest_of_the_schedule(dataset: Path, straight: Path, tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lower_rate_on_resume_scales_the_rest_of_the_schedule(
+    dataset: Path, straight: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tiny_config(dataset, steps=8)
     interrupt_at(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
@@ -255,33 +317,60 @@ def test_a_lower_rate_on_resume_scales_the_rest_of_the_schedule(dataset: Path, s
     assert any(not torch.equal(lowered[k], plain[k]) for k in plain)
 
 
-def test_more_steps_on_resume_move_the_milestones_and_fewer_than_done_are_refused(dataset: Path, tmp_path: Path) -> None:
-    train(tiny_config(dataset, steps=4), tmp_path / "run", device="cpu", quiet=True)  # milestones at 2 and 3: ends at 2.5e-4
+def test_more_steps_on_resume_move_the_milestones_and_fewer_than_done_are_refused(
+    dataset: Path, tmp_path: Path
+) -> None:
+    train(
+        tiny_config(dataset, steps=4), tmp_path / "run", device="cpu", quiet=True
+    )  # milestones at 2 and 3: ends at 2.5e-4
     longer = Trainer(tiny_config(dataset, steps=12), tmp_path / "run", device="cpu", resume=True, quiet=True)
     # 12 steps put the milestones at 6 and 9: at step 4 none has passed, the rate is back to 1e-3
     assert sorted(longer.scheduler.milestones) == [6, 9] and longer.optimizer.param_groups[0]["lr"] == 1e-3
     longer.fit()
     longer.close()
-    assert final_state(tmp_path / "run")[2] == [2.5e-4] and json.loads((tmp_path / "run" / "last.json").read_text())["step"] == 12
-    with pytest.raises(Blur2VideoError, match=r"at step 12, past the 6 steps this config trains; give --steps above 12"):
+    assert (
+        final_state(tmp_path / "run")[2] == [2.5e-4]
+        and json.loads((tmp_path / "run" / "last.json").read_text())["step"] == 12
+    )
+    with pytest.raises(
+        Blur2VideoError, match=r"at step 12, past the 6 steps this config trains; give --steps above 12"
+    ):
         Trainer(tiny_config(dataset, steps=6), tmp_path / "run", device="cpu", resume=True, quiet=True)
 
 
-def test_resume_refuses_another_model_or_part_naming_the_setting(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_resume_refuses_another_model_or_part_naming_the_setting(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     run = tmp_path / "run"
     assert run_cli(train_args(dataset, run, "--steps", "2"), capsys)[0] == 0
     before = final_state(run)[0]
     code, err = run_cli(train_args(dataset, run, "--steps", "4", "--resume", "--set", "model.growth=6"), capsys)
     assert code == 2 and len(err) == 1 and "model.growth = 4, this config 6" in err[0] and "train.init" in err[0], err
-    code, err = run_cli(train_args(dataset, run, "--steps", "4", "--resume", "--set", "model.kernel_bank=true", "--set", "train.part=\"kernel_bank\""), capsys)
+    code, err = run_cli(
+        train_args(
+            dataset,
+            run,
+            "--steps",
+            "4",
+            "--resume",
+            "--set",
+            "model.kernel_bank=true",
+            "--set",
+            'train.part="kernel_bank"',
+        ),
+        capsys,
+    )
     assert code == 2 and len(err) == 1 and "model.kernel_bank = false" in err[0], err
-    code, err = run_cli(train_args(dataset, run, "--steps", "4", "--resume", "--set", "train.part=\"kernel_bank\""), capsys)
+    code, err = run_cli(
+        train_args(dataset, run, "--steps", "4", "--resume", "--set", 'train.part="kernel_bank"'), capsys
+    )
     assert code == 2 and len(err) == 1 and "model.kernel_bank = true" in err[0], err  # refused before any resume
     after = final_state(run)[0]
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 # ---- item 3 and 11: data errors end in one line, with workers, under DDP, and stay resumable --------------
+
 
 @pytest.fixture
 def broken(dataset: Path, tmp_path: Path) -> Path:
@@ -296,8 +385,9 @@ def broken(dataset: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_corrupt_sample_with_two_workers_is_one_line_the_same_as_without_and_resumes_exactly(broken: Path, dataset: Path, straight: Path,
-                                                                                               tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_corrupt_sample_with_two_workers_is_one_line_the_same_as_without_and_resumes_exactly(
+    broken: Path, dataset: Path, straight: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code, err = run_cli(train_args(broken, tmp_path / "inline", "--steps", "8"), capsys)
     assert code == 2 and len(err) == 1, err
     run = tmp_path / "run"
@@ -307,7 +397,9 @@ def test_a_corrupt_sample_with_two_workers_is_one_line_the_same_as_without_and_r
     assert f"{broken / 'samples' / '000005' / 'frame_1.png'}: not a readable image" in line and "--resume" in line
     stopped_at = json.loads((run / "last.json").read_text())["step"]
     assert f"stopped at step {stopped_at}:" in line
-    (broken / "samples" / "000005" / "frame_1.png").write_bytes((dataset / "samples" / "000005" / "frame_1.png").read_bytes())
+    (broken / "samples" / "000005" / "frame_1.png").write_bytes(
+        (dataset / "samples" / "000005" / "frame_1.png").read_bytes()
+    )
     resumed = run_process(train_args(broken, run, "--steps", "8", "--resume", workers=2))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(straight, run)
@@ -328,8 +420,9 @@ def test_a_deleted_sample_folder_is_named_on_resume(dataset: Path, tmp_path: Pat
     assert resumed.returncode == 2 and str(root / "samples" / "000000") in line and "--resume" in line, line
 
 
-def test_any_exception_of_a_sample_in_a_worker_is_one_line_naming_it(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_any_exception_of_a_sample_in_a_worker_is_one_line_naming_it(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Not only the library's own errors: whatever a sample raises inside a (forked) worker."""
     from blur2video.data.dataset import FolderDataset
 
@@ -343,21 +436,62 @@ def test_any_exception_of_a_sample_in_a_worker_is_one_line_naming_it(dataset: Pa
     monkeypatch.setattr(FolderDataset, "__getitem__", fails_on_sample_2)
     code, err = run_cli(train_args(dataset, tmp_path / "run", "--steps", "8", workers=2), capsys)
     assert code == 2 and len(err) == 1, err
-    assert f"{dataset}: sample 000002: cannot be read (ZeroDivisionError: float division by zero)" in err[0] and "drop its row" in err[0], err
+    assert (
+        f"{dataset}: sample 000002: cannot be read (ZeroDivisionError: float division by zero)" in err[0]
+        and "drop its row" in err[0]
+    ), err
 
 
-def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     small = tmp_path / "small"
-    synthesize_rotation("skimage:astronaut", small, 4, RotationSettings(source_kind="photo", frames=3, size=64, fov_deg=60, max_angle_deg=1.0))
+    synthesize_rotation(
+        "skimage:astronaut",
+        small,
+        4,
+        RotationSettings(source_kind="photo", frames=3, size=64, fov_deg=60, max_angle_deg=1.0),
+    )
     run = tmp_path / "run"
-    proc = run_process(["train", "--data", str(small), "--out", str(run), "--frames", "3", "--steps", "2", "--batch-size", "2",
-                        "--set", "train.val_fraction=0.5"])  # the default crop 128 and 2 workers
+    proc = run_process(
+        [
+            "train",
+            "--data",
+            str(small),
+            "--out",
+            str(run),
+            "--frames",
+            "3",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--set",
+            "train.val_fraction=0.5",
+        ]
+    )  # the default crop 128 and 2 workers
     line = one_error_line(proc.stderr)
     assert proc.returncode == 2 and "are 64x64" in line and "train.crop is 128" in line and "--crop 64" in line, line
     assert not run.joinpath("checkpoints").exists()
     (tmp_path / "n3.toml").write_text("[model]\nframes = 3\n")
-    code, err = run_cli(["ablate", "--data", str(small), "--val-data", str(small), "--config", str(tmp_path / "n3.toml"), "--out", str(tmp_path / "ablate"),
-                         "--steps", "1", "--variants", "full"], capsys)
+    code, err = run_cli(
+        [
+            "ablate",
+            "--data",
+            str(small),
+            "--val-data",
+            str(small),
+            "--config",
+            str(tmp_path / "n3.toml"),
+            "--out",
+            str(tmp_path / "ablate"),
+            "--steps",
+            "1",
+            "--variants",
+            "full",
+        ],
+        capsys,
+    )
     assert code == 2 and len(err) == 1 and "train.crop is 128" in err[0], err
 
 
@@ -373,9 +507,24 @@ def test_ddp_with_a_corrupt_sample_stops_every_rank_with_one_line(broken: Path, 
     other, both exit 2 at the same step, rank 0 prints the line and rank 1 nothing."""
     port = str(_free_port())
     args = [sys.executable, "-m", "blur2video", *train_args(broken, tmp_path / "run", "--steps", "8", workers=1)]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
-                                   "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2"}) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **os.environ,
+                "OMP_NUM_THREADS": "1",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+                "RANK": str(r),
+                "LOCAL_RANK": str(r),
+                "WORLD_SIZE": "2",
+            },
+        )
+        for r in range(2)
+    ]
     try:
         results = [p.communicate(timeout=TIMEOUT) for p in procs]
     finally:
@@ -389,6 +538,7 @@ def test_ddp_with_a_corrupt_sample_stops_every_rank_with_one_line(broken: Path, 
 
 # ---- item 9: damaged checkpoints and last.json -------------------------------------------------------
 
+
 def _rewrite_metadata(path: Path, change: dict) -> None:
     with safe_open(str(path), framework="pt") as f:
         meta = {k: v for k, v in (f.metadata() or {}).items() if k not in change}
@@ -397,20 +547,37 @@ def _rewrite_metadata(path: Path, change: dict) -> None:
     save_file(tensors, str(path), metadata=meta)
 
 
-@pytest.mark.parametrize("change, says", [
-    ({"model_config": None}, "no model_config metadata"),
-    ({"model_config": "{frames: 3"}, "model_config metadata is not JSON"),
-    ({"model_config": "[3, 5]"}, "model_config metadata is a list"),
-    ({"model_config": "\"small\""}, "model_config metadata is a str"),
-    ({"model_config": json.dumps({"frames": -3})}, "frames=-3"),
-    ({"model_config": json.dumps({"frames": "seven"})}, "wrongly typed"),
-])
-def test_a_damaged_model_config_is_one_line_naming_the_checkpoint(change: dict, says: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"model_config": None}, "no model_config metadata"),
+        ({"model_config": "{frames: 3"}, "model_config metadata is not JSON"),
+        ({"model_config": "[3, 5]"}, "model_config metadata is a list"),
+        ({"model_config": '"small"'}, "model_config metadata is a str"),
+        ({"model_config": json.dumps({"frames": -3})}, "frames=-3"),
+        ({"model_config": json.dumps({"frames": "seven"})}, "wrongly typed"),
+    ],
+)
+def test_a_damaged_model_config_is_one_line_naming_the_checkpoint(
+    change: dict, says: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     ckpt = tmp_path / "model.safetensors"
     save_model(ckpt, Blur2Video(ModelConfig(frames=3, **TINY)))
     _rewrite_metadata(ckpt, change)
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
-    code, err = run_cli(["restore", str(tmp_path / "photo.png"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--device", "cpu"], capsys)
+    code, err = run_cli(
+        [
+            "restore",
+            str(tmp_path / "photo.png"),
+            "--checkpoint",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and len(err) == 1 and err[0].startswith(f"blur2video: error: {ckpt}: ") and says in err[0], err
 
 
@@ -447,19 +614,28 @@ def _follow_advice(line: str) -> None:
     subprocess.run(["bash", "-c", line.split("run: ", 1)[1]], check=True)
 
 
-@pytest.mark.parametrize("damage", ["{\"step\": 4, \"dir\"", "[]", "{\"step\": 4}", ""])
-def test_a_damaged_last_json_is_one_line_whose_command_repairs_it(damage: str, two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("damage", ['{"step": 4, "dir"', "[]", '{"step": 4}', ""])
+def test_a_damaged_last_json_is_one_line_whose_command_repairs_it(
+    damage: str, two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture
+) -> None:
     last = two_checkpoints / "last.json"
     last.write_text(damage)
     code, err = run_cli(train_args(dataset, two_checkpoints, "--steps", "4", "--resume"), capsys)
-    assert code == 2 and len(err) == 1 and err[0].startswith(f"blur2video: error: {last}: ") and "to resume from step-00000004" in err[0], err
+    assert (
+        code == 2
+        and len(err) == 1
+        and err[0].startswith(f"blur2video: error: {last}: ")
+        and "to resume from step-00000004" in err[0]
+    ), err
     _follow_advice(err[0])
     assert json.loads(last.read_text()) == {"step": 4, "dir": "checkpoints/step-00000004"}
     assert run_cli(train_args(dataset, two_checkpoints, "--steps", "4", "--resume"), capsys)[0] == 0
 
 
 @pytest.mark.parametrize("elsewhere", ["../../outside", "checkpoints/../../outside", "/tmp"])
-def test_a_last_json_pointing_outside_the_run_is_refused(elsewhere: str, two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_last_json_pointing_outside_the_run_is_refused(
+    elsewhere: str, two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture
+) -> None:
     outside = two_checkpoints.parent / "outside"
     save_model(outside / "model.safetensors", Blur2Video(ModelConfig(frames=3, **TINY)))
     (two_checkpoints / "last.json").write_text(json.dumps({"step": 4, "dir": elsewhere}))
@@ -468,7 +644,9 @@ def test_a_last_json_pointing_outside_the_run_is_refused(elsewhere: str, two_che
     assert (outside / "model.safetensors").exists()
 
 
-def test_a_broken_newest_checkpoint_points_to_the_one_before(two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_broken_newest_checkpoint_points_to_the_one_before(
+    two_checkpoints: Path, dataset: Path, capsys: pytest.CaptureFixture
+) -> None:
     weights = two_checkpoints / "checkpoints" / "step-00000004" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     code, err = run_cli(train_args(dataset, two_checkpoints, "--steps", "4", "--resume"), capsys)

@@ -18,15 +18,40 @@ from blur2video.train import train
 from blur2video.train_config import resolve
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-STREAMS = [{"kind": "scenes", "size": 32, "textures": "skimage:camera"},
-           {"kind": "rotation", "source": "skimage:astronaut", "source_kind": "photo", "size": 32, "max_angle_deg": 1.0, "order_invariant": True}]
+STREAMS = [
+    {"kind": "scenes", "size": 32, "textures": "skimage:camera"},
+    {
+        "kind": "rotation",
+        "source": "skimage:astronaut",
+        "source_kind": "photo",
+        "size": 32,
+        "max_angle_deg": 1.0,
+        "order_invariant": True,
+    },
+]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    cfg = resolve(None, [{"model": {"frames": 3, "base_channels": 4, "growth": 4}, "data": {"stream": STREAMS, "samples_per_epoch": 8, "val_samples": 4},
-                          "train": {"batch_size": 2, "crop": 32, "workers": 0, "steps": 6, "checkpoint_every": 2, "keep_checkpoints": 10, "lr": 1e-3}}])
+    cfg = resolve(
+        None,
+        [
+            {
+                "model": {"frames": 3, "base_channels": 4, "growth": 4},
+                "data": {"stream": STREAMS, "samples_per_epoch": 8, "val_samples": 4},
+                "train": {
+                    "batch_size": 2,
+                    "crop": 32,
+                    "workers": 0,
+                    "steps": 6,
+                    "checkpoint_every": 2,
+                    "keep_checkpoints": 10,
+                    "lr": 1e-3,
+                },
+            }
+        ],
+    )
     train(cfg, out, device="cpu", quiet=True)
     return out
 
@@ -36,7 +61,16 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_average_is_the_mean_of_the_last_checkpoints(run: Path, tmp_path: Path) -> None:
-    done = _script("bundle_model.py", str(run), "--from", "step-00000006", "--average", "2", "--out", str(tmp_path / "avg.safetensors"))
+    done = _script(
+        "bundle_model.py",
+        str(run),
+        "--from",
+        "step-00000006",
+        "--average",
+        "2",
+        "--out",
+        str(tmp_path / "avg.safetensors"),
+    )
     assert done.returncode == 0, done.stderr
     a, b = (load_file(str(run / "checkpoints" / f"step-0000000{s}" / "model.safetensors")) for s in (4, 6))
     avg = load_file(str(tmp_path / "avg.safetensors"))
@@ -44,7 +78,10 @@ def test_average_is_the_mean_of_the_last_checkpoints(run: Path, tmp_path: Path) 
     assert moved, "the two checkpoints should differ"
     for k in moved:
         torch.testing.assert_close(avg[k].float(), ((a[k] + b[k]) / 2).half().float())
-    assert json.loads(read_metadata(tmp_path / "avg.safetensors")["averaged_checkpoints"]) == ["step-00000004", "step-00000006"]
+    assert json.loads(read_metadata(tmp_path / "avg.safetensors")["averaged_checkpoints"]) == [
+        "step-00000004",
+        "step-00000006",
+    ]
     too_many = _script("bundle_model.py", str(run), "--average", "9", "--out", str(tmp_path / "x.safetensors"))
     assert too_many.returncode == 2 and "only 3 checkpoints" in too_many.stderr
 
@@ -54,13 +91,18 @@ def test_validation_scores_every_checkpoint_per_stream(run: Path) -> None:
     done = _script("validate_checkpoints.py", str(run), "--samples", "8", "--threads", "1", "--also", str(last))
     assert done.returncode == 0, done.stderr
     report = json.loads((run / "validation.json").read_text())
-    assert [r["checkpoint"] for r in report["rows"]] == ["step-00000002", "step-00000004", "step-00000006", "model.safetensors"]
+    assert [r["checkpoint"] for r in report["rows"]] == [
+        "step-00000002",
+        "step-00000004",
+        "step-00000006",
+        "model.safetensors",
+    ]
     assert report["rows"][-1]["per_stream_gain_db"] == report["rows"][-2]["per_stream_gain_db"]
     assert sum(report["items_per_stream"].values()) == report["samples"] == 8
     for r in report["rows"]:
         assert set(r["per_stream_gain_db"]) == set(report["items_per_stream"])
         weights = [report["items_per_stream"][k] for k in r["per_stream_gain_db"]]
-        pooled = sum(w * g for w, g in zip(weights, r["per_stream_gain_db"].values())) / sum(weights)
+        pooled = sum(w * g for w, g in zip(weights, r["per_stream_gain_db"].values(), strict=False)) / sum(weights)
         assert r["gain_db"] == pytest.approx(pooled, abs=1e-6)
     assert report["best"] == max(report["rows"], key=lambda r: r["gain_db"])["checkpoint"]
 

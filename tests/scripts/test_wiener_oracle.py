@@ -27,7 +27,12 @@ def _inner(image: np.ndarray) -> torch.Tensor:
 
 def test_true_kernel_remakes_the_blur_and_its_deconvolution_beats_it(tmp_path: Path) -> None:
     data = tmp_path / "rot"
-    synthesize_rotation("skimage:astronaut", data, 4, RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=3))
+    synthesize_rotation(
+        "skimage:astronaut",
+        data,
+        4,
+        RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=3),
+    )
     header, samples = middle_frame_samples(data)
     assert header["middle"] == 3 and header["samples"] == 4
     for record, blur, target in samples:
@@ -48,13 +53,22 @@ def test_a_path_through_the_frames_remakes_the_blur_like_every_render(tmp_path: 
     from blur2video.motion_truth import rotation_flows
 
     data = tmp_path / "rot"
-    synthesize_rotation("skimage:astronaut", data, 2, RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.5, seed=5))
+    synthesize_rotation(
+        "skimage:astronaut",
+        data,
+        2,
+        RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.5, seed=5),
+    )
     _, samples = middle_frame_samples(data)
     for record, blur, target in samples:
         h, w = blur.shape[:2]
         frames = rotation_flows(record["meta"], 7, h, w)[:, :, h // 2, w // 2].double().numpy()
         path = densify(frames, steps=4)
-        assert path.shape == (25, 2) and np.allclose(path[::4], frames) and np.allclose(path[2], (frames[0] + frames[1]) / 2)
+        assert (
+            path.shape == (25, 2)
+            and np.allclose(path[::4], frames)
+            and np.allclose(path[2], (frames[0] + frames[1]) / 2)
+        )
         kernel = path_kernel(path, h, w, PAD)
         assert abs(kernel.sum() - 1.0) < 1e-9
         middle = target.permute(1, 2, 0).double().numpy()
@@ -77,7 +91,12 @@ def test_a_straight_kernel_of_the_true_axis_and_length_remakes_the_blur(tmp_path
     from blur2video.motion_truth import rotation_flows
 
     data = tmp_path / "rot"
-    synthesize_rotation("skimage:astronaut", data, 3, RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=7))
+    synthesize_rotation(
+        "skimage:astronaut",
+        data,
+        3,
+        RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=7),
+    )
     _, samples = middle_frame_samples(data)
     for record, blur, target in samples:
         h, w = blur.shape[:2]

@@ -22,7 +22,9 @@ def test_uint8_and_float_paths_agree() -> None:
     renders = torch.randint(0, 256, (7, 3, 16, 16), dtype=torch.uint8)
     as_float = accumulate(renders.float() / 255.0)
     torch.testing.assert_close(accumulate(renders), as_float, rtol=0, atol=1e-6)
-    torch.testing.assert_close(accumulate(renders, "linear"), accumulate(renders.float() / 255.0, "linear"), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        accumulate(renders, "linear"), accumulate(renders.float() / 255.0, "linear"), rtol=0, atol=1e-6
+    )
 
 
 def test_linear_mode_averages_light() -> None:
@@ -30,7 +32,9 @@ def test_linear_mode_averages_light() -> None:
     want = linear_to_srgb(srgb_to_linear(renders.double()).mean(0)).float()
     torch.testing.assert_close(accumulate(renders, "linear"), want, rtol=0, atol=1e-5)
     black_white = torch.stack([torch.zeros(3, 1, 1), torch.ones(3, 1, 1)])
-    assert accumulate(black_white, "linear").flatten().tolist() == pytest.approx([0.7354] * 3, abs=1e-3)  # half the light is not sRGB 0.5
+    assert accumulate(black_white, "linear").flatten().tolist() == pytest.approx(
+        [0.7354] * 3, abs=1e-3
+    )  # half the light is not sRGB 0.5
 
 
 def test_result_does_not_depend_on_threads() -> None:

@@ -10,7 +10,9 @@ import torch
 from blur2video.synth import fast_mean
 from blur2video.synth.accumulate import mean_uint8_torch
 
-needs_kernel = pytest.mark.skipif(not fast_mean.available(), reason="the C kernel was not built (no C compiler at install)")
+needs_kernel = pytest.mark.skipif(
+    not fast_mean.available(), reason="the C kernel was not built (no C compiler at install)"
+)
 
 
 def _torch_mean(frames: torch.Tensor) -> torch.Tensor:
@@ -38,7 +40,9 @@ def test_kernel_matches_integer_mean(n: int) -> None:
 @needs_kernel
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_threads_split_the_range_exactly(threads: int) -> None:
-    frames = torch.randint(0, 256, (7, 3, 257, 263), dtype=torch.uint8)  # 202,773 values: a split off any 64-boundary tail
+    frames = torch.randint(
+        0, 256, (7, 3, 257, 263), dtype=torch.uint8
+    )  # 202,773 values: a split off any 64-boundary tail
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 import signal
 import subprocess
 import sys
@@ -67,7 +66,20 @@ def _synth(args: list[str]) -> int:
 
 
 def test_dataset_format_and_determinism(tmp_path: Path, photo_dir: Path) -> None:
-    common = ["--source", str(photo_dir), "--kind", "photo", "--samples", "4", "--frames", "3", "--size", "48", "--max-angle", "2"]
+    common = [
+        "--source",
+        str(photo_dir),
+        "--kind",
+        "photo",
+        "--samples",
+        "4",
+        "--frames",
+        "3",
+        "--size",
+        "48",
+        "--max-angle",
+        "2",
+    ]
     assert _synth([*common, "--out", str(tmp_path / "a")]) == 0
     assert _synth([*common, "--out", str(tmp_path / "b"), "--workers", "2"]) == 0
     assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
@@ -116,7 +128,18 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path: Path, pano_dir: Path) 
 
 
 def test_torn_index_line_is_repaired_on_resume(tmp_path: Path, pano_dir: Path) -> None:
-    common = ["--source", str(pano_dir), "--samples", "3", "--frames", "3", "--size", "32", "--out", str(tmp_path / "d")]
+    common = [
+        "--source",
+        str(pano_dir),
+        "--samples",
+        "3",
+        "--frames",
+        "3",
+        "--size",
+        "32",
+        "--out",
+        str(tmp_path / "d"),
+    ]
     assert _synth(common) == 0
     index = tmp_path / "d" / "index.jsonl"
     full = index.read_bytes()
@@ -144,7 +167,9 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, pano_dir: Path, sour
     (tmp_path / "empty").mkdir()
     source = tmp_path / source_name
     out = tmp_path / "out"
-    res = _run_cli(["synth", "rotation", "--source", str(source), "--out", str(out), "--samples", "2", "--size", "32", *extra])
+    res = _run_cli(
+        ["synth", "rotation", "--source", str(source), "--out", str(out), "--samples", "2", "--size", "32", *extra]
+    )
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("blur2video: error:")
@@ -167,7 +192,18 @@ def test_non_2to1_panorama_refused_unless_forced(tmp_path: Path, photo_dir: Path
 
 
 def test_folder_with_other_settings_is_refused(tmp_path: Path, pano_dir: Path) -> None:
-    base = ["synth", "rotation", "--source", str(pano_dir), "--samples", "1", "--size", "32", "--out", str(tmp_path / "o")]
+    base = [
+        "synth",
+        "rotation",
+        "--source",
+        str(pano_dir),
+        "--samples",
+        "1",
+        "--size",
+        "32",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert _run_cli(base).returncode == 0
     before = _tree_digest(tmp_path / "o")
     res = _run_cli([*base, "--max-angle", "2"])
@@ -176,15 +212,47 @@ def test_folder_with_other_settings_is_refused(tmp_path: Path, pano_dir: Path) -
 
 
 def test_photo_too_small_for_size(tmp_path: Path, photo_dir: Path) -> None:
-    res = _run_cli(["synth", "rotation", "--source", str(photo_dir), "--kind", "photo", "--size", "600", "--samples", "1", "--out", str(tmp_path / "o")])
+    res = _run_cli(
+        [
+            "synth",
+            "rotation",
+            "--source",
+            str(photo_dir),
+            "--kind",
+            "photo",
+            "--size",
+            "600",
+            "--samples",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert res.returncode == 2 and "too small" in res.stderr
 
 
 def test_skimage_source_works_without_files(tmp_path: Path) -> None:
-    assert _synth(["--source", "skimage:astronaut,coffee", "--kind", "photo", "--samples", "2", "--size", "32", "--frames", "3", "--out", str(tmp_path / "s")]) == 0
+    assert (
+        _synth(
+            [
+                "--source",
+                "skimage:astronaut,coffee",
+                "--kind",
+                "photo",
+                "--samples",
+                "2",
+                "--size",
+                "32",
+                "--frames",
+                "3",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(x) for x in (tmp_path / "s" / "index.jsonl").read_text().splitlines()]
     assert {r["meta"]["source"] for r in records} <= {"skimage:astronaut", "skimage:coffee"}
-
 
 
 def test_grey_skimage_photos_become_rgb_and_unknown_names_are_refused() -> None:
@@ -195,6 +263,9 @@ def test_grey_skimage_photos_become_rgb_and_unknown_names_are_refused() -> None:
     images = [r.load() for r in refs]
     assert all(im.shape[2] == 3 and im.dtype == np.float32 for im in images)
     assert np.array_equal(images[0][..., 0], images[0][..., 2])  # grey repeated to RGB
-    assert [r.name for r in discover_sources("skimage")][:2] == ["skimage:astronaut", "skimage:chelsea"]  # colour only by default
+    assert [r.name for r in discover_sources("skimage")][:2] == [
+        "skimage:astronaut",
+        "skimage:chelsea",
+    ]  # colour only by default
     with pytest.raises(Blur2VideoError, match="kodim01"):
         discover_sources("skimage:camera,kodim01")

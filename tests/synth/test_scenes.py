@@ -31,7 +31,9 @@ def _warp_errors(root: Path, i: int, frames: torch.Tensor) -> list[tuple[torch.T
     for name, j in (("flow_first.npy", 0), ("flow_last.npy", n - 1)):
         flow = torch.from_numpy(np.load(root / "samples" / f"{i:06d}" / name))
         warped = warp_flow(frames[n // 2 : n // 2 + 1], flow[None])[0]
-        out.append(((warped - frames[j]).abs().mean(0)[6:-6, 6:-6], (frames[n // 2] - frames[j]).abs().mean(0)[6:-6, 6:-6]))
+        out.append(
+            ((warped - frames[j]).abs().mean(0)[6:-6, 6:-6], (frames[n // 2] - frames[j]).abs().mean(0)[6:-6, 6:-6])
+        )
     return out
 
 
@@ -58,7 +60,9 @@ def test_meta_keeps_every_motion_and_is_deterministic(scenes: Path, tmp_path: Pa
         assert {"start_px", "shift_px", "rotation_deg", "log_scale", "centre_px", "source"} <= set(layer)
     assert (meta["n_renders"] - 1) % 4 == 0
     again = tmp_path / "again"
-    synthesize_scenes(again, 3, SceneSettings(frames=5, size=96, objects=3, seed=2), textures="skimage:astronaut,coffee", workers=2)
+    synthesize_scenes(
+        again, 3, SceneSettings(frames=5, size=96, objects=3, seed=2), textures="skimage:astronaut,coffee", workers=2
+    )
     assert (again / "index.jsonl").read_bytes() == (scenes / "index.jsonl").read_bytes()
     for name in ("blur.png", "frame_0.png", "flow_last.npy"):
         assert (again / "samples" / "000002" / name).read_bytes() == (scenes / "samples" / "000002" / name).read_bytes()
@@ -68,7 +72,12 @@ def test_bad_textures_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     tex = tmp_path / "tex"
     tex.mkdir()
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tex / "tiny.png")
-    assert main(["synth", "scenes", "--out", str(tmp_path / "o"), "--textures", str(tex), "--samples", "1", "--size", "64"]) == 2
+    assert (
+        main(
+            ["synth", "scenes", "--out", str(tmp_path / "o"), "--textures", str(tex), "--samples", "1", "--size", "64"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "too small for a texture" in err[0]
     (tex / "tiny.png").unlink()

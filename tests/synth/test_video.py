@@ -59,7 +59,9 @@ def test_png_folder_and_lossless_video_give_the_same_dataset(tmp_path: Path) -> 
     frames = translating(14)
     src = write_frames(tmp_path / "png", frames)
     video = tmp_path / "clip.mkv"
-    writer = imageio.get_writer(video, format="FFMPEG", fps=30, codec="ffv1", pixelformat="bgr0", macro_block_size=1, ffmpeg_log_level="error")
+    writer = imageio.get_writer(
+        video, format="FFMPEG", fps=30, codec="ffv1", pixelformat="bgr0", macro_block_size=1, ffmpeg_log_level="error"
+    )
     for f in frames:
         writer.append_data(f)
     writer.close()
@@ -68,24 +70,32 @@ def test_png_folder_and_lossless_video_give_the_same_dataset(tmp_path: Path) -> 
     b, _ = synthesize_video(video, tmp_path / "b", settings=settings)
     ra, rb = load(a), load(b)
     assert len(ra) == len(rb) == 3
-    for x, y in zip(ra, rb):
+    for x, y in zip(ra, rb, strict=False):
         assert x["meta"]["crop"] == y["meta"]["crop"] and x["meta"]["first_frame"] == y["meta"]["first_frame"]
-        for fa, fb in zip([x["blur"], *x["frames"]], [y["blur"], *y["frames"]]):
+        for fa, fb in zip([x["blur"], *x["frames"]], [y["blur"], *y["frames"]], strict=False):
             assert (a / fa).read_bytes() == (b / fb).read_bytes()
 
 
 def test_natural_sort_and_gopro_layout(tmp_path: Path) -> None:
-    assert sorted(["frame_10.png", "frame_2.png", "frame_1.png"], key=natural_key) == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    assert sorted(["frame_10.png", "frame_2.png", "frame_1.png"], key=natural_key) == [
+        "frame_1.png",
+        "frame_2.png",
+        "frame_10.png",
+    ]
     frames = translating(12)
     # GoPro_Large: train|test/SCENE/sharp/*.png; names without zero padding must still sort 2 < 10
     write_frames(tmp_path / "gopro" / "train" / "A" / "sharp", frames, name="{}.png")
     write_frames(tmp_path / "gopro" / "test" / "B" / "sharp", frames[:7], name="{}.png")
-    root, n = synthesize_video(tmp_path / "gopro", tmp_path / "ds", settings=VideoSettings(frames=7, stride=5, size=0, split="train"))
+    root, n = synthesize_video(
+        tmp_path / "gopro", tmp_path / "ds", settings=VideoSettings(frames=7, stride=5, size=0, split="train")
+    )
     recs = load(root)
     assert n == 2 and [r["meta"]["first_frame"] for r in recs] == [0, 5]
     second = np.stack([read_image(root / f) for f in recs[1]["frames"]])
     np.testing.assert_allclose(second[-1], frames[11] / 255.0, atol=1e-6)
-    root, n = synthesize_video(tmp_path / "gopro", tmp_path / "ds_test", settings=VideoSettings(frames=7, size=0, split="test"))
+    root, n = synthesize_video(
+        tmp_path / "gopro", tmp_path / "ds_test", settings=VideoSettings(frames=7, size=0, split="test")
+    )
     assert n == 1 and load(root)[0]["meta"]["clip"] == "B"
 
 
@@ -98,13 +108,16 @@ def test_corrupt_frame_skips_only_its_windows(tmp_path: Path, capsys: pytest.Cap
     assert "frame_9.png" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("case, message", [
-    ("short", "clip has 4 frames; --frames 7 needs at least 7"),
-    ("sizes", "frames of differing sizes"),
-    ("broken_video", "not a readable video"),
-    ("crop", "larger than its 64x64 frames"),
-    ("empty", "empty"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("short", "clip has 4 frames; --frames 7 needs at least 7"),
+        ("sizes", "frames of differing sizes"),
+        ("broken_video", "not a readable video"),
+        ("crop", "larger than its 64x64 frames"),
+        ("empty", "empty"),
+    ],
+)
 def test_bad_inputs_are_one_line(case: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     size = "256" if case == "crop" else "0"
     if case == "short":

@@ -27,7 +27,9 @@ def test_middle_weight_scales_only_the_middle_frame() -> None:
     target[0, 0], target[0, 1] = 0.25, 0.5  # frame 0 off by 0.25, the middle frame by 0.5
     weights = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
     assert photometric_per_sample([pred] * 6, [target] * 6, weights).item() == pytest.approx(0.75)
-    assert photometric_per_sample([pred] * 6, [target] * 6, weights, middle_weight=4.0).item() == pytest.approx(0.25 + 4 * 0.5)
+    assert photometric_per_sample([pred] * 6, [target] * 6, weights, middle_weight=4.0).item() == pytest.approx(
+        0.25 + 4 * 0.5
+    )
     with pytest.raises(Blur2VideoError, match="middle_weight"):
         LossConfig(middle_weight=-1.0)
 
@@ -56,7 +58,9 @@ def test_penalty_by_hand_and_bounded() -> None:
 def test_total_and_switches() -> None:
     frames = torch.rand(2, 3, 3, 4, 4)
     target = torch.rand(2, 3, 3, 4, 4)
-    out = Restoration(frames=frames, scales=[frames] * 6, affines=torch.rand(2, 3, 5, 2, 3), image_affines=None, flows=[])
+    out = Restoration(
+        frames=frames, scales=[frames] * 6, affines=torch.rand(2, 3, 5, 2, 3), image_affines=None, flows=[]
+    )
     cfg = LossConfig(lambda_tc=0.3, lambda_pt=0.2)
     terms = compute_loss(out, target, cfg)
     assert terms["total"].item() == pytest.approx((terms["pml"] + 0.3 * terms["tcl"] + 0.2 * terms["pt"]).item())
@@ -86,5 +90,7 @@ def test_order_free_flags_pick_the_samples_that_take_the_better_order() -> None:
     only_first = compute_loss(out, target, cfg, torch.tensor([True, False]))
     assert only_first["pml"].item() == pytest.approx(plain[1].item() / 2)
     # the flags override the config: a config that is order-invariant everywhere still follows them
-    overridden = compute_loss(out, target, LossConfig(consistency=False, penalty=False, order_invariant=True), torch.tensor([False, False]))
+    overridden = compute_loss(
+        out, target, LossConfig(consistency=False, penalty=False, order_invariant=True), torch.tensor([False, False])
+    )
     assert overridden["pml"].item() == pytest.approx(plain.mean().item())

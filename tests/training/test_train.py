@@ -34,11 +34,24 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(data: Path, **train) -> dict:
-    return resolve(None, [
-        {"model": {"frames": 3, **TINY}},
-        {"data": {"path": str(data)}},
-        {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "lr": 1e-3, "checkpoint_every": 2, **train}},
-    ])
+    return resolve(
+        None,
+        [
+            {"model": {"frames": 3, **TINY}},
+            {"data": {"path": str(data)}},
+            {
+                "train": {
+                    "batch_size": 4,
+                    "crop": 32,
+                    "workers": 0,
+                    "val_fraction": 0.25,
+                    "lr": 1e-3,
+                    "checkpoint_every": 2,
+                    **train,
+                }
+            },
+        ],
+    )
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -66,7 +79,9 @@ def test_tiny_model_overfits_one_batch() -> None:
     assert losses[-1] < losses[0] / 5, (losses[0], losses[-1])
 
 
-def test_resumed_run_ends_with_the_same_weights(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resumed_run_ends_with_the_same_weights(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tiny_config(tiny_dataset, steps=6)
     train(cfg, tmp_path / "straight", device="cpu", quiet=True)
 
@@ -102,7 +117,9 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     train(cfg, out, device="cpu", quiet=True)
 
@@ -118,7 +135,9 @@ def test_two_process_ddp_matches_one_process(tiny_dataset: Path, tmp_path: Path)
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import blur2video.train as train_module
 
     real = train_module.compute_loss
@@ -167,8 +186,14 @@ def test_foreign_truncated_and_mismatched_checkpoints_are_refused(tmp_path: Path
 
 def test_resume_with_another_architecture_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
     train(tiny_config(tiny_dataset, steps=2), tmp_path / "run", device="cpu", quiet=True)
-    other = resolve(None, [{"model": {"frames": 3, "base_channels": 6, "growth": 4}}, {"data": {"path": str(tiny_dataset)}},
-                           {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "steps": 4}}])
+    other = resolve(
+        None,
+        [
+            {"model": {"frames": 3, "base_channels": 6, "growth": 4}},
+            {"data": {"path": str(tiny_dataset)}},
+            {"train": {"batch_size": 4, "crop": 32, "workers": 0, "val_fraction": 0.25, "steps": 4}},
+        ],
+    )
     with pytest.raises(Blur2VideoError, match="do not fit this architecture"):
         train(other, tmp_path / "run", device="cpu", resume=True, quiet=True)
 
@@ -184,7 +209,9 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
         resolve(bad, [])
 
 
-def test_sigterm_saves_a_checkpoint_like_ctrl_c(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import signal
 
     original = Trainer._train_step
@@ -306,8 +333,16 @@ def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(train_module, "compute_loss", record)
     stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera", "order_invariant": True}
-    cfg = resolve(None, [{"model": {"frames": 3, **TINY}, "data": {"stream": [stream], "samples_per_epoch": 4, "val_samples": 2},
-                          "train": {"batch_size": 2, "crop": 32, "workers": 0, "steps": 2, "checkpoint_every": 2}}])
+    cfg = resolve(
+        None,
+        [
+            {
+                "model": {"frames": 3, **TINY},
+                "data": {"stream": [stream], "samples_per_epoch": 4, "val_samples": 2},
+                "train": {"batch_size": 2, "crop": 32, "workers": 0, "steps": 2, "checkpoint_every": 2},
+            }
+        ],
+    )
     train(cfg, tmp_path / "run", device="cpu", quiet=True)
     assert len(seen) == 2 and all(f is not None and f.tolist() == [True, True] for f in seen)
 
@@ -325,5 +360,9 @@ def test_atomic_writes_get_the_mode_the_umask_gives(tiny_dataset: Path, tmp_path
     finally:
         os.umask(old)
     last = json.loads((tmp_path / "run" / "last.json").read_text())
-    written = [tmp_path / "report.json", tmp_path / "run" / "model.safetensors", *(tmp_path / "run" / last["dir"]).iterdir()]
+    written = [
+        tmp_path / "report.json",
+        tmp_path / "run" / "model.safetensors",
+        *(tmp_path / "run" / last["dir"]).iterdir(),
+    ]
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o666 & ~umask) for p in written}

@@ -7,8 +7,8 @@ from dataclasses import fields
 from ..errors import Blur2VideoError
 from ..synth.rotation import RotationJob, RotationSettings
 from ..synth.scenes import SceneJob, SceneSettings
-from ..synth.video import VideoJob, VideoSettings
 from ..synth.sources import discover_sources
+from ..synth.video import VideoJob, VideoSettings
 from .dataset import Augment, FolderDataset, StreamDataset
 from .degrade import Degradation
 
@@ -20,22 +20,26 @@ def _settings_from(table: dict, cls, extra_keys: set[str], kind: str) -> dict:
     known = {f.name for f in fields(cls)}
     unknown = set(table) - known - extra_keys - STREAM_KEYS
     if unknown:
-        raise Blur2VideoError(f"[[data.stream]] {kind}: unknown keys {sorted(unknown)}; valid: {sorted(known | extra_keys | STREAM_KEYS - {'kind'})}")
+        raise Blur2VideoError(
+            f"[[data.stream]] {kind}: unknown keys {sorted(unknown)}; valid: {sorted(known | extra_keys | STREAM_KEYS - {'kind'})}"
+        )
     return {k: v for k, v in table.items() if k in known}
 
 
 def _rotation_job(table: dict, frames: int, seed_offset: int) -> RotationJob:
     settings = _settings_from(table, RotationSettings, {"source", "force"}, "rotation")
     if "source" not in table:
-        raise Blur2VideoError("[[data.stream]] rotation: needs source = \"FOLDER\" or \"skimage\"")
+        raise Blur2VideoError('[[data.stream]] rotation: needs source = "FOLDER" or "skimage"')
     settings.update(frames=frames, seed=int(settings.get("seed", 0)) + seed_offset)
-    return RotationJob(discover_sources(str(table["source"])), RotationSettings(**settings), force=bool(table.get("force", False)))
+    return RotationJob(
+        discover_sources(str(table["source"])), RotationSettings(**settings), force=bool(table.get("force", False))
+    )
 
 
 def _video_job(table: dict, frames: int, seed_offset: int) -> VideoJob:
     settings = _settings_from(table, VideoSettings, {"source"}, "video")
     if "source" not in table:
-        raise Blur2VideoError("[[data.stream]] video: needs source = \"VIDEO_OR_FOLDER\"")
+        raise Blur2VideoError('[[data.stream]] video: needs source = "VIDEO_OR_FOLDER"')
     settings.update(frames=frames, seed=int(settings.get("seed", 0)) + seed_offset)
     return VideoJob(str(table["source"]), VideoSettings(**settings))
 
@@ -58,9 +62,18 @@ def stream_job(table: dict, frames: int, seed_offset: int = 0):
 def build_datasets(cfg: dict, frames: int):
     """(train, validation) datasets for a resolved config; refuses data made for another N."""
     t, d = cfg["train"], cfg["data"]
-    augment = Augment(crop=t["crop"] or None, flips=t["flips"], reverse=t["reverse"], transpose=t["transpose"], channel_shuffle=t["channel_shuffle"],
-                      defocus=t["defocus"], defocus_sigma=t["defocus_sigma"],
-                      degrade=Degradation(noise=t["noise"], max_shot=t["noise_max_shot"], jpeg=t["jpeg"], jpeg_quality=t["jpeg_quality"]))
+    augment = Augment(
+        crop=t["crop"] or None,
+        flips=t["flips"],
+        reverse=t["reverse"],
+        transpose=t["transpose"],
+        channel_shuffle=t["channel_shuffle"],
+        defocus=t["defocus"],
+        defocus_sigma=t["defocus_sigma"],
+        degrade=Degradation(
+            noise=t["noise"], max_shot=t["noise_max_shot"], jpeg=t["jpeg"], jpeg_quality=t["jpeg_quality"]
+        ),
+    )
     if d["path"] and d["stream"]:
         raise Blur2VideoError("data: give either data.path (a DATASET folder) or [[data.stream]] tables, not both")
     if d["path"]:
@@ -71,7 +84,9 @@ def build_datasets(cfg: dict, frames: int):
             train, val = full.split(t["val_fraction"])
         for ds in (train, val):
             if ds.frames != frames:
-                raise Blur2VideoError(f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set model.frames = {ds.frames} or use another dataset")
+                raise Blur2VideoError(
+                    f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set model.frames = {ds.frames} or use another dataset"
+                )
         return train, val
     if not d["stream"]:
         raise Blur2VideoError("no training data: pass --data DATASET or use a config with [[data.stream]] tables")
@@ -89,7 +104,9 @@ def stream_order_invariant(table: dict, default: bool) -> bool:
     ``loss.order_invariant`` where the table is silent."""
     value = table.get("order_invariant", default)
     if not isinstance(value, bool):
-        raise Blur2VideoError(f"[[data.stream]] {table.get('kind')}: order_invariant must be true or false, got {value!r}")
+        raise Blur2VideoError(
+            f"[[data.stream]] {table.get('kind')}: order_invariant must be true or false, got {value!r}"
+        )
     return value
 
 
@@ -102,5 +119,7 @@ def real_validation_set(cfg: dict, frames: int) -> FolderDataset | None:
         return None
     real = FolderDataset(path)
     if real.frames != frames:
-        raise Blur2VideoError(f"{real.root}: data.val_real has N={real.frames} frames but the model predicts {frames}; make it with --frames {frames}")
+        raise Blur2VideoError(
+            f"{real.root}: data.val_real has N={real.frames} frames but the model predicts {frames}; make it with --frames {frames}"
+        )
     return real

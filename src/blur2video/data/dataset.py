@@ -56,10 +56,14 @@ class Augment:
         if not 0.0 <= self.defocus <= 1.0:
             raise Blur2VideoError(f"train.defocus = {self.defocus}: a chance, between 0 and 1")
         if not self.defocus_sigma >= 0.5:
-            raise Blur2VideoError(f"train.defocus_sigma = {self.defocus_sigma}: the largest defocus in pixels, at least 0.5")
+            raise Blur2VideoError(
+                f"train.defocus_sigma = {self.defocus_sigma}: the largest defocus in pixels, at least 0.5"
+            )
 
 
-def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: np.random.Generator, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_sample(
+    blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: np.random.Generator, where: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = blur.shape[-2:]
     if aug.crop is not None:
         if aug.crop > min(h, w):
@@ -85,14 +89,18 @@ def augment_sample(blur: torch.Tensor, frames: torch.Tensor, aug: Augment, rng: 
     return blur.contiguous(), frames.contiguous()
 
 
-def defocus(blur: torch.Tensor, frames: torch.Tensor, rng: np.random.Generator, max_sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+def defocus(
+    blur: torch.Tensor, frames: torch.Tensor, rng: np.random.Generator, max_sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same random defocus for the blur (3, H, W) and every frame (N, 3, H, W): a Gaussian
     of sigma in [0.5, max_sigma], over the whole view or, half the time, weighted by a smooth
     map (a 3x3 grid of random weights, bilinearly upsampled): a depth of field."""
     sigma = float(rng.uniform(0.5, max_sigma))
     stack = torch.cat([blur[None], frames])
     # radius ceil(3 sigma), the kernel the stage 4 and 5 runs trained with
-    soft = torch.from_numpy(gaussian_filter(stack.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=math.ceil(3 * sigma) / sigma))
+    soft = torch.from_numpy(
+        gaussian_filter(stack.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=math.ceil(3 * sigma) / sigma)
+    )
     if rng.random() < 0.5:
         grid = torch.from_numpy(rng.random((1, 1, 3, 3))).to(stack.dtype)
         weight = F.interpolate(grid, size=stack.shape[-2:], mode="bilinear", align_corners=True)[0]
@@ -119,18 +127,24 @@ def _check_row(index: Path, number: int, rec: object, frames: int | None) -> dic
     its grid) any image on the host."""
     where = f"{index}: line {number}"
     if not isinstance(rec, dict):
-        raise Blur2VideoError(f"{where} is a JSON {type(rec).__name__}, not a sample object with 'blur' and 'frames'; {FIX_ROW}")
+        raise Blur2VideoError(
+            f"{where} is a JSON {type(rec).__name__}, not a sample object with 'blur' and 'frames'; {FIX_ROW}"
+        )
     blur, paths = rec.get("blur"), rec.get("frames")
     if not isinstance(blur, str) or not blur:
         raise Blur2VideoError(f"{where} has no 'blur' path (a string such as samples/000000/blur.png); {FIX_ROW}")
     if not isinstance(paths, list) or not paths or not all(isinstance(f, str) and f for f in paths):
-        raise Blur2VideoError(f"{where}: 'frames' must be a non-empty list of paths (samples/000000/frame_0.png, ...); {FIX_ROW}")
+        raise Blur2VideoError(
+            f"{where}: 'frames' must be a non-empty list of paths (samples/000000/frame_0.png, ...); {FIX_ROW}"
+        )
     if not isinstance(rec.get("meta", {}), dict):
         raise Blur2VideoError(f"{where}: 'meta' must be an object; {FIX_ROW}")
     for path in (blur, *paths):
         if _escapes(path):
-            raise Blur2VideoError(f"{where}: path {path!r} leads outside the DATASET folder; index paths are relative to "
-                                  f"{index.parent} (e.g. samples/000000/blur.png): {FIX_ROW}")
+            raise Blur2VideoError(
+                f"{where}: path {path!r} leads outside the DATASET folder; index paths are relative to "
+                f"{index.parent} (e.g. samples/000000/blur.png): {FIX_ROW}"
+            )
     if frames is not None and len(paths) != frames:
         raise Blur2VideoError(f"{where} has {len(paths)} frames where the dataset has {frames}; {FIX_ROW}")
     return rec
@@ -141,15 +155,21 @@ def read_dataset_header(root: Path) -> tuple[dict, list[dict]]:
     saying what to run or which line to fix."""
     header, index = root / "dataset.json", root / "index.jsonl"
     if not header.is_file() or not index.is_file():
-        raise Blur2VideoError(f"{root}: not a DATASET folder (no dataset.json/index.jsonl); make one with 'blur2video synth ...'")
+        raise Blur2VideoError(
+            f"{root}: not a DATASET folder (no dataset.json/index.jsonl); make one with 'blur2video synth ...'"
+        )
     try:
         settings = json.loads(header.read_text())
         lines = index.read_text().splitlines()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Blur2VideoError(f"{root}: unreadable dataset.json or index.jsonl ({exc}); re-run the synth command to repair it") from None
+        raise Blur2VideoError(
+            f"{root}: unreadable dataset.json or index.jsonl ({exc}); re-run the synth command to repair it"
+        ) from None
     frames = settings.get("frames") if isinstance(settings, dict) else None
     if not isinstance(settings, dict) or not (frames is None or (isinstance(frames, int) and frames >= 1)):
-        raise Blur2VideoError(f"{header}: not a dataset header (an object whose 'frames' is a count); re-run the synth command to repair it")
+        raise Blur2VideoError(
+            f"{header}: not a dataset header (an object whose 'frames' is a count); re-run the synth command to repair it"
+        )
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -179,7 +199,9 @@ def _line_of(index: Path, rec: dict) -> str:
 class FolderDataset(Dataset):
     """A DATASET/ folder (DESIGN.md section 5), optionally a subset of its records."""
 
-    def __init__(self, root: str | Path, augment: Augment = Augment(), seed: int = 0, records: list[dict] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, augment: Augment = Augment(), seed: int = 0, records: list[dict] | None = None
+    ) -> None:
         self.root = Path(root)
         self.settings, all_records = read_dataset_header(self.root)
         self.records = all_records if records is None else records
@@ -190,7 +212,7 @@ class FolderDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def split(self, val_fraction: float) -> tuple["FolderDataset", "FolderDataset"]:
+    def split(self, val_fraction: float) -> tuple[FolderDataset, FolderDataset]:
         """Every k-th record goes to validation (deterministic, spread over the whole dataset)."""
         if not 0 < val_fraction < 1:
             raise Blur2VideoError(f"val_fraction {val_fraction}: must be between 0 and 1")
@@ -199,7 +221,9 @@ class FolderDataset(Dataset):
         train = [r for i, r in enumerate(self.records) if i % k != k - 1]
         if not val or not train:
             raise Blur2VideoError(f"{self.root}: {len(self.records)} samples are too few to split off a validation set")
-        return FolderDataset(self.root, self.augment, self.seed, train), FolderDataset(self.root, Augment(), self.seed, val)
+        return FolderDataset(self.root, self.augment, self.seed, train), FolderDataset(
+            self.root, Augment(), self.seed, val
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -217,8 +241,10 @@ class FolderDataset(Dataset):
                 real = path.resolve()
                 if not real.is_relative_to(self.real_root):
                     index = self.root / "index.jsonl"
-                    raise Blur2VideoError(f"{index}: {_line_of(index, rec)}: {rel} is a link to {real}, outside the DATASET folder; "
-                                          "copy the file into the folder or re-synthesize the dataset")
+                    raise Blur2VideoError(
+                        f"{index}: {_line_of(index, rec)}: {rel} is a link to {real}, outside the DATASET folder; "
+                        "copy the file into the folder or re-synthesize the dataset"
+                    )
                 break
         return path
 
@@ -227,7 +253,9 @@ class FolderDataset(Dataset):
         blur = _chw(self._inside(rec, rec["blur"]))
         frames = torch.stack([_chw(self._inside(rec, f)) for f in rec["frames"]])
         if frames.shape[-2:] != blur.shape[-2:]:
-            raise Blur2VideoError(f"{self.root / rec['blur']}: blur and frames differ in size; re-synthesize sample {rec.get('id', i)}")
+            raise Blur2VideoError(
+                f"{self.root / rec['blur']}: blur and frames differ in size; re-synthesize sample {rec.get('id', i)}"
+            )
         rng = np.random.default_rng([self.seed, self.epoch, i])
         return augment_sample(blur, frames, self.augment, rng, str(self.root / rec["blur"]))
 
@@ -247,8 +275,16 @@ class StreamDataset(Dataset):
     PML takes the better of both orders; ``loss.order_invariant`` per stream).
     """
 
-    def __init__(self, jobs: list[Synthesizer], weights: list[float], length: int, frames: int, augment: Augment = Augment(), seed: int = 0,
-                 order_free: list[bool] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: list[Synthesizer],
+        weights: list[float],
+        length: int,
+        frames: int,
+        augment: Augment = Augment(),
+        seed: int = 0,
+        order_free: list[bool] | None = None,
+    ) -> None:
         if not jobs or len(jobs) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
             raise Blur2VideoError("stream: need at least one synthesizer and non-negative weights that sum above 0")
         if order_free is not None and len(order_free) != len(jobs):

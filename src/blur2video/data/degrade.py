@@ -46,7 +46,9 @@ class Degradation:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise Blur2VideoError(f"train.{name} = {getattr(self, name)}: a chance, between 0 and 1")
         if not MIN_SHOT <= self.max_shot <= 0.1:
-            raise Blur2VideoError(f"train.noise_max_shot = {self.max_shot}: the largest shot-noise scale, in [{MIN_SHOT}, 0.1]")
+            raise Blur2VideoError(
+                f"train.noise_max_shot = {self.max_shot}: the largest shot-noise scale, in [{MIN_SHOT}, 0.1]"
+            )
         if not 10 <= self.jpeg_quality <= 95:
             raise Blur2VideoError(f"train.jpeg_quality = {self.jpeg_quality}: the lowest JPEG quality, in [10, 95]")
 

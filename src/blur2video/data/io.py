@@ -46,7 +46,9 @@ class ImageTooLarge(Blur2VideoError):
 
 def too_large_error(path: str | os.PathLike, exc: Image.DecompressionBombError) -> ImageTooLarge:
     """The one line for an image PIL refuses as a possible decompression bomb."""
-    return ImageTooLarge(f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, scale it down first")
+    return ImageTooLarge(
+        f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, scale it down first"
+    )
 
 
 def holds_16bit_colour(img: Image.Image) -> bool:
@@ -61,8 +63,15 @@ def _orient(arr: np.ndarray, img: Image.Image) -> np.ndarray:
     """Apply the EXIF orientation of ``img`` to an array decoded without PIL (what
     ``ImageOps.exif_transpose`` does to PIL images)."""
     orientation = img.getexif().get(0x0112, 1)
-    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.transpose(1, 0, 2),
-             6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    turns = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
     return np.ascontiguousarray(turns[orientation](arr)) if orientation in turns else arr
 
 
@@ -76,11 +85,28 @@ def _read_png16(path: Path, img: Image.Image, notes: list[str]) -> np.ndarray:
 
     img.load()  # PIL's decoder first: a truncated or corrupt file gets PIL's clear message
     w, h = img.size  # newer ffmpeg would apply the EXIF orientation, older not: we apply it, as for other files
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-noautorotate", "-f", "png_pipe", "-i", "pipe:0", "-frames:v", "1",
-           "-f", "rawvideo", "-pix_fmt", "rgb48le", "pipe:1"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-noautorotate",
+        "-f",
+        "png_pipe",
+        "-i",
+        "pipe:0",
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb48le",
+        "pipe:1",
+    ]
     done = subprocess.run(cmd, input=path.read_bytes(), capture_output=True, check=False)
     if done.returncode != 0 or len(done.stdout) != w * h * 6:
-        notes.append(f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep the precision")
+        notes.append(
+            f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep the precision"
+        )
         return _to_float_rgb(ImageOps.exif_transpose(img))
     arr = np.frombuffer(done.stdout, "<u2").reshape(h, w, 3).astype(np.float32) / 65535.0
     return _orient(arr, img)
@@ -111,16 +137,26 @@ def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.nd
                     dropped.append(f"{path}: alpha channel dropped (the model restores RGB)")
                 count = getattr(img, "n_frames", 1)
                 if count > 1:
-                    dropped.append(f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)")
-                arr = _read_png16(path, img, dropped) if holds_16bit_colour(img) else _to_float_rgb(ImageOps.exif_transpose(img))
+                    dropped.append(
+                        f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)"
+                    )
+                arr = (
+                    _read_png16(path, img, dropped)
+                    if holds_16bit_colour(img)
+                    else _to_float_rgb(ImageOps.exif_transpose(img))
+                )
         except Blur2VideoError:
             raise
         except Image.DecompressionBombError as exc:
             raise too_large_error(path, exc) from None
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
-            raise Blur2VideoError(f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file") from None
+            raise Blur2VideoError(
+                f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file"
+            ) from None
     if notes is not None:  # one line each (corrupt EXIF, a very large image), where a warning prints two
-        notes += dropped + [f"{path}: {_first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)]
+        notes += dropped + [
+            f"{path}: {_first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)
+        ]
     return arr
 
 

@@ -40,7 +40,7 @@ class PinholeCamera:
         return np.array([[f, 0.0, self.width / 2.0], [0.0, f, self.height / 2.0], [0.0, 0.0, 1.0]])
 
     @staticmethod
-    def from_focal(width: int, height: int, focal: float) -> "PinholeCamera":
+    def from_focal(width: int, height: int, focal: float) -> PinholeCamera:
         """The camera with a given focal length in pixels."""
         return PinholeCamera(width, height, math.degrees(2.0 * math.atan(width / 2.0 / focal)))
 

@@ -16,7 +16,6 @@ from scipy.spatial.transform import Rotation
 
 from .camera import PinholeCamera
 
-
 # Pixels per chunk when building sampling grids: small enough that the intermediate planes stay
 # in cache, which made the coordinate maths 2.6x faster than one pass over all views.
 _CHUNK_PIXELS = 1 << 18

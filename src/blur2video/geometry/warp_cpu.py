@@ -25,7 +25,12 @@ _DIFF, _INT = ctypes.c_ssize_t, ctypes.c_int
 class _Image(ctypes.Structure):
     """b2v_warp_image: one image's input, flow (or NULL) and output, and its affine map."""
 
-    _fields_ = [("src", ctypes.c_void_p), ("flow", ctypes.c_void_p), ("dst", ctypes.c_void_p), ("theta", ctypes.c_float * 6)]
+    _fields_ = [
+        ("src", ctypes.c_void_p),
+        ("flow", ctypes.c_void_p),
+        ("dst", ctypes.c_void_p),
+        ("theta", ctypes.c_float * 6),
+    ]
 
 
 @cache
@@ -45,7 +50,9 @@ def usable(x: torch.Tensor) -> bool:
     return available() and not torch.is_grad_enabled() and native.pixel_rows(x) and x.shape[1] <= MAX_CHANNELS
 
 
-def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: torch.Tensor | None = None, flow: torch.Tensor | None = None) -> None:
+def warp_frames_into(
+    out: torch.Tensor, offset: int, x: torch.Tensor, theta: torch.Tensor | None = None, flow: torch.Tensor | None = None
+) -> None:
     """Warp ``x`` (B, C, H, W) once per frame into channels [offset, offset + C) of ``out``
     (B*F, C_out, H, W, channels-last): frame f of item b by ``theta[b*F + f]`` (B*F, 2, 3), or by
     ``flow[b*F + f]`` (B*F, 2, H, W, pixels, any strides). Check :func:`usable` first: a call it
@@ -53,8 +60,16 @@ def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: tor
     b, c, h, w = x.shape
     motion = theta if flow is None else flow
     frames = motion.shape[0] // b
-    if not (usable(x) and native.pixel_rows(out) and out.shape[0] == b * frames and out.shape[2:] == x.shape[2:] and offset + c <= out.shape[1]):
-        raise ValueError("warp_frames_into: give a channels-last float32 CPU input and output of matching sizes (see usable)")
+    if not (
+        usable(x)
+        and native.pixel_rows(out)
+        and out.shape[0] == b * frames
+        and out.shape[2:] == x.shape[2:]
+        and offset + c <= out.shape[1]
+    ):
+        raise ValueError(
+            "warp_frames_into: give a channels-last float32 CPU input and output of matching sizes (see usable)"
+        )
     if flow is not None and (flow.dtype != torch.float32 or flow.shape[-2:] != x.shape[-2:]):
         raise ValueError("warp_frames_into: the flow must be float32 at the input's size")
     images = (_Image * (b * frames))()
@@ -69,5 +84,7 @@ def warp_frames_into(out: torch.Tensor, offset: int, x: torch.Tensor, theta: tor
             image.theta[:] = thetas[n]
     flow_strides = (flow.stride(2), flow.stride(3), flow.stride(1)) if flow is not None else (0, 0, 0)
     threads = native.threads_for(b * frames * h * w)
-    status = _kernel()(images, b * frames, x.stride(2), x.stride(3), *flow_strides, out.stride(2), out.stride(3), h, w, c, threads)
+    status = _kernel()(
+        images, b * frames, x.stride(2), x.stride(3), *flow_strides, out.stride(2), out.stride(3), h, w, c, threads
+    )
     native.check(status, "blur2video.geometry._warp_cpu")

@@ -12,7 +12,6 @@ from torch import nn
 
 from . import dense_cpu
 
-
 CPU_CHANNEL_BLOCK = 16  # oneDNN's AVX-512 convs compute output channels in blocks of 16
 
 
@@ -100,7 +99,11 @@ class DenseBlock(nn.Module):
         fused = dense_cpu.fuse(feats, weight, self.fuse[0].bias, 0.2, last) if native else None
         if fused is None and last is not None:  # the kernel declined after all: finish the torch way
             acc, offset, out = last
-            feats.append(F.leaky_relu_(acc[:, offset : offset + g] + out[:, :g], 0.2).contiguous(memory_format=torch.channels_last))
+            feats.append(
+                F.leaky_relu_(acc[:, offset : offset + g] + out[:, :g], 0.2).contiguous(
+                    memory_format=torch.channels_last
+                )
+            )
         return fused if fused is not None else self._fanned_fuse(feats)
 
     def _fanned_fuse(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -130,11 +133,16 @@ class DenseBlock(nn.Module):
         widths = [cin] + [self.growth] * (len(self.convs) - 1)
         starts = [sum(widths[:k]) for k in range(len(widths))]
         if torch.is_grad_enabled():  # differentiable, never cached
-            return [self._fanned_weights(k, start, width, pad_to) for k, (start, width) in enumerate(zip(starts, widths))]
+            return [
+                self._fanned_weights(k, start, width, pad_to) for k, (start, width) in enumerate(zip(starts, widths, strict=False))
+            ]
         key = (pad_to, cin, *((id(p), p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters()))
         if self._fanned_cache[0] != key:
             with torch.inference_mode(False):  # ordinary tensors, usable in and out of inference mode
-                weights = [self._fanned_weights(k, start, width, pad_to) for k, (start, width) in enumerate(zip(starts, widths))]
+                weights = [
+                    self._fanned_weights(k, start, width, pad_to)
+                    for k, (start, width) in enumerate(zip(starts, widths, strict=False))
+                ]
             self._fanned_cache = (key, weights)
         return self._fanned_cache[1]
 
@@ -171,12 +179,16 @@ class DecoderBlock(nn.Module):
         self.dense = DenseBlock(cout + cskip + 3, cout, growth, layers)
         self.to_image = zero_conv(cout, 3)
 
-    def forward(self, feature: torch.Tensor, residual: torch.Tensor, skip: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feature: torch.Tensor, residual: torch.Tensor, skip: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``skip``: the skip input's parts, concatenated here with the upsampled feature and
         residual in one pass (channels-last parts give a channels-last result)."""
         residual = self.up_image(residual)
         up = self.up_feature[0](feature)  # activated inside the concatenation (slope of up_feature[1])
-        feature = self.dense(dense_cpu.cat([up, *skip, residual], [self.up_feature[1].negative_slope] + [1.0] * (len(skip) + 1)))
+        feature = self.dense(
+            dense_cpu.cat([up, *skip, residual], [self.up_feature[1].negative_slope] + [1.0] * (len(skip) + 1))
+        )
         return feature, residual + self.to_image(feature)
 
 

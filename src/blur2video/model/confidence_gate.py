@@ -36,9 +36,12 @@ class ConfidenceGate(nn.Module):
         super().__init__()
         self.frames = frames
         self.local = nn.Sequential(
-            nn.Conv2d(10, width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(10, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
         )
         self.head = nn.Conv2d(4 * width, 1, 1)
         nn.init.normal_(self.head.weight, std=1e-3)
@@ -54,8 +57,14 @@ class ConfidenceGate(nn.Module):
         features = self.local(torch.cat([repeated, small_frames, small_frames - repeated, time], 1))
         context = features.mean((2, 3), keepdim=True).expand_as(features)
         logits = self.head(torch.cat([features, context], 1))
-        confidence = torch.sigmoid(F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)).view(b, n, h, w)
-        confidence = torch.cat([confidence[:, : n // 2], torch.ones_like(confidence[:, :1]), confidence[:, n // 2 + 1 :]], 1)
+        confidence = torch.sigmoid(F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)).view(
+            b, n, h, w
+        )
+        confidence = torch.cat(
+            [confidence[:, : n // 2], torch.ones_like(confidence[:, :1]), confidence[:, n // 2 + 1 :]], 1
+        )
         gated = blur.unsqueeze(1) + confidence.unsqueeze(2).to(frames.dtype) * (frames - blur.unsqueeze(1))
-        gated = torch.cat([gated[:, : n // 2], frames[:, n // 2 : n // 2 + 1], gated[:, n // 2 + 1 :]], 1)  # the middle bit for bit
+        gated = torch.cat(
+            [gated[:, : n // 2], frames[:, n // 2 : n // 2 + 1], gated[:, n // 2 + 1 :]], 1
+        )  # the middle bit for bit
         return gated, confidence

@@ -41,7 +41,9 @@ class ModelConfig:
             raise Blur2VideoError("the FTN needs at least one of stn and local_warp")
         object.__setattr__(self, "dense_layers", tuple(int(n) for n in self.dense_layers))  # JSON gives a list
         if len(self.dense_layers) != LEVELS or min(self.dense_layers) < 1:
-            raise Blur2VideoError(f"dense_layers={list(self.dense_layers)}: give {LEVELS} counts >= 1, coarse (1/16) to fine (1)")
+            raise Blur2VideoError(
+                f"dense_layers={list(self.dense_layers)}: give {LEVELS} counts >= 1, coarse (1/16) to fine (1)"
+            )
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -57,7 +59,7 @@ class ModelConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @staticmethod
-    def preset(name: str, **overrides) -> "ModelConfig":
+    def preset(name: str, **overrides) -> ModelConfig:
         """``small`` (CPU training and tests), ``fast`` (small with fewer dense convs at the
         fine scales: the bundled model, 720p in under 3 s on 2 cores) or ``paper`` (the paper's
         scale, GPU)."""

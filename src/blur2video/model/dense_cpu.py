@@ -10,8 +10,8 @@ tensors, so :class:`blur2video.model.blocks.DenseBlock` falls back to its torch 
 
 from __future__ import annotations
 
-import ctypes
 import contextlib
+import ctypes
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
@@ -66,29 +66,55 @@ def disabled() -> Iterator[None]:
 def usable(x: torch.Tensor, growth: int) -> bool:
     """Whether a block with this input and growth should run on the kernels."""
     big = x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS
-    return _enabled and big and available() and growth % LANES == 0 and native.pixel_rows(x) and not torch.is_grad_enabled()
+    return (
+        _enabled
+        and big
+        and available()
+        and growth % LANES == 0
+        and native.pixel_rows(x)
+        and not torch.is_grad_enabled()
+    )
 
 
-def step(acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, rest: int, slope: float) -> torch.Tensor | None:
+def step(
+    acc: torch.Tensor, offset: int, out: torch.Tensor | None, growth: int, rest: int, slope: float
+) -> torch.Tensor | None:
     """One dense step over channels-last tensors: the new feature leaky(acc[offset : offset+growth]
     + out[:growth]) (channels-last, returned), and acc[offset+growth : offset+growth+rest] +=
     out[growth : growth+rest] in place. ``out`` None: acc already holds the sums (the first conv's
     output). None when the tensors do not suit the kernel."""
     kernels = _kernels()
-    if kernels is None or not 0 <= slope <= 1 or not native.pixel_rows(acc) or (out is not None and not native.pixel_rows(out)):
+    if (
+        kernels is None
+        or not 0 <= slope <= 1
+        or not native.pixel_rows(acc)
+        or (out is not None and not native.pixel_rows(out))
+    ):
         return None
     b, channels, h, w = acc.shape
-    if growth % LANES or rest % LANES or offset + growth + rest > channels or (out is not None and growth + rest > out.shape[1]):
+    if (
+        growth % LANES
+        or rest % LANES
+        or offset + growth + rest > channels
+        or (out is not None and growth + rest > out.shape[1])
+    ):
         return None
     feat = torch.empty(b, growth, h, w, memory_format=torch.channels_last)
     out_ptr, out_stride = (None, 0) if out is None else (out.data_ptr(), out.shape[1])
     acc_ptr = acc.data_ptr() + offset * acc.element_size()
-    _check(kernels[0](acc_ptr, channels, out_ptr, out_stride, feat.data_ptr(), growth, rest, slope, b * h * w, _threads(b * h * w)))
+    _check(
+        kernels[0](
+            acc_ptr, channels, out_ptr, out_stride, feat.data_ptr(), growth, rest, slope, b * h * w, _threads(b * h * w)
+        )
+    )
     return feat
 
 
 def fuse(
-    pieces: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, slope: float,
+    pieces: Sequence[torch.Tensor],
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    slope: float,
     last: tuple[torch.Tensor, int, torch.Tensor] | None = None,
 ) -> torch.Tensor | None:
     """leaky(bias + concat(pieces) @ weight) for channels-last pieces, one pass over their pixels;
@@ -99,7 +125,11 @@ def fuse(
     kernels = _kernels()
     b, _, h, w = pieces[0].shape
     extra = [last[0], last[2]] if last is not None else []
-    if kernels is None or not 0 <= slope <= 1 or not all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in [*pieces, *extra]):
+    if (
+        kernels is None
+        or not 0 <= slope <= 1
+        or not all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in [*pieces, *extra])
+    ):
         return None
     cin, cout = weight.shape
     span = -(-cout // LANES) * LANES
@@ -109,14 +139,29 @@ def fuse(
         width = cin - sum(p.shape[1] for p in pieces)
         if width <= 0 or offset + width > acc.shape[1] or width > out.shape[1]:
             return None
-        structs.append(_Piece(acc.data_ptr() + offset * acc.element_size(), out.data_ptr(), acc.shape[1], out.shape[1], width))
+        structs.append(
+            _Piece(acc.data_ptr() + offset * acc.element_size(), out.data_ptr(), acc.shape[1], out.shape[1], width)
+        )
     if cin != sum(piece.width for piece in structs) or span > 256:
         return None
     padded = torch.nn.functional.pad(weight.float(), (0, span - cout)).contiguous()
     padded_bias = torch.nn.functional.pad(bias.float(), (0, span - cout)).contiguous()
     y = torch.empty(b, cout, h, w, memory_format=torch.channels_last)
     array = (_Piece * len(structs))(*structs)
-    _check(kernels[1](array, len(structs), padded.data_ptr(), padded_bias.data_ptr(), y.data_ptr(), cout, span, slope, b * h * w, _threads(b * h * w)))
+    _check(
+        kernels[1](
+            array,
+            len(structs),
+            padded.data_ptr(),
+            padded_bias.data_ptr(),
+            y.data_ptr(),
+            cout,
+            span,
+            slope,
+            b * h * w,
+            _threads(b * h * w),
+        )
+    )
     return y
 
 
@@ -129,13 +174,25 @@ def cat(parts: Sequence[torch.Tensor], slopes: Sequence[float] | None = None) ->
     slopes = [1.0] * len(parts) if slopes is None else list(slopes)
     kernels = _kernels()
     b, _, h, w = parts[0].shape
-    fits = all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts) and all(0 <= s <= 1 for s in slopes)
+    fits = all(native.pixel_rows(p) and (p.shape[0], *p.shape[2:]) == (b, h, w) for p in parts) and all(
+        0 <= s <= 1 for s in slopes
+    )
     if kernels is None or not _enabled or b * h * w < MIN_PIXELS or torch.is_grad_enabled() or not fits:
-        activated = [p if s == 1 else torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, slopes)]
+        activated = [p if s == 1 else torch.nn.functional.leaky_relu(p, s) for p, s in zip(parts, slopes, strict=False)]
         return torch.cat(activated, dim=1)
     out = torch.empty(b, sum(p.shape[1] for p in parts), h, w, memory_format=torch.channels_last)
     array = (_Piece * len(parts))(*(_piece(p) for p in parts))
-    _check(kernels[2](array, len(parts), out.data_ptr(), out.shape[1], (_FLOAT * len(parts))(*slopes), b * h * w, _threads(b * h * w)))
+    _check(
+        kernels[2](
+            array,
+            len(parts),
+            out.data_ptr(),
+            out.shape[1],
+            (_FLOAT * len(parts))(*slopes),
+            b * h * w,
+            _threads(b * h * w),
+        )
+    )
     return out
 
 

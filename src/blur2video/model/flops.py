@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,13 +18,23 @@ def count_flops(run: Callable[[], object]) -> int:
     blocks' C kernels are switched off, as torch cannot see their arithmetic."""
     previous, blocks.CPU_CHANNEL_BLOCK = blocks.CPU_CHANNEL_BLOCK, 1
     try:
-        with dense_cpu.disabled(), FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: _addmm_flop}) as counter:
+        with (
+            dense_cpu.disabled(),
+            FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: _addmm_flop}) as counter,
+        ):
             run()
     finally:
         blocks.CPU_CHANNEL_BLOCK = previous
     return counter.get_total_flops()
 
 
-def _addmm_flop(self_shape: torch.Size, a_shape: torch.Size, b_shape: torch.Size, *args: object, out_shape: object = None, **kwargs: object) -> int:
+def _addmm_flop(
+    self_shape: torch.Size,
+    a_shape: torch.Size,
+    b_shape: torch.Size,
+    *args: object,
+    out_shape: object = None,
+    **kwargs: object,
+) -> int:
     """FLOPs of (in-place) addmm given its operands' shapes, as torch counts addmm."""
     return 2 * a_shape[0] * a_shape[1] * b_shape[1]

@@ -36,7 +36,10 @@ def log_spectrum(blur: torch.Tensor) -> torch.Tensor:
     grey = blur.float().mean(1)
     grey = grey - grey.mean((1, 2), keepdim=True)
     h, w = grey.shape[-2:]
-    window = torch.hann_window(h, periodic=False, device=blur.device)[:, None] * torch.hann_window(w, periodic=False, device=blur.device)[None]
+    window = (
+        torch.hann_window(h, periodic=False, device=blur.device)[:, None]
+        * torch.hann_window(w, periodic=False, device=blur.device)[None]
+    )
     power = torch.fft.fftshift(torch.log(torch.fft.fft2(grey * window).abs() ** 2 + 1e-8), dim=(-2, -1))
     return ((power - power.mean((1, 2), keepdim=True)) / (power.std((1, 2), keepdim=True) + 1e-6))[:, None]
 
@@ -100,9 +103,11 @@ class KernelBankDeblur(nn.Module):
         self.register_buffer("lambdas", torch.tensor(BANK_LAMBDAS), persistent=False)
         widths = (32, 32, 64, 64, 128, 128)
         layers: list[nn.Module] = []
-        for cin, cout, stride in zip((1,) + widths[:-1], widths, (1, 2, 1, 2, 2, 2)):
+        for cin, cout, stride in zip((1,) + widths[:-1], widths, (1, 2, 1, 2, 2, 2), strict=False):
             layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2)]
-        self.classifier = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], self.size + 1))
+        self.classifier = nn.Sequential(
+            *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], self.size + 1)
+        )
 
     @property
     def size(self) -> int:
@@ -120,14 +125,21 @@ class KernelBankDeblur(nn.Module):
         p = torch.softmax(self.logits(blur), 1)
         return p[:, :-1].view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)), p[:, -1]
 
-    def forward(self, blur: torch.Tensor, candidate: torch.Tensor | None = None, middle: torch.Tensor | None = None,
-                weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+    def forward(
+        self,
+        blur: torch.Tensor,
+        candidate: torch.Tensor | None = None,
+        middle: torch.Tensor | None = None,
+        weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
         """The middle frame from the blur and the ``candidate`` (the blur itself when None); given
         the true ``middle`` (training), the loss terms instead (one call, so that
         DistributedDataParallel sees the forward). ``weights`` (as :meth:`weights` returns them)
         replace the CNN's: the tiles of a large photo share the weights read from the whole photo."""
         candidate = blur if candidate is None else candidate
-        with torch.autocast(blur.device.type, enabled=False):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
+        with torch.autocast(
+            blur.device.type, enabled=False
+        ):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
             if middle is not None:
                 return self.losses(blur.float(), candidate.float(), middle.float())
             filters, kept = self.weights(blur.float()) if weights is None else weights
@@ -155,12 +167,19 @@ class KernelBankDeblur(nn.Module):
         filters = self.filters(hp, wp)
         p = torch.softmax(logits, 1)
         gain = (p[:, :-1] @ filters).view(-1, 1, hp, wp)
-        out = torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w] + p[:, -1].view(-1, 1, 1, 1) * candidate
+        out = (
+            torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w] + p[:, -1].view(-1, 1, 1, 1) * candidate
+        )
         mse = (out - middle).pow(2).mean()
         with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
-            window = torch.hann_window(h, periodic=False, device=blur.device)[:, None] * torch.hann_window(w, periodic=False, device=blur.device)[None]
+            window = (
+                torch.hann_window(h, periodic=False, device=blur.device)[:, None]
+                * torch.hann_window(w, periodic=False, device=blur.device)[None]
+            )
             error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), self.filters(h, w))
-            error = torch.cat([error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1)  # the same scale (Parseval)
+            error = torch.cat(
+                [error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1
+            )  # the same scale (Parseval)
             score = -10 * torch.log10(error.clamp_min(1e-12))
             target = torch.softmax(score / ORACLE_TEMPERATURE_DB, 1)
         ce = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
@@ -181,16 +200,22 @@ class KernelBankDeblur(nn.Module):
             keep = torch.arange(pairs.shape[1], device=pairs.device)
         else:
             ranked, order = (pairs / total.clamp_min(1e-12)[:, None]).sort(1, descending=True)
-            needed = ((ranked.cumsum(1) - ranked) < mass) & (ranked > 0)  # the pairs before the running sum passes ``mass``
+            needed = ((ranked.cumsum(1) - ranked) < mass) & (
+                ranked > 0
+            )  # the pairs before the running sum passes ``mass``
             keep = torch.unique(order[needed])
             if len(keep) == 0:  # no weight on any filter (a tiled restore's tiles): nothing to deconvolve
                 return blur.new_zeros(blur.shape, dtype=torch.float32)
         n_angles = len(BANK_ANGLES)
         lengths, angles = self.lengths[keep // n_angles], self.angles[keep % n_angles]
         flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
-        flat = flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]  # the pruned filters' weight moves to the kept
+        flat = (
+            flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]
+        )  # the pruned filters' weight moves to the kept
         gain = x.new_zeros(blur.shape[0], hp, wp)
-        chunk = max(1, min(n_angles, int(2e7 // (hp * wp))))  # a chunk of filters at a time bounds the memory (80 MB a chunk)
+        chunk = max(
+            1, min(n_angles, int(2e7 // (hp * wp)))
+        )  # a chunk of filters at a time bounds the memory (80 MB a chunk)
         for start in range(0, len(keep), chunk):
             part = slice(start, start + chunk)
             k = box_transfer(lengths[part], angles[part], hp, wp)

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import DenseBlock, RefineBlock, image_pyramid
-from .config import LEVELS, ModelConfig
 from .confidence_gate import ConfidenceGate
+from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
 from .kernel_bank import KernelBankDeblur
@@ -64,7 +64,7 @@ def pad_to_levels(blur: torch.Tensor) -> torch.Tensor:
 def crop_scales(scales: list[torch.Tensor], height: int, width: int) -> list[torch.Tensor]:
     """Crop padded per-scale images (coarse 1/32 .. fine 1) back to ceil(size / scale factor)."""
     factors = [2 ** (LEVELS - i) for i in range(len(scales))]
-    return [s[..., : -(-height // f), : -(-width // f)] for s, f in zip(scales, factors)]
+    return [s[..., : -(-height // f), : -(-width // f)] for s, f in zip(scales, factors, strict=False)]
 
 
 def identity_affines(like: torch.Tensor, *shape: int) -> torch.Tensor:
@@ -94,7 +94,9 @@ class Blur2Video(nn.Module):
         self.itn = nn.ModuleList(ImageTransformer(w[k], f) for k in self.itn_levels) if config.itn else None
         itn_ch = 3 if config.itn else 0
         skips_frames = [self.ftn[k].out_channels + itn_ch + w[k] for k in (4, 3, 2, 1, 0)] + [3 + itn_ch]
-        self.frame_decoders = nn.ModuleList(UNetDecoder(w, skips_frames, config.growth, config.dense_layers) for _ in range(f))
+        self.frame_decoders = nn.ModuleList(
+            UNetDecoder(w, skips_frames, config.growth, config.dense_layers) for _ in range(f)
+        )
         self.to(memory_format=torch.channels_last)  # see forward: weights in the layout of the activations
 
     def middle_path(self, blur: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
@@ -108,13 +110,21 @@ class Blur2Video(nn.Module):
         x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
         feats = self.encoder(x)  # E_1..E_5
         blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
-        mid_feature, mid_images = self.middle_decoder([[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], blur_pyramid)
+        mid_feature, mid_images = self.middle_decoder(
+            [[feats[4]], [feats[3]], [feats[2]], [feats[1]], [feats[0]], [x]], blur_pyramid
+        )
         if self.refine is not None:
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
         return x, feats, mid_images
 
-    def forward(self, blur: torch.Tensor, affines: torch.Tensor | None = None, image_affines: torch.Tensor | None = None,
-                bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None, gate: bool = True) -> Restoration:
+    def forward(
+        self,
+        blur: torch.Tensor,
+        affines: torch.Tensor | None = None,
+        image_affines: torch.Tensor | None = None,
+        bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+        gate: bool = True,
+    ) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
         when given, replace the estimated global motion (normalised to the padded input), and
         ``bank_weights`` the kernel-bank head's, so that tiles of one large photo share the motion
@@ -129,10 +139,12 @@ class Blur2Video(nn.Module):
         others = [j for j in range(cfg.frames) if j != mid]
         given = affines[:, others] if affines is not None else None
         given_img = image_affines[:, others] if image_affines is not None else None
-        ftn_out = [ftn(e, None if given is None else given[:, :, k]) for k, (ftn, e) in enumerate(zip(self.ftn, feats))]
+        ftn_out = [ftn(e, None if given is None else given[:, :, k]) for k, (ftn, e) in enumerate(zip(self.ftn, feats, strict=False))]
         itn_out = (
-            [itn(feats[k], img, None if given_img is None else given_img[:, :, s])
-             for s, (itn, k, img) in enumerate(zip(self.itn, self.itn_levels, mid_images))]
+            [
+                itn(feats[k], img, None if given_img is None else given_img[:, :, s])
+                for s, (itn, k, img) in enumerate(zip(self.itn, self.itn_levels, mid_images, strict=False))
+            ]
             if self.itn is not None
             else None
         )
@@ -150,8 +162,12 @@ class Blur2Video(nn.Module):
             bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
             _, images = decoder(skips, bases)
             frame_images.append(images)
-        if self.kernel_bank is not None:  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with
-            mid_images = mid_images[:-1] + [self.kernel_bank(x, mid_images[-1], weights=bank_weights).contiguous(memory_format=torch.channels_last)]
+        if (
+            self.kernel_bank is not None
+        ):  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with
+            mid_images = mid_images[:-1] + [
+                self.kernel_bank(x, mid_images[-1], weights=bank_weights).contiguous(memory_format=torch.channels_last)
+            ]
         sequences = [
             _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)
             for scale, mid_img in enumerate(mid_images)
@@ -171,4 +187,11 @@ class Blur2Video(nn.Module):
             for o in ftn_out:
                 fl = o[2]
                 flows.append(_insert_middle(fl, torch.zeros_like(fl[:, 0]), mid))
-        return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=image_affines, flows=flows, confidence=confidence)
+        return Restoration(
+            frames=scales[-1],
+            scales=scales,
+            affines=affines,
+            image_affines=image_affines,
+            flows=flows,
+            confidence=confidence,
+        )

@@ -42,8 +42,10 @@ class AffineLocalizer(nn.Module):
         super().__init__()
         self.frames = frames
         self.body = nn.Sequential(
-            nn.Conv2d(cin, hidden * frames, 3, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(hidden * frames, hidden * frames, 3, 2, 1, groups=frames), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(cin, hidden * frames, 3, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(hidden * frames, hidden * frames, 3, 2, 1, groups=frames),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.AdaptiveAvgPool2d(1),
         )
         self.head = nn.Conv2d(hidden * frames, 6 * frames, 1, groups=frames)
@@ -62,8 +64,10 @@ class FlowEstimator(nn.Module):
         super().__init__()
         self.frames = frames
         self.body = nn.Sequential(
-            nn.Conv2d(cin, hidden * frames, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(hidden * frames, hidden * frames, 3, 1, 1, groups=frames), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(cin, hidden * frames, 3, 1, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(hidden * frames, hidden * frames, 3, 1, 1, groups=frames),
+            nn.LeakyReLU(0.2, inplace=True),
         )
         self.head = nn.Conv2d(hidden * frames, 2 * frames, 3, 1, 1, groups=frames)
         nn.init.zeros_(self.head.weight)
@@ -100,7 +104,9 @@ class FeatureTransformer(nn.Module):
         self.flow = FlowEstimator(channels, frames) if local_warp else None
         self.out_channels = channels * (int(stn) + int(local_warp))
 
-    def forward(self, feature: torch.Tensor, theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def forward(
+        self, feature: torch.Tensor, theta: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None).
         A given ``theta`` (B, F, 2, 3) replaces the estimated affine (tiled inference)."""
         b, c, h, w = feature.shape
@@ -132,7 +138,9 @@ class ImageTransformer(nn.Module):
         self.frames = frames
         self.localizer = AffineLocalizer(channels, frames)
 
-    def forward(self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3)); a given ``theta`` replaces the estimate."""
         b, c, h, w = image.shape
         theta = self.localizer(feature) if theta is None else theta

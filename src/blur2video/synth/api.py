@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import Blur2VideoError
 from .rotation import RotationJob, RotationSettings
 from .runner import run_synthesis
 from .scenes import SceneJob, SceneSettings
 from .sources import discover_sources
 from .video import VideoJob, VideoSettings
 from .writer import parse_shard
-from ..errors import Blur2VideoError
 
 
 def synthesize_rotation(
@@ -45,7 +45,9 @@ def synthesize_video(
     job = VideoJob(str(source), settings)
     total = job.available if samples is None else samples
     if total > job.available:
-        raise Blur2VideoError(f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer or lower --stride")
+        raise Blur2VideoError(
+            f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer or lower --stride"
+        )
     job.total = total
     return run_synthesis(job, out, total, workers=workers, shard=parse_shard(shard))
 

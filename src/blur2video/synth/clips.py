@@ -67,10 +67,12 @@ def _frame_folder_clip(name: str, folder: Path, paths: list[Path]) -> Clip:
         sizes.setdefault(size, p)
     if len(sizes) > 1:
         (s1, p1), (s2, p2) = list(sizes.items())[:2]
-        raise Blur2VideoError(f"{folder}: frames of differing sizes in one clip ({p1.name} is {s1[0]}x{s1[1]}, {p2.name} is {s2[0]}x{s2[1]}); resize them or split the clip")
+        raise Blur2VideoError(
+            f"{folder}: frames of differing sizes in one clip ({p1.name} is {s1[0]}x{s1[1]}, {p2.name} is {s2[0]}x{s2[1]}); resize them or split the clip"
+        )
     if not sizes:
         raise Blur2VideoError(f"{folder}: none of its {len(paths)} frames can be read")
-    (w, h), = sizes
+    ((w, h),) = sizes
     return Clip(name=name, count=len(paths), width=w, height=h, frames=paths, bad=bad)
 
 
@@ -83,7 +85,9 @@ def _video_clip(path: Path) -> Clip:
         meta = next(reader)
         reader.close()
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise Blur2VideoError(f"{path}: not a readable video ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}); check the file or convert it with ffmpeg") from None
+        raise Blur2VideoError(
+            f"{path}: not a readable video ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}); check the file or convert it with ffmpeg"
+        ) from None
     w, h = meta["size"]
     if count < 1:
         raise Blur2VideoError(f"{path}: the video has no frames")
@@ -99,7 +103,9 @@ def discover_clips(source: str | Path, split: str | None = None) -> tuple[list[C
         raise Blur2VideoError(f"{root}: no such file or folder")
     if root.is_file():
         if root.suffix.lower() not in VIDEO_SUFFIXES:
-            raise Blur2VideoError(f"{root}: not a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) nor a folder of frames")
+            raise Blur2VideoError(
+                f"{root}: not a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) nor a folder of frames"
+            )
         return [_video_clip(root)], None
     used_split = None
     if (root / "train").is_dir() or (root / "test").is_dir():
@@ -169,7 +175,9 @@ class ClipReader:
             try:
                 raw = next(self._gen)
             except (StopIteration, RuntimeError) as exc:
-                raise Blur2VideoError(f"{self.clip.video}: the video ends or breaks at frame {self._next} ({exc.__class__.__name__}); it may be truncated") from None
+                raise Blur2VideoError(
+                    f"{self.clip.video}: the video ends or breaks at frame {self._next} ({exc.__class__.__name__}); it may be truncated"
+                ) from None
             if self._next >= start:
                 self._cache[self._next] = np.frombuffer(raw, np.uint8).reshape(h, w, 3)
             self._next += 1

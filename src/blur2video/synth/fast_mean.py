@@ -19,7 +19,14 @@ MAX_FRAMES = 16  # the kernel's limit: 16 * 255 fits its uint16 total
 @cache
 def _kernel() -> Callable[..., int] | None:
     """The compiled kernel, or None where the install had no C compiler."""
-    argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_void_p, ctypes.c_float, ctypes.c_size_t, ctypes.c_size_t]
+    argtypes = [
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_float,
+        ctypes.c_size_t,
+        ctypes.c_size_t,
+    ]
     return native.load("blur2video.synth._mean_u8", "b2v_mean_u8", argtypes)
 
 

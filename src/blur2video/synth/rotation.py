@@ -117,7 +117,9 @@ def _random_view(rng: np.random.Generator, settings: RotationSettings) -> Rotati
     return view_orientation(yaw, pitch)
 
 
-def _photo_view(rng: np.random.Generator, src: LoadedSource, camera: PinholeCamera, motion: Rotation, count: int) -> Rotation:
+def _photo_view(
+    rng: np.random.Generator, src: LoadedSource, camera: PinholeCamera, motion: Rotation, count: int
+) -> Rotation:
     """An initial view of a photo from which every render stays inside the photo."""
     cam = src.source_camera
     corners = np.array([[0, 0], [camera.width, 0], [0, camera.height], [camera.width, camera.height]], float)

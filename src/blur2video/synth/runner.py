@@ -76,7 +76,9 @@ def verify_image_file(path: Path) -> None:
                 img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
-        raise Blur2VideoError(f"{path}: truncated or unreadable image ({exc}); re-export it or remove it from the source") from None
+        raise Blur2VideoError(
+            f"{path}: truncated or unreadable image ({exc}); re-export it or remove it from the source"
+        ) from None
 
 
 def check_sources(job: SynthesisJob) -> None:
@@ -94,11 +96,15 @@ def check_sources(job: SynthesisJob) -> None:
             continue
         width, height = ref.size()
         if photo and min(width, height) <= settings["size"]:
-            raise Blur2VideoError(f"{ref.name}: {width}x{height} photo is too small for --size {settings['size']} "
-                                  "(the view must fit inside it as the camera turns); lower --size or remove it from --source")
+            raise Blur2VideoError(
+                f"{ref.name}: {width}x{height} photo is too small for --size {settings['size']} "
+                "(the view must fit inside it as the camera turns); lower --size or remove it from --source"
+            )
         if job.kind == "scenes" and min(width, height) < SCENE_TEXTURE_MIN:
-            raise Blur2VideoError(f"{ref.name}: {width}x{height} is too small for a texture ({SCENE_TEXTURE_MIN} px a side at least); "
-                                  "remove it from --textures")
+            raise Blur2VideoError(
+                f"{ref.name}: {width}x{height} is too small for a texture ({SCENE_TEXTURE_MIN} px a side at least); "
+                "remove it from --textures"
+            )
 
 
 def run_synthesis(
@@ -148,4 +154,3 @@ def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, worke
         if pool is not None:
             pool.terminate()
     return written
-

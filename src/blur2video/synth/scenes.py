@@ -69,12 +69,23 @@ class Layer:
     def matrix(self, t: float) -> np.ndarray:
         """Backward map output pixel -> texture pixel at time t."""
         cx, cy = self.centre
-        about = _affine(0, 1, cx, cy) @ np.linalg.inv(_affine(self.rot_deg * t, math.exp(self.log_scale * t), 0, 0)) @ _affine(0, 1, -cx, -cy)
+        about = (
+            _affine(0, 1, cx, cy)
+            @ np.linalg.inv(_affine(self.rot_deg * t, math.exp(self.log_scale * t), 0, 0))
+            @ _affine(0, 1, -cx, -cy)
+        )
         return self.start @ about @ _affine(0, 1, -self.shift[0] * t, -self.shift[1] * t)
 
     def meta(self, name: str) -> dict:
-        return {"source": name, "texture_size": list(self.texture.shape[-2:][::-1]), "start_px": self.start.round(6).tolist(),
-                "centre_px": list(self.centre), "shift_px": list(self.shift), "rotation_deg": self.rot_deg, "log_scale": self.log_scale}
+        return {
+            "source": name,
+            "texture_size": list(self.texture.shape[-2:][::-1]),
+            "start_px": self.start.round(6).tolist(),
+            "centre_px": list(self.centre),
+            "shift_px": list(self.shift),
+            "rotation_deg": self.rot_deg,
+            "log_scale": self.log_scale,
+        }
 
 
 def _render(layer: Layer, times: np.ndarray, size: int) -> torch.Tensor:
@@ -97,7 +108,7 @@ def scene_flow(layers: list[Layer], alphas: torch.Tensor, t_from: float, t_mid: 
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     pts = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
     flow = np.zeros((2, size * size))
-    for layer, alpha in zip(layers, alphas):  # bottom to top: the top-most covering layer wins
+    for layer, alpha in zip(layers, alphas, strict=False):  # bottom to top: the top-most covering layer wins
         q = np.linalg.inv(layer.matrix(t_mid)) @ layer.matrix(t_from) @ pts
         cover = alpha.numpy().ravel() > 0.5
         flow[:, cover] = (q[:2] - pts[:2])[:, cover]
@@ -126,7 +137,9 @@ class SceneJob:
         if i not in self._photos:
             arr = self.sources[i].load()
             if min(arr.shape[:2]) < 64:
-                raise Blur2VideoError(f"{self.sources[i].name}: {arr.shape[1]}x{arr.shape[0]} is too small for a texture (64 px at least)")
+                raise Blur2VideoError(
+                    f"{self.sources[i].name}: {arr.shape[1]}x{arr.shape[0]} is too small for a texture (64 px at least)"
+                )
             self._photos[i] = torch.from_numpy(arr).permute(2, 0, 1).contiguous()
         return self._photos[i]
 
@@ -140,7 +153,9 @@ class SceneJob:
         y, x = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))
         rgb = photo[:, y : y + crop, x : x + crop]
         if crop != side:
-            rgb = F.interpolate(rgb[None], size=(side, side), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+            rgb = F.interpolate(rgb[None], size=(side, side), mode="bilinear", antialias=True, align_corners=False)[
+                0
+            ].clamp(0, 1)
         alpha = torch.ones(1, side, side)
         if soft:
             yy, xx = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
@@ -158,14 +173,32 @@ class SceneJob:
         bg_side = int(size * 1.5)
         tex, name, crop = self._texture(rng, bg_side, soft=False)
         start = _affine(0, 1, bg_side / 2, bg_side / 2) @ _affine(0, 1, -half, -half)
-        layers.append(Layer(tex, start, (half, half), tuple(rng.uniform(-1, 1, 2) * s.max_camera_shift), float(rng.uniform(-1, 1) * s.max_rotation_deg), float(rng.uniform(-1, 1) * math.log(s.max_scale))))
+        layers.append(
+            Layer(
+                tex,
+                start,
+                (half, half),
+                tuple(rng.uniform(-1, 1, 2) * s.max_camera_shift),
+                float(rng.uniform(-1, 1) * s.max_rotation_deg),
+                float(rng.uniform(-1, 1) * math.log(s.max_scale)),
+            )
+        )
         names.append({"layer": "background", "crop": crop, "name": name})
         for k in range(s.objects):
             side = int(size * rng.uniform(0.25, 0.5))
             tex, name, crop = self._texture(rng, side, soft=True)
             cx, cy = rng.uniform(0.15, 0.85, 2) * size
             start = _affine(0, 1, side / 2, side / 2) @ _affine(0, 1, -cx, -cy)
-            layers.append(Layer(tex, start, (float(cx), float(cy)), tuple(rng.uniform(-1, 1, 2) * s.max_object_shift), float(rng.uniform(-1, 1) * 4 * s.max_rotation_deg), float(rng.uniform(-1, 1) * math.log(s.max_scale))))
+            layers.append(
+                Layer(
+                    tex,
+                    start,
+                    (float(cx), float(cy)),
+                    tuple(rng.uniform(-1, 1, 2) * s.max_object_shift),
+                    float(rng.uniform(-1, 1) * 4 * s.max_rotation_deg),
+                    float(rng.uniform(-1, 1) * math.log(s.max_scale)),
+                )
+            )
             names.append({"layer": f"object_{k}", "crop": crop, "name": name})
         disp = max(math.hypot(*l.shift) + abs(math.radians(l.rot_deg)) * size + abs(l.log_scale) * size for l in layers)
         m = max(1, math.ceil(s.renders_per_pixel * disp / (s.frames - 1)))
@@ -185,9 +218,16 @@ class SceneJob:
             "flow_last.npy": scene_flow(layers, last, 1.0, 0.5, size),
         }
         meta = {
-            "kind": "scenes", "n_renders": count, "render_step": m, "size": size,
-            "layers": [{**info, **layer.meta(info["name"])} for info, layer in zip(names, layers)],
-            "depth_order": "bottom to top", "flows": {"first": "flow_first.npy", "last": "flow_last.npy",
-                                                       "convention": "backward, pixels: frame pixel p shows the middle frame's content at p + flow(p)"},
+            "kind": "scenes",
+            "n_renders": count,
+            "render_step": m,
+            "size": size,
+            "layers": [{**info, **layer.meta(info["name"])} for info, layer in zip(names, layers, strict=False)],
+            "depth_order": "bottom to top",
+            "flows": {
+                "first": "flow_first.npy",
+                "last": "flow_last.npy",
+                "convention": "backward, pixels: frame pixel p shows the middle frame's content at p + flow(p)",
+            },
         }
         return accumulate(renders, s.accumulate), targets, meta, extras

@@ -65,7 +65,9 @@ def _skimage_refs(spec: str) -> list[SourceRef]:
 def _dead_leaves_refs(spec: str) -> list[SourceRef]:
     count = spec.split(":", 1)[1] if ":" in spec else str(DEAD_LEAVES_DEFAULT)
     if not count.isdigit() or int(count) < 1:
-        raise Blur2VideoError(f"{spec}: give deadleaves:COUNT with COUNT a whole number of images >= 1, e.g. deadleaves:32")
+        raise Blur2VideoError(
+            f"{spec}: give deadleaves:COUNT with COUNT a whole number of images >= 1, e.g. deadleaves:32"
+        )
     return [SourceRef(f"deadleaves:{i}", None) for i in range(int(count))]
 
 
@@ -83,7 +85,9 @@ def discover_sources(spec: str) -> list[SourceRef]:
     root = Path(spec)
     if not root.exists():
         raise Blur2VideoError(f"{root}: source does not exist; pass --source a folder of images or an image file")
-    files = [root] if root.is_file() else sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = (
+        [root] if root.is_file() else sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    )
     if not files:
         raise Blur2VideoError(f"{root}: source folder is empty; put images (PNG/JPEG/TIFF) in it")
     bad = []
@@ -95,7 +99,9 @@ def discover_sources(spec: str) -> list[SourceRef]:
         except Blur2VideoError:
             bad.append(path.name)
     if bad and root.is_file():
-        raise Blur2VideoError(f"{root}: not a readable image; pass --source a PNG, JPEG or TIFF file or a folder of them")
+        raise Blur2VideoError(
+            f"{root}: not a readable image; pass --source a PNG, JPEG or TIFF file or a folder of them"
+        )
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise Blur2VideoError(f"{root}: not images: {shown}; remove them or point --source at the images alone")
@@ -110,4 +116,3 @@ def check_panorama_shape(ref: SourceRef, force: bool) -> None:
             f"{ref.name}: {width}x{height} is not a 2:1 equirectangular panorama; "
             "use --kind photo for ordinary photos or --force to use it anyway"
         )
-

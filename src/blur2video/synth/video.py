@@ -37,7 +37,9 @@ class VideoSettings:
         if self.stride < 1 or self.crops_per_window < 1 or self.size < 0:
             raise Blur2VideoError("--stride and --crops-per-window must be >= 1 and --size >= 0")
         if self.first < 0 or self.last < 0 or (self.last and self.last <= self.first):
-            raise Blur2VideoError(f"--first {self.first} --last {self.last}: need 0 <= first < last (last 0: the clip's end)")
+            raise Blur2VideoError(
+                f"--first {self.first} --last {self.last}: need 0 <= first < last (last 0: the clip's end)"
+            )
         if self.accumulate not in ("srgb", "linear"):
             raise Blur2VideoError(f"--accumulate {self.accumulate}: choose srgb or linear")
 
@@ -60,10 +62,18 @@ class VideoJob:
             if usable < n:
                 where = c.video or c.frames[0].parent
                 span = f" (frames {settings.first}-{self._end(c) - 1} used)" if settings.first or settings.last else ""
-                raise Blur2VideoError(f"{where}: clip has {max(usable, 0)} frames{span}; --frames {n} needs at least {n}")
+                raise Blur2VideoError(
+                    f"{where}: clip has {max(usable, 0)} frames{span}; --frames {n} needs at least {n}"
+                )
             if settings.size and settings.size > min(c.width, c.height):
-                raise Blur2VideoError(f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower --size or use --size 0")
-        self.windows = [(ci, s) for ci, c in enumerate(self.clips) for s in range(settings.first, self._end(c) - n + 1, settings.stride)]
+                raise Blur2VideoError(
+                    f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower --size or use --size 0"
+                )
+        self.windows = [
+            (ci, s)
+            for ci, c in enumerate(self.clips)
+            for s in range(settings.first, self._end(c) - n + 1, settings.stride)
+        ]
         self.total = self.available  # samples the run asks for (set by the caller)
         self._readers: dict[int, ClipReader] = {}
 
@@ -75,7 +85,13 @@ class VideoJob:
         return len(self.windows) * self.video.crops_per_window
 
     def settings(self) -> dict:
-        return {**self.video.as_dict(), "split": self.split, "clips": [c.name for c in self.clips], "available": self.available, "samples": self.total}
+        return {
+            **self.video.as_dict(),
+            "split": self.split,
+            "clips": [c.name for c in self.clips],
+            "available": self.available,
+            "samples": self.total,
+        }
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_readers": {}}
@@ -109,5 +125,12 @@ class VideoJob:
         if len({c.dtype for c in crops}) > 1:  # mixed 8- and 16-bit frames: compare as floats
             crops = [c.astype(np.float32) / 255.0 if c.dtype == np.uint8 else c for c in crops]
         stack = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()  # (N, 3, h, w), uint8 or float
-        meta = {"kind": "video", "clip": clip.name, "first_frame": start, "frames": n, "crop": [x, y, cw, ch], "stride": self.video.stride}
+        meta = {
+            "kind": "video",
+            "clip": clip.name,
+            "first_frame": start,
+            "frames": n,
+            "crop": [x, y, cw, ch],
+            "stride": self.video.stride,
+        }
         return accumulate(stack, self.video.accumulate), stack, meta, None

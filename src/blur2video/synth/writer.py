@@ -138,7 +138,9 @@ def _open_lock(root: Path) -> int | None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise Blur2VideoError(f"{root / LOCK}: held by another synth process for {LOCK_WAIT_S:.0f} s; wait for it or choose another --out") from None
+                raise Blur2VideoError(
+                    f"{root / LOCK}: held by another synth process for {LOCK_WAIT_S:.0f} s; wait for it or choose another --out"
+                ) from None
             time.sleep(0.05)
         except OSError:  # e.g. ENOLCK on a network file system without lock support
             os.close(fd)
@@ -163,7 +165,9 @@ class DatasetWriter:
         name = INDEX if shard is None else f"index.shard-{shard[0]}-of-{shard[1]}.jsonl"
         self.index_path = self.root / name
         self.records = {r["id"]: r for r in _read_index(self.index_path)}
-        self.skipped_path = self.root / ("skipped.jsonl" if shard is None else f"skipped.shard-{shard[0]}-of-{shard[1]}.jsonl")
+        self.skipped_path = self.root / (
+            "skipped.jsonl" if shard is None else f"skipped.shard-{shard[0]}-of-{shard[1]}.jsonl"
+        )
         self.skipped = {r["id"]: r for r in _read_index(self.skipped_path)}
 
     def close(self) -> None:
@@ -196,7 +200,9 @@ class DatasetWriter:
                 else:
                     self._take_over(old)
             else:
-                raise Blur2VideoError(f"{self.root / SETTINGS}: keeps changing (synth runs with other settings are starting on it); choose another --out")
+                raise Blur2VideoError(
+                    f"{self.root / SETTINGS}: keeps changing (synth runs with other settings are starting on it); choose another --out"
+                )
             (self.root / "samples").mkdir(exist_ok=True)
         except BaseException:
             self.close()
@@ -225,7 +231,9 @@ class DatasetWriter:
         foreign = [p.name for p in _visible(self.root) if not (p.name == "samples" and p.is_dir() and not _visible(p))]
         if foreign and not (self.root / SETTINGS).exists():
             shown = ", ".join(sorted(foreign)[:3]) + (" ..." if len(foreign) > 3 else "")
-            raise Blur2VideoError(f"{self.root}: not empty and not a blur2video dataset (holds {shown}); choose an empty or new --out")
+            raise Blur2VideoError(
+                f"{self.root}: not empty and not a blur2video dataset (holds {shown}); choose an empty or new --out"
+            )
 
     def _create_settings(self) -> None:
         """Write dataset.json whole under a temporary name and link it into place: the link fails
@@ -275,13 +283,17 @@ class DatasetWriter:
         if not self._holds_no_sample():
             raise Blur2VideoError(refuse)
         if self._lock is None:
-            raise Blur2VideoError(f"{self.root}: holds no samples, only the settings of an unfinished run with other settings ({diff}); "
-                                  "remove the folder or choose another --out")
+            raise Blur2VideoError(
+                f"{self.root}: holds no samples, only the settings of an unfinished run with other settings ({diff}); "
+                "remove the folder or choose another --out"
+            )
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Blur2VideoError(f"{self.root}: another synth process is writing it with other settings ({diff}); "
-                                  "wait for it and rerun with the same flags, or choose another --out") from None
+            raise Blur2VideoError(
+                f"{self.root}: another synth process is writing it with other settings ({diff}); "
+                "wait for it and rerun with the same flags, or choose another --out"
+            ) from None
         try:
             if not self._holds_no_sample():  # a sample may have landed before the lock was ours
                 raise Blur2VideoError(refuse)
@@ -326,7 +338,9 @@ class DatasetWriter:
         merged: dict[str, dict] = {}
         skipped = 0
         for i in range(self.shard[1]):
-            merged.update((r["id"], r) for r in _read_index(self.root / f"index.shard-{i}-of-{self.shard[1]}.jsonl", repair=False))
+            merged.update(
+                (r["id"], r) for r in _read_index(self.root / f"index.shard-{i}-of-{self.shard[1]}.jsonl", repair=False)
+            )
             skipped += len(_read_index(self.root / f"skipped.shard-{i}-of-{self.shard[1]}.jsonl", repair=False))
         if len(merged) + skipped < total:
             return None

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import LEVELS, ModelConfig
 from ..blocks import image_pyramid
+from ..config import LEVELS, ModelConfig
 from ..decoders import UNetDecoder
 from ..encoder import Encoder
 from ..network import Restoration, crop_scales, identity_affines, pad_to_levels
@@ -27,7 +27,8 @@ class FrameUNet(nn.Module):
         self.outputs = outputs
         self.encoder = Encoder(w, in_channels=cin)
         self.decoders = nn.ModuleList(
-            UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth, config.dense_layers) for _ in range(outputs)
+            UNetDecoder(w, [w[4], w[3], w[2], w[1], w[0], cin], config.growth, config.dense_layers)
+            for _ in range(outputs)
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -35,7 +36,7 @@ class FrameUNet(nn.Module):
         skips = [[e[4]], [e[3]], [e[2]], [e[1]], [e[0]], [x]]
         bases = image_pyramid(x[:, :3], LEVELS)  # every output starts from the blur
         per_output = [decoder(skips, bases)[1] for decoder in self.decoders]
-        return [torch.cat(images, dim=1) for images in zip(*per_output)]
+        return [torch.cat(images, dim=1) for images in zip(*per_output, strict=False)]
 
 
 class JinSequential(nn.Module):
@@ -53,7 +54,7 @@ class JinSequential(nn.Module):
         for stage in self.stages:
             known = seq[-1].flatten(1, 2)  # full-scale frames so far (B, K*3, H, W)
             pairs = stage(torch.cat([x, known], dim=1))
-            seq = [torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1) for p, s in zip(pairs, seq)]
+            seq = [torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1) for p, s in zip(pairs, seq, strict=False)]
         scales = crop_scales(seq, h, w)
         affines = identity_affines(blur, b, self.config.frames, LEVELS)
         return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=None, flows=[])
