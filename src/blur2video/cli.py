@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -520,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command moves large tensors (see blur2video.runtime)
+    # torch warns in three lines when train.workers exceeds the CPUs this process may use; the
+    # user asked for those workers, and every error of ours must stay one line on stderr.
+    warnings.filterwarnings("ignore", message="This DataLoader will create")
     handlers = {
         ("synth", "rotation"): _run_synth_rotation,
         ("synth", "video"): _run_synth_video,
