@@ -1,8 +1,8 @@
 """``blur2video ablate``: train every Table-5 variant with the same budget and seed, evaluate each,
 and write the Table-5 report.
 
-The variants are listed here explicitly (no folder scanning); ``configs/ablation-NAME.toml`` holds
-the same switches for training one variant by hand, and a test keeps the two in step.
+The variants are listed here explicitly (no folder scanning); to train one by hand, give its
+switches with ``--set`` (e.g. ``--set model.stn=false``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
@@ -24,6 +26,7 @@ VARIANTS: dict[str, dict] = {
     "no-local-warp": {"model": {"local_warp": False}},
     "no-itn": {"model": {"itn": False}},
     "no-refine": {"model": {"refine": False}},
+    "stn-only": {"model": {"local_warp": False, "itn": False}},  # the paper's FTN[STN]: no LW, no ITN
     # loss terms (network as in "full")
     "pml": {"loss": {"consistency": False, "penalty": False}},
     "pml-tcl": {"loss": {"penalty": False}},
@@ -31,11 +34,10 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def variant_config(base: dict, name: str, steps: int, data: str, val_data: str | None) -> dict:
+def variant_config(base: dict, name: str, steps: int, data: str, val_data: str | None, seed: int | None = None) -> dict:
     cfg = merge(base, VARIANTS[name], f"variant {name}")
-    cfg = merge(
-        cfg, {"train": {"steps": steps}, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate"
-    )
+    train = {"steps": steps} if seed is None else {"steps": steps, "seed": seed}
+    cfg = merge(cfg, {"train": train, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate")
     return cfg
 
 
@@ -61,8 +63,14 @@ def ablate(
     jobs: int = 1,
     device: str = "auto",
     eval_samples: int | None = None,
+    seeds: list[int] | None = None,
 ) -> dict:
-    """Train and evaluate each variant into ``out/NAME/``; write ``out/table5.md`` and ``.json``."""
+    """Train and evaluate each variant into ``out/NAME/`` (``out/NAME/seed-S/`` with ``seeds``);
+    write ``out/table5.md`` and ``.json``.
+
+    With several seeds each variant's row is the mean over its seeds with the sample standard
+    deviation beside it: at a small budget two variants differ by less than one seed from
+    another, and a table of single runs would rank them by chance."""
     names = variants or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -80,14 +88,17 @@ def ablate(
         raise Blur2VideoError(f"jobs {jobs}: give at least 1")
     if eval_samples is not None and eval_samples < 1:
         raise Blur2VideoError(f"eval samples {eval_samples}: give at least 1 (or none for the whole dataset)")
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
+        raise Blur2VideoError(f"seeds {seeds}: give one or more distinct seeds")
     base = resolve(config, [])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if jobs > 1 and device in ("auto", "cuda"):
         device = "cuda-round-robin"
+    runs = [(n, None, n) for n in names] if seeds is None else [(n, s, f"{n}/seed-{s}") for n in names for s in seeds]
     work = [
-        (variant_config(copy.deepcopy(base), n, steps, data, val_data), str(out / n), device, i)
-        for i, n in enumerate(names)
+        (variant_config(copy.deepcopy(base), n, steps, data, val_data, s), str(out / label), device, i)
+        for i, (n, s, label) in enumerate(runs)
     ]
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -95,53 +106,86 @@ def ablate(
     else:
         models = [_train_variant(w) for w in work]
     eval_device = "auto" if device == "cuda-round-robin" else device
+    labels = [label for _, _, label in runs]
     report = evaluate(
-        models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=names, quiet=True
+        models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=labels, quiet=True
     )
     rows = {r["name"]: r for r in report["rows"]}
     table = {
         "data": data,
         "val_data": val_data or data,
         "steps": steps,
-        "seed": base["train"]["seed"],
-        "variants": {
-            n: {
-                "overrides": VARIANTS[n],
-                "psnr_mean": rows[n]["psnr_mean"],
-                "ssim_mean": rows[n]["ssim_mean"],
-                "psnr_frames": rows[n]["psnr_frames"],
-            }
-            for n in names
+        "seeds": seeds or [base["train"]["seed"]],
+        "variants": {n: _variant_row(n, [rows[label] for m, _, label in runs if m == n]) for n in names},
+        "blurred_input": {
+            "psnr_mean": rows[BLUR_ROW]["psnr_mean"],
+            "ssim_mean": rows[BLUR_ROW]["ssim_mean"],
+            "psnr_frames": rows[BLUR_ROW]["psnr_frames"],
         },
-        "blurred_input": {"psnr_mean": rows[BLUR_ROW]["psnr_mean"], "ssim_mean": rows[BLUR_ROW]["ssim_mean"]},
     }
     atomic_write_bytes(out / "table5.json", json.dumps(table, indent=1).encode())
     atomic_write_bytes(out / "table5.md", _markdown(table).encode())
     return table
 
 
+def _variant_row(name: str, rows: list[dict]) -> dict:
+    """One variant over its seeds: means, sample standard deviations (0 for one seed) and each
+    seed's own figures. inf (a perfect reconstruction) propagates as it is."""
+
+    def stats(values: list) -> tuple[float, float]:
+        x = np.array([float(v) for v in values])
+        return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+    frames = len(rows[0]["psnr_frames"])
+    psnr, psnr_sd = stats([r["psnr_mean"] for r in rows])
+    ssim, ssim_sd = stats([r["ssim_mean"] for r in rows])
+    per_frame = [stats([r["psnr_frames"][k] for r in rows]) for k in range(frames)]
+    return {
+        "overrides": VARIANTS[name],
+        "psnr_mean": psnr,
+        "psnr_sd": psnr_sd,
+        "ssim_mean": ssim,
+        "ssim_sd": ssim_sd,
+        "psnr_frames": [m for m, _ in per_frame],
+        "psnr_frames_sd": [sd for _, sd in per_frame],
+        "per_seed_psnr_mean": [r["psnr_mean"] for r in rows],
+    }
+
+
 def _fmt(x) -> str:
     return x if isinstance(x, str) else f"{x:.2f}"
 
 
+def _pm(mean: float, sd: float, seeds: int) -> str:
+    return _fmt(mean) if seeds < 2 else f"{_fmt(mean)} ± {sd:.2f}"
+
+
 def _markdown(table: dict) -> str:
+    seeds = table["seeds"]
     lines = [
-        f"# Ablations (paper Table 5): {table['steps']} steps each, seed {table['seed']}",
+        f"# Ablations (paper Table 5): {table['steps']} steps each, seed{'s' if len(seeds) > 1 else ''} "
+        + ", ".join(str(s) for s in seeds),
         "",
-        f"Trained on {table['data']}, evaluated on {table['val_data']} (order-invariant, mean over frames).",
+        f"Trained on {table['data']}, evaluated on {table['val_data']} (order-invariant, mean over frames"
+        + ("; mean ± sample standard deviation over the seeds)." if len(seeds) > 1 else ")."),
         "",
         "| variant | switches | PSNR (dB) | SSIM | first | middle | last |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in table["variants"].items():
-        p = row["psnr_frames"]
+        p, sd, k = row["psnr_frames"], row["psnr_frames_sd"], len(seeds)
         switches = (
             ", ".join(f"{s}.{k}={str(v).lower()}" for s, kv in row["overrides"].items() for k, v in kv.items())
             or "all on"
         )
         lines.append(
-            f"| {name} | {switches} | {_fmt(row['psnr_mean'])} | {row['ssim_mean']:.4f} | {_fmt(p[0])} | {_fmt(p[len(p) // 2])} | {_fmt(p[-1])} |"
+            f"| {name} | {switches} | {_pm(row['psnr_mean'], row['psnr_sd'], k)} | {row['ssim_mean']:.4f} "
+            f"| {_pm(p[0], sd[0], k)} | {_pm(p[len(p) // 2], sd[len(p) // 2], k)} | {_pm(p[-1], sd[-1], k)} |"
         )
     b = table["blurred_input"]
-    lines.append(f"| blurred input | - | {_fmt(b['psnr_mean'])} | {b['ssim_mean']:.4f} | | | |")
+    bp = b["psnr_frames"]
+    lines.append(
+        f"| blurred input | - | {_fmt(b['psnr_mean'])} | {b['ssim_mean']:.4f} "
+        f"| {_fmt(bp[0])} | {_fmt(bp[len(bp) // 2])} | {_fmt(bp[-1])} |"
+    )
     return "\n".join(lines) + "\n"

@@ -481,6 +481,14 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         "--jobs", type=COUNT, default=1, help="variants trained in parallel (one GPU each when CUDA is present)"
     )
     p.add_argument("--eval-samples", type=COUNT, default=None, help="evaluate on the first S samples only")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=SEED,
+        default=None,
+        action=_Distinct,
+        help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation",
+    )
     p.add_argument("--device", default="auto")
 
 
@@ -497,6 +505,7 @@ def _run_ablate(args: argparse.Namespace) -> int:
         args.jobs,
         args.device,
         args.eval_samples,
+        args.seeds,
     )
     print(f"report: {Path(args.out) / 'table5.md'}")
     return 0

@@ -189,6 +189,9 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
             "ssim_max_frames": _summary(scores.ssim_max),
             "middle_psnr": _finite(float(psnr[:, mid].mean())),
             "middle_ssim": float(np.stack(scores.ssim)[:, mid].mean()),
+            # per sample and frame, in the sample's chosen order: for analyses across frames, such
+            # as how one frame's error follows its neighbour's (error propagation)
+            "psnr_samples": [[_finite(x) for x in row] for row in psnr.tolist()],
         }
         if scores.epe_affine:
             entry["epe_affine_frames"] = _summary(scores.epe_affine)
