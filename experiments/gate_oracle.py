@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blur2video.data.io import read_image
+from blur2video.fileio import read_image
 from blur2video.restore import Restorer
 
 torch.set_num_threads(2)

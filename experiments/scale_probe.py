@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blur2video.data.io import read_image
+from blur2video.fileio import read_image
 from blur2video.restore import Restorer
 
 torch.set_num_threads(2)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from blur2video.data.io import read_image, to_uint8
 from blur2video.errors import Blur2VideoError
+from blur2video.fileio import read_image, to_uint8
 from blur2video.outputs import write_gif
 
 LABEL_HEIGHT = 22

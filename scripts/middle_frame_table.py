@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from blur2video.data.dataset import read_dataset_header
-from blur2video.data.io import read_image
+from blur2video.fileio import read_image
 
 
 def middle_frame_samples(data: Path) -> tuple[dict, Iterator[tuple[dict, np.ndarray, torch.Tensor]]]:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from blur2video.data.io import read_image
 from blur2video.errors import Blur2VideoError
+from blur2video.fileio import read_image
 
 
 def dis_flow(frame: np.ndarray, middle: np.ndarray) -> np.ndarray:

@@ -22,8 +22,8 @@ import torch
 
 from blur2video.checkpoints import load_model, read_metadata
 from blur2video.data.build import build_datasets
-from blur2video.data.io import atomic_write_bytes
 from blur2video.errors import Blur2VideoError
+from blur2video.fileio import atomic_write_bytes
 from blur2video.metrics import order_invariant_psnr
 from blur2video.train_config import resolve
 

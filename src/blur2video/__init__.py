@@ -2,13 +2,26 @@
 
 Public API: ``Restorer`` (restore frames and motion from a blurred photo), ``load_model``
 (any checkpoint), ``synthesize_rotation`` (camera-rotation blur datasets) and ``Blur2VideoError``.
+``synthesize_rotation`` is imported on first use: restoring a photo needs none of the synthesizers.
 """
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-from .checkpoints import load_model  # noqa: E402
-from .errors import Blur2VideoError  # noqa: E402
-from .restore import RestoredVideo, Restorer  # noqa: E402
-from .synth.api import synthesize_rotation  # noqa: E402
+from ._version import __version__
+from .checkpoints import load_model
+from .errors import Blur2VideoError
+from .restore import RestoredVideo, Restorer
+
+if TYPE_CHECKING:
+    from .synth.api import synthesize_rotation
 
 __all__ = ["Blur2VideoError", "RestoredVideo", "Restorer", "load_model", "synthesize_rotation", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the synthesizers only when ``blur2video.synthesize_rotation`` is first asked for."""
+    if name == "synthesize_rotation":
+        from .synth.api import synthesize_rotation
+
+        return synthesize_rotation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
 from .evaluate import BLUR_ROW, evaluate
+from .fileio import atomic_write_bytes
 from .train_config import merge, resolve
 
 VARIANTS: dict[str, dict] = {

@@ -21,9 +21,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from . import __version__
-from .data.io import atomic_write_bytes, new_file_mode
+from ._version import __version__
 from .errors import Blur2VideoError
+from .fileio import atomic_write_bytes, new_file_mode
 from .model.baselines.jin import JinSequential
 from .model.config import ModelConfig
 from .model.network import Blur2Video

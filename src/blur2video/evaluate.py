@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from .checkpoints import load_model
 from .data.dataset import FolderDataset
-from .data.io import atomic_write_bytes, to_uint8
 from .errors import Blur2VideoError
+from .fileio import atomic_write_bytes, to_uint8
 from .geometry.warp import affine_to_flow
 from .metrics import score_sequences
 from .model.network import Restoration

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data.io import to_uint8, write_png
 from .errors import Blur2VideoError
+from .fileio import to_uint8, write_png
 from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")

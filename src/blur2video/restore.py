@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoints import load_model
-from .data.io import array_to_float_rgb, read_image, to_uint8
 from .errors import Blur2VideoError
+from .fileio import array_to_float_rgb, read_image, to_uint8
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
 from .runtime import pick_device
@@ -48,7 +48,7 @@ def expand_inputs(patterns: list[str], notes: list[str] | None = None) -> tuple[
     (hidden files, such as our own temporary folders' names, are not mentioned)."""
     import glob
 
-    from .data.io import IMAGE_SUFFIXES
+    from .fileio import IMAGE_SUFFIXES
 
     paths: list[Path] = []
     errors: list[str] = []

@@ -53,8 +53,8 @@ from .checkpoints import (
 )
 from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
-from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
+from .fileio import atomic_write_bytes
 from .losses import compute_loss, gate_loss
 from .metrics import order_invariant_psnr
 from .runtime import pick_device

@@ -60,7 +60,7 @@ def test_a_box_of_the_true_axis_and_length_remakes_the_renderers_blur(tmp_path: 
         RotationSettings(source_kind="photo", frames=7, size=96, fov_deg=60, max_angle_deg=1.0, seed=7),
     )
     records = [json.loads(line) for line in (data / "index.jsonl").read_text().splitlines()]
-    from blur2video.data.io import read_image
+    from blur2video.fileio import read_image
 
     for record in records:
         blur = torch.from_numpy(read_image(data / record["blur"])).permute(2, 0, 1)

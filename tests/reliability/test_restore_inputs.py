@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from blur2video.cli import main
-from blur2video.data.io import read_image
+from blur2video.fileio import read_image
 from blur2video.outputs import PARTIAL, REPLACED
 from blur2video.restore import Restorer
 

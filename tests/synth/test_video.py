@@ -12,8 +12,8 @@ import skimage.data
 from PIL import Image
 
 from blur2video.cli import main
-from blur2video.data.io import read_image
 from blur2video.errors import Blur2VideoError
+from blur2video.fileio import read_image
 from blur2video.synth.api import synthesize_video
 from blur2video.synth.clips import natural_key
 from blur2video.synth.video import VideoSettings

@@ -351,7 +351,7 @@ def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.M
 def test_atomic_writes_get_the_mode_the_umask_gives(tiny_dataset: Path, tmp_path: Path, umask: int) -> None:
     """Weights, checkpoints and reports are written through mkstemp, which makes 0600 files; they
     must end with the mode a plain open() would give, like every other file the tool writes."""
-    from blur2video.data.io import atomic_write_bytes
+    from blur2video.fileio import atomic_write_bytes
 
     old = os.umask(umask)
     try:

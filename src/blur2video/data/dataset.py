@@ -21,8 +21,8 @@ from scipy.ndimage import gaussian_filter
 from torch.utils.data import Dataset
 
 from ..errors import Blur2VideoError
+from ..fileio import read_image
 from .degrade import Degradation, degrade_blur
-from .io import read_image
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, holds_16bit_colour, read_image, too_large_error
 from ..errors import Blur2VideoError
+from ..fileio import IMAGE_SUFFIXES, holds_16bit_colour, read_image, too_large_error
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..data.io import read_image
 from ..errors import Blur2VideoError, SkipSample
+from ..fileio import read_image
 from ..runtime import keep_freed_memory
 from .writer import DatasetWriter, write_sample_dir
 

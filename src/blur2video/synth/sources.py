@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import ImageTooLarge, array_to_float_rgb, probe_image, read_image
 from ..errors import Blur2VideoError
+from ..fileio import ImageTooLarge, array_to_float_rgb, probe_image, read_image
 
 # Colour photos shipped inside scikit-image's wheel (no download needed).
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")

@@ -32,8 +32,8 @@ except ImportError:  # no advisory locks (Windows): concurrent runs stay safe, t
 import numpy as np
 import torch
 
-from ..data.io import atomic_write_bytes, new_file_mode, to_uint8, write_png
 from ..errors import Blur2VideoError
+from ..fileio import atomic_write_bytes, new_file_mode, to_uint8, write_png
 
 FORMAT_VERSION = 1
 INDEX = "index.jsonl"

@@ -1,4 +1,5 @@
-"""Image reading and atomic writing.
+"""Image reading and atomic writing: the file layer under everything else (synthesizers, datasets,
+checkpoints, restore's outputs), so that none of them imports another for it.
 
 Images enter the library as float32 HxWx3 arrays in [0, 1] whatever the file held (8/16-bit,
 grayscale, RGBA, EXIF-rotated JPEG), so nothing downstream needs to care about formats.
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import Blur2VideoError
+from .errors import Blur2VideoError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
