@@ -10,8 +10,6 @@ temporary name and renamed, so a crash never leaves a half-written checkpoint be
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -23,7 +21,7 @@ from torch import nn
 
 from ._version import __version__
 from .errors import Blur2VideoError
-from .fileio import atomic_write_bytes, new_file_mode
+from .fileio import atomic_file, atomic_write_bytes
 from .model.baselines.jin import JinSequential
 from .model.config import ModelConfig
 from .model.network import Blur2Video
@@ -40,16 +38,8 @@ def arch_name(model: nn.Module) -> str:
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix="") as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(path: str | Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None) -> None:

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .conventions import frame_count_problem
 from .errors import Blur2VideoError
 from .runtime import keep_freed_memory
 
@@ -65,8 +66,9 @@ def _odd_frames(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 3 or value % 2 == 0:
-        raise argparse.ArgumentTypeError(f"{text}: the number of frames must be odd and at least 3 (3, 5, 7, 9)")
+    problem = frame_count_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return value
 
 

@@ -2,15 +2,19 @@
 checkpoints, restore's outputs), so that none of them imports another for it.
 
 Images enter the library as float32 HxWx3 arrays in [0, 1] whatever the file held (8/16-bit,
-grayscale, RGBA, EXIF-rotated JPEG), so nothing downstream needs to care about formats.
+grayscale, RGBA, EXIF-rotated JPEG), so nothing downstream needs to care about formats. Files
+and folders are written under a temporary name and renamed whole, so a reader, a resumed run or
+a killed one never sees half of one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -228,19 +232,62 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; it replaces ``path`` (with the mode
+    ``open()`` would give) when the block ends, and is removed if the block fails, so readers never
+    see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield tmp
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (see ``atomic_file``)."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def remove_tree(folder: Path) -> None:
+    """``rmtree`` of a leftover temporary folder, or of the earlier version of a folder about to be
+    replaced, ignoring errors: what cannot go makes the ``mkdir`` or rename that follows fail."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def replace_tree(tmp: Path, final: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``final``, removing an earlier ``final``."""
+    remove_tree(final)
+    os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    tmp: Path,
+    final: Path,
+    remove: Callable[[Path], object] = remove_tree,
+    land: Callable[[Path, Path], None] = replace_tree,
+) -> Iterator[Path]:
+    """Yield the folder ``tmp`` (made fresh, after ``remove`` clears a leftover one) to fill; when
+    the block ends it becomes ``final`` whole (``land``), and if the block fails it is removed, so
+    ``final`` is never half-written. ``remove`` and ``land`` let a caller that must touch only its
+    own files (restore's outputs) say how."""
+    if os.path.lexists(tmp):
+        remove(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        land(tmp, final)
+    except BaseException:
+        remove(tmp)
         raise
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import Blur2VideoError
-from .fileio import to_uint8, write_png
+from .fileio import atomic_folder, to_uint8, write_png
 from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")
@@ -362,35 +362,30 @@ def write_outputs(
     OUT/NAME is replaced only if restore wrote it (see the module docstring)."""
     out_dir = Path(out_dir)
     final = check_slot(out_dir, name)
-    tmp = _temporary(out_dir, PARTIAL, name)
+    partial = _temporary(out_dir, PARTIAL, name)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(tmp) and not _remove_own(tmp, name):
-            raise Blur2VideoError(f"{tmp}: exists and holds what restore did not write; move it away")
-        tmp.mkdir()
+        if os.path.lexists(partial) and not _remove_own(partial, name):
+            raise Blur2VideoError(f"{partial}: exists and holds what restore did not write; move it away")
+        with atomic_folder(
+            partial,
+            final,
+            remove=lambda folder: _remove_own(folder, name),
+            land=lambda done, dest: _land(done, dest, name),
+        ) as tmp:
+            frames8 = video.frames_uint8()
+            for j, f in enumerate(frames8):
+                write_png(tmp / f"frame_{j}.png", f)
+            if not frames_only:
+                if "gif" in formats:
+                    write_gif(tmp / f"{name}.gif", frames8, fps, pingpong)
+                if "mp4" in formats:
+                    write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong)
+                write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
+                (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
+                write_motion_png(tmp / "motion.png", video)
     except OSError as exc:
         raise Blur2VideoError(
             f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
         ) from None
-    try:
-        frames8 = video.frames_uint8()
-        for j, f in enumerate(frames8):
-            write_png(tmp / f"frame_{j}.png", f)
-        if not frames_only:
-            if "gif" in formats:
-                write_gif(tmp / f"{name}.gif", frames8, fps, pingpong)
-            if "mp4" in formats:
-                write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong)
-            write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
-            (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
-            write_motion_png(tmp / "motion.png", video)
-        _land(tmp, final, name)
-    except OSError as exc:
-        _remove_own(tmp, name)
-        raise Blur2VideoError(
-            f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
-        ) from None
-    except BaseException:
-        _remove_own(tmp, name)
-        raise
     return final

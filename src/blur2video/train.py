@@ -54,7 +54,7 @@ from .checkpoints import (
 from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
 from .errors import Blur2VideoError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_folder, atomic_write_bytes
 from .losses import compute_loss, gate_loss
 from .metrics import order_invariant_psnr
 from .runtime import pick_device
@@ -267,16 +267,15 @@ class Trainer:
         """Write checkpoints/step-N/ whole (temporary folder, then rename), then point last.json at it."""
         name = f"step-{self.step:08d}"
         final = self.out / "checkpoints" / name
-        tmp = self.out / "checkpoints" / f".tmp-{name}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        extra = {"step": self.step, "train_config": self.cfg}
-        save_model(tmp / "model.safetensors", self.model, extra)
-        save_training_state(
-            tmp, self.optimizer, self.scheduler, {"step": self.step, "wall_seconds": self.wall, "best_psnr": self.best}
-        )
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        with atomic_folder(self.out / "checkpoints" / f".tmp-{name}", final) as tmp:
+            extra = {"step": self.step, "train_config": self.cfg}
+            save_model(tmp / "model.safetensors", self.model, extra)
+            save_training_state(
+                tmp,
+                self.optimizer,
+                self.scheduler,
+                {"step": self.step, "wall_seconds": self.wall, "best_psnr": self.best},
+            )
         atomic_write_bytes(
             self.out / "last.json", json.dumps({"step": self.step, "dir": f"checkpoints/{name}"}).encode()
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..conventions import check_frame_count
 from ..errors import Blur2VideoError
 
 LEVELS = 5  # encoder blocks; inputs are padded to a multiple of 2**LEVELS
@@ -35,8 +36,7 @@ class ModelConfig:
     gate: bool = False
 
     def __post_init__(self) -> None:
-        if self.frames < 3 or self.frames % 2 == 0:
-            raise Blur2VideoError(f"frames={self.frames}: the model needs an odd number of frames >= 3")
+        check_frame_count(self.frames, f"frames={self.frames}")
         if not (self.stn or self.local_warp):
             raise Blur2VideoError("the FTN needs at least one of stn and local_warp")
         object.__setattr__(self, "dense_layers", tuple(int(n) for n in self.dense_layers))  # JSON gives a list

@@ -30,16 +30,22 @@ ORACLE_TEMPERATURE_DB = 0.5  # training: filters within about this PSNR of the b
 ORACLE_WEIGHT = 1e-3  # training: the cross-entropy's weight (its term starts about 3x the blend's MSE)
 
 
+def hann_2d(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(height, width) separable Hann window, zero at the borders: an FFT then sees a tile without
+    the wrap-around edge its opposite borders make, whose spectrum would hide the blur's stripes."""
+    return (
+        torch.hann_window(height, periodic=False, device=device)[:, None]
+        * torch.hann_window(width, periodic=False, device=device)[None]
+    )
+
+
 def log_spectrum(blur: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) -> (B, 1, H, W): the grey blur's Hann-windowed log power spectrum, centred and
     standardised; a straight blur leaves stripes across it at its axis, spaced by its length."""
     grey = blur.float().mean(1)
     grey = grey - grey.mean((1, 2), keepdim=True)
     h, w = grey.shape[-2:]
-    window = (
-        torch.hann_window(h, periodic=False, device=blur.device)[:, None]
-        * torch.hann_window(w, periodic=False, device=blur.device)[None]
-    )
+    window = hann_2d(h, w, blur.device)
     power = torch.fft.fftshift(torch.log(torch.fft.fft2(grey * window).abs() ** 2 + 1e-8), dim=(-2, -1))
     return ((power - power.mean((1, 2), keepdim=True)) / (power.std((1, 2), keepdim=True) + 1e-6))[:, None]
 
@@ -172,10 +178,7 @@ class KernelBankDeblur(nn.Module):
         )
         mse = (out - middle).pow(2).mean()
         with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
-            window = (
-                torch.hann_window(h, periodic=False, device=blur.device)[:, None]
-                * torch.hann_window(w, periodic=False, device=blur.device)[None]
-            )
+            window = hann_2d(h, w, blur.device)
             error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), self.filters(h, w))
             error = torch.cat(
                 [error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from ..conventions import check_frame_count
 from ..errors import Blur2VideoError
 from ..geometry.camera import PinholeCamera, check_fov
 from ..geometry.equirect import EquirectImage
@@ -25,12 +26,6 @@ from .accumulate import ACCUMULATE_MODES, accumulate
 from .sources import SourceRef, check_panorama_shape
 
 SOURCE_KINDS = ("panorama", "photo")
-
-
-def check_frames(frames: int) -> None:
-    """N must be odd (a middle frame exists) and at least 3."""
-    if frames < 3 or frames % 2 == 0:
-        raise Blur2VideoError(f"--frames {frames}: the number of frames must be odd and at least 3 (3, 5, 7, 9)")
 
 
 def n_renders_for(angle_deg: float, frames: int, frames_per_degree: float) -> int:
@@ -56,7 +51,7 @@ class RotationSettings:
 
     def validate(self) -> None:
         """Raise Blur2VideoError for values that cannot make a dataset."""
-        check_frames(self.frames)
+        check_frame_count(self.frames)
         check_fov(self.fov_deg)
         if self.source_kind not in SOURCE_KINDS:
             raise Blur2VideoError(f"--kind {self.source_kind}: choose one of {', '.join(SOURCE_KINDS)}")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..conventions import check_frame_count
 from ..errors import Blur2VideoError
 from .accumulate import accumulate
 from .sources import SourceRef
@@ -40,8 +41,7 @@ class SceneSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.frames < 3 or self.frames % 2 == 0:
-            raise Blur2VideoError(f"--frames {self.frames}: need an odd number >= 3")
+        check_frame_count(self.frames)
         if self.size < 32 or self.objects < 0:
             raise Blur2VideoError("--size must be >= 32 and --objects >= 0")
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..conventions import check_frame_count
 from ..errors import Blur2VideoError, SkipSample
 from .accumulate import accumulate
 from .clips import Clip, ClipReader, discover_clips
@@ -32,8 +33,7 @@ class VideoSettings:
     last: int = 0
 
     def validate(self) -> None:
-        if self.frames < 3 or self.frames % 2 == 0:
-            raise Blur2VideoError(f"--frames {self.frames}: need an odd number >= 3")
+        check_frame_count(self.frames)
         if self.stride < 1 or self.crops_per_window < 1 or self.size < 0:
             raise Blur2VideoError("--stride and --crops-per-window must be >= 1 and --size >= 0")
         if self.first < 0 or self.last < 0 or (self.last and self.last <= self.first):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import Blur2VideoError
-from ..fileio import atomic_write_bytes, new_file_mode, to_uint8, write_png
+from ..fileio import atomic_folder, atomic_write_bytes, new_file_mode, to_uint8, write_png
 
 FORMAT_VERSION = 1
 INDEX = "index.jsonl"
@@ -72,20 +72,15 @@ def write_sample_dir(root: Path, index: int, blur, frames, meta: dict, extras: d
     """
     sid = sample_id(index)
     final = root / "samples" / sid
-    tmp = root / "samples" / f".tmp-{sid}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    write_png(tmp / "blur.png", to_uint8(_image_hwc(blur)))
     names = []
-    for j, frame in enumerate(frames):
-        write_png(tmp / f"frame_{j}.png", to_uint8(_image_hwc(frame)))
-        names.append(f"samples/{sid}/frame_{j}.png")
-    for name, arr in (extras or {}).items():
-        np.save(tmp / name, np.asarray(arr))
-    if final.exists():  # left by an interrupted run but never indexed: replace it
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    # a ``final`` already there was left by an interrupted run but never indexed: it is replaced
+    with atomic_folder(root / "samples" / f".tmp-{sid}-{os.getpid()}", final) as tmp:
+        write_png(tmp / "blur.png", to_uint8(_image_hwc(blur)))
+        for j, frame in enumerate(frames):
+            write_png(tmp / f"frame_{j}.png", to_uint8(_image_hwc(frame)))
+            names.append(f"samples/{sid}/frame_{j}.png")
+        for name, arr in (extras or {}).items():
+            np.save(tmp / name, np.asarray(arr))
     return {"id": sid, "blur": f"samples/{sid}/blur.png", "frames": names, "meta": meta}
 
 
