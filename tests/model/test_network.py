@@ -10,7 +10,7 @@ import torch
 from blur2video.errors import Blur2VideoError
 from blur2video.model import Blur2Video, ModelConfig
 from blur2video.model.baselines import JinSequential
-from blur2video.model.transformers import AffineLocalizer, FeatureTransformer, FlowEstimator
+from blur2video.model.transformers import FeatureTransformer, LocalWarpingLayer, SpatialTransformer
 
 TINY = dict(base_channels=4, growth=4)
 SWITCHES = [
@@ -61,7 +61,7 @@ def test_every_parameter_gets_a_gradient_and_nothing_is_nan() -> None:
     # heads start at zero (identity transforms), which blocks gradients behind them; give them
     # small weights so the test sees every path
     for m in model.modules():
-        if isinstance(m, (AffineLocalizer, FlowEstimator)):
+        if isinstance(m, (SpatialTransformer, LocalWarpingLayer)):
             torch.nn.init.normal_(m.head.weight, std=1e-3)
     for name, p in model.named_parameters():
         if "image" in name and p.dim() == 4:  # zero-initialised image heads

@@ -1,16 +1,16 @@
-"""The flow estimator's per-frame inference form against its grouped-convolution form."""
+"""The local warping layer's per-frame inference form against its grouped-convolution form."""
 
 from __future__ import annotations
 
 import torch
 
 from blur2video.model.flops import count_flops
-from blur2video.model.transformers import FlowEstimator
+from blur2video.model.transformers import LocalWarpingLayer
 
 
 def test_per_frame_flow_equals_the_grouped_form_in_values_and_flops() -> None:
     torch.manual_seed(0)
-    estimator = FlowEstimator(12, 6).eval()
+    estimator = LocalWarpingLayer(12, 6).eval()
     torch.nn.init.normal_(estimator.head.weight, std=0.05)  # leave the zero start: a real comparison
     x = torch.randn(2, 12, 20, 28).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():

@@ -2,7 +2,8 @@
 
 Both are U-Net decoders over the encoder levels: a bottom conv at 1/32 scale, then 5 decoder
 blocks up to full scale, each predicting an image at its scale. Skips at level k are E_k for
-the middle decoder and [FTN(E_k), ITN(middle image), E_k] for the frame decoders (paper Eq. 2);
+the middle decoder and [FTN(E_k), ITN(middle image), E_k] for the frame decoders (paper Eq. 2,
+``network.decode_non_middle_frame``);
 at full scale, where no encoder feature exists, the blurred input (and the ITN image) serve.
 
 Each scale's image is a base image plus a residual pyramid the decoder builds coarse to fine

@@ -7,9 +7,10 @@ Data flow (B = batch, F = N - 1 non-middle frames, E_k at 1/2^k scale):
     (kernel_bank, not in the paper: the full-scale middle frame returned is the kernel-bank head's)
     (gate, not in the paper: the full-scale non-middle frames fall back towards the blur where unsure)
     for every level k, the motion of all F frames at once:
-        FTN_k(E_k)  = [STN warp of E_k ; local warp of E_k]            (B, F, C', h, w)
+        FTN_k(E_k)  = [STN warp of E_k ; LW warp of E_k]               (B, F, C', h, w)   (Eq. 1)
         ITN_k(mid_k) = STN warp of the middle image at that scale        (B, F, 3, h, w)
     for every frame j: [FTN_k[j], ITN_k[j], E_k] per level --> decoder D_j --> frame j at 1/32 .. 1
+                                                         (Eq. 2, decode_non_middle_frame)
     --> crop back to H, W; insert the middle frame at index N // 2
 
 No non-middle frame depends on another, only on the shared encoder and the middle image.
@@ -70,6 +71,47 @@ def crop_scales(scales: list[torch.Tensor], height: int, width: int) -> list[tor
 def identity_affines(like: torch.Tensor, *shape: int) -> torch.Tensor:
     """Identity affine parameters expanded to (*shape, 2, 3) on ``like``'s device and dtype."""
     return torch.tensor(IDENTITY, device=like.device, dtype=like.dtype).view(2, 3).expand(*shape, 2, 3)
+
+
+DECODER_LEVELS = (4, 3, 2, 1, 0, None)  # the encoder level (index into E_1..E_5) of each decoder scale, 1/32 .. 1
+
+
+def decode_non_middle_frame(
+    decoder: UNetDecoder,
+    encoded: list[torch.Tensor],
+    blur: torch.Tensor,
+    transformed: list[torch.Tensor],
+    warped_middle: list[torch.Tensor] | None,
+    middle: list[torch.Tensor],
+) -> list[torch.Tensor]:
+    """Paper Eq. 2: non-middle frame j at every scale, decoded from the transformers' view of the blur,
+
+        I_j = D_j( [FTN_l,j(E_l) ; ITN_l,j(I_m^l) ; E_l] for every level l )
+
+    In the paper's words (section 4.2; the reference text lost the equation's symbols): "The
+    outputs of both networks are aggregated channel-wise and are passed through a decoder to
+    predict a non-middle frame. We also input the encoded feature into the non-middle frame decoder
+    in order to guide the decoder to learn the spatial relation between the middle and the
+    non-middle frame as shown Eq. (2)."
+
+    ``encoded``: E_1..E_5 as the encoder returns them (fine to coarse); ``transformed``: this
+    frame's FTN output at the same levels (B, C', h, w), Eq. 1; ``warped_middle``: this frame's
+    ITN output, the middle image warped at 1/32 .. 1 (B, 3, h, w), or None without ITN;
+    ``middle``: the middle image at 1/32 .. 1; ``blur``: the padded blur, the full-scale skip where
+    no encoder feature exists. Not in the paper: each scale's image is a residual added to a base,
+    the warped middle image (the middle image without ITN; docs/design.md section 4). Returns the
+    frame's images at 1/32 .. 1. The parts go to the decoder unconcatenated: its blocks
+    concatenate them once, channels-last."""
+    skips = []
+    for scale, level in enumerate(DECODER_LEVELS):
+        parts = [transformed[level]] if level is not None else [blur]
+        if warped_middle is not None:
+            parts.append(warped_middle[scale])
+        if level is not None:
+            parts.append(encoded[level])
+        skips.append(parts)
+    _, images = decoder(skips, warped_middle if warped_middle is not None else middle)
+    return images
 
 
 def _insert_middle(others: torch.Tensor, middle: torch.Tensor, index: int) -> torch.Tensor:
@@ -139,7 +181,10 @@ class Blur2Video(nn.Module):
         others = [j for j in range(cfg.frames) if j != mid]
         given = affines[:, others] if affines is not None else None
         given_img = image_affines[:, others] if image_affines is not None else None
-        ftn_out = [ftn(e, None if given is None else given[:, :, k]) for k, (ftn, e) in enumerate(zip(self.ftn, feats, strict=False))]
+        ftn_out = [
+            ftn(e, None if given is None else given[:, :, k])
+            for k, (ftn, e) in enumerate(zip(self.ftn, feats, strict=False))
+        ]
         itn_out = (
             [
                 itn(feats[k], img, None if given_img is None else given_img[:, :, s])
@@ -149,19 +194,17 @@ class Blur2Video(nn.Module):
             else None
         )
 
-        frame_images = []  # per frame j, images coarse to fine (B, 3, h, w)
-        for j, decoder in enumerate(self.frame_decoders):
-            skips = []
-            for scale, k in enumerate((4, 3, 2, 1, 0, None)):
-                parts = [ftn_out[k][0][:, j]] if k is not None else [x]
-                if itn_out is not None:
-                    parts.append(itn_out[scale][0][:, j])
-                if k is not None:
-                    parts.append(feats[k])
-                skips.append(parts)  # channels-last parts, concatenated once inside the decoder block
-            bases = [o[0][:, j] for o in itn_out] if itn_out is not None else mid_images
-            _, images = decoder(skips, bases)
-            frame_images.append(images)
+        frame_images = [  # per frame j, images coarse to fine (B, 3, h, w)
+            decode_non_middle_frame(
+                decoder,
+                feats,
+                x,
+                [o[0][:, j] for o in ftn_out],
+                None if itn_out is None else [o[0][:, j] for o in itn_out],
+                mid_images,
+            )
+            for j, decoder in enumerate(self.frame_decoders)
+        ]
         if (
             self.kernel_bank is not None
         ):  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with

@@ -1,4 +1,5 @@
-"""Spatial transformers, local warping and the FTN/ITN of paper section 4.2, for F frames at once.
+"""The paper's spatial transformer network (STN), local warping (LW) layer and the FTN/ITN built
+from them (paper section 4.2), for F frames at once.
 
 Every module here serves all F non-middle frames of one level in one pass: the motion heads are
 small grouped convolutions over a shared trunk, the warps one batched ``grid_sample`` over B*F
@@ -34,9 +35,13 @@ def to_frames_channels_last(parts: list[torch.Tensor], batch: int, frames: int) 
     return joined.contiguous(memory_format=torch.channels_last).view(batch, frames, c, h, w)
 
 
-class AffineLocalizer(nn.Module):
-    """Feature -> F affine matrices (B, F, 2, 3); the last layer starts at zero weights and an
-    identity bias, so every transformer is the identity at initialisation."""
+class SpatialTransformer(nn.Module):
+    """The paper's STN [Jaderberg et al.]: feature -> F global affine matrices (B, F, 2, 3), one per
+    non-middle frame. This module is the STN's localisation network; its sampler is the batched
+    affine warp its users (FTN, ITN) run, fused with their other warps on CPU. The last layer
+    starts at zero weights and an identity bias, so every transformer is the identity at
+    initialisation. Its parameters keep the state-dict names of the weights already trained
+    (``localizer.body``, ``localizer.head`` inside an FTN or ITN)."""
 
     def __init__(self, cin: int, frames: int, hidden: int = 16) -> None:
         super().__init__()
@@ -57,8 +62,11 @@ class AffineLocalizer(nn.Module):
         return self.head(self.body(feature)).view(feature.shape[0], self.frames, 2, 3)
 
 
-class FlowEstimator(nn.Module):
-    """Feature -> F per-pixel flows (B, F, 2, H, W) in pixels of this level; zero at initialisation."""
+class LocalWarpingLayer(nn.Module):
+    """The paper's local warping (LW) layer: feature -> F per-pixel motion flows (B, F, 2, H, W) in
+    pixels of this level, for the locally varying motion a global affine cannot follow; zero at
+    initialisation. The FTN warps the feature by them (Eq. 1). State-dict names: ``flow.body``,
+    ``flow.head`` inside an FTN."""
 
     def __init__(self, cin: int, frames: int, hidden: int = 16) -> None:
         super().__init__()
@@ -95,13 +103,14 @@ class FlowEstimator(nn.Module):
 
 
 class FeatureTransformer(nn.Module):
-    """FTN (paper Eq. 1): [STN warp of E_l ; local warp of E_l] for each non-middle frame."""
+    """FTN (paper Eq. 1): [STN warp of E_l ; LW warp of E_l] for each non-middle frame, "a locally
+    transformed feature which is concatenated with the globally transformed feature"."""
 
     def __init__(self, channels: int, frames: int, stn: bool = True, local_warp: bool = True) -> None:
         super().__init__()
         self.frames = frames
-        self.localizer = AffineLocalizer(channels, frames) if stn else None
-        self.flow = FlowEstimator(channels, frames) if local_warp else None
+        self.localizer = SpatialTransformer(channels, frames) if stn else None  # names kept: the weights' keys
+        self.flow = LocalWarpingLayer(channels, frames) if local_warp else None
         self.out_channels = channels * (int(stn) + int(local_warp))
 
     def forward(
@@ -136,7 +145,7 @@ class ImageTransformer(nn.Module):
     def __init__(self, channels: int, frames: int) -> None:
         super().__init__()
         self.frames = frames
-        self.localizer = AffineLocalizer(channels, frames)
+        self.localizer = SpatialTransformer(channels, frames)
 
     def forward(
         self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None
