@@ -1,6 +1,6 @@
 """Where a full-scale dense block's inference time goes: the whole fanned block with its one-pass
 C kernels and with torch ops only (the peer, measured in the same run), against its 3x3 convs
-alone, at 1280x736 (README "Benchmarks", issue 4).
+alone, at 1280x736 (docs/benchmarks.md, "A full-scale dense block"; issue 4).
 
     python benchmarks/dense_block.py [--width 1280 --height 736 --cin 21 --cout 12 --growth 8]
 

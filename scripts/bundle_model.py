@@ -8,7 +8,7 @@ checkpoint folder or latest): single checkpoints of a short CPU run move by tent
 to the next on unseen data, and averaging the last few is the cheap, standard remedy (Polyak
 averaging; the paper is silent).
 
-Records in the weights' metadata what the README also states: the command that made them, the
+Records in the weights' metadata what docs/model-card.md also states: the command that made them, the
 training wall time and step, the data mixture (the run's [data] table) and where it ran.
 """
 

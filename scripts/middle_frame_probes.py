@@ -15,7 +15,7 @@
   straight kernel: is a directly supervised motion estimate accurate enough to deblur with?
 
 Each prints JSON lines (step, seconds, held-out middle-frame PSNR) and a last line against the
-blur. README "Pretrained model" holds the measured figures.
+blur. experiments/README.md holds the measured figures.
 """
 
 from __future__ import annotations

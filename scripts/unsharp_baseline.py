@@ -3,7 +3,7 @@
     python scripts/unsharp_baseline.py heldout/photo-1deg
 
 A model whose middle-frame gain equals this has learned to sharpen, not to undo the motion
-(README "Pretrained model"). Unsharp mask: clip(blur + amount * (blur - gaussian(blur, sigma))).
+(experiments/README.md). Unsharp mask: clip(blur + amount * (blur - gaussian(blur, sigma))).
 """
 
 from __future__ import annotations

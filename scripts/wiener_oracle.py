@@ -2,8 +2,8 @@
 
     python scripts/wiener_oracle.py heldout/photo-1deg
 
-How much of the middle frame the blur still holds once the motion is known (README "Pretrained
-model"): a model that sharpens without knowing the motion scores like scripts/unsharp_baseline.py;
+How much of the middle frame the blur still holds once the motion is known (experiments/README.md):
+a model that sharpens without knowing the motion scores like scripts/unsharp_baseline.py;
 this is what knowing it buys. Rotation-blur DATASETs only (the motion comes from each sample's
 metadata). The blur kernel is the true path of the image centre over all the renders the blur
 averaged, applied to the whole photo (rotation makes the true kernel vary slowly across the

@@ -29,7 +29,8 @@ class LossConfig:
     the reversed target sequence (the blur cannot tell them apart). ``middle_weight`` scales the
     middle frame's PML term (the paper weighs every frame alike, 1.0): the other frames' errors
     are several times larger and dominate the gradient, so a model can settle for sharpening the
-    middle frame instead of deblurring it (README "Pretrained model")."""
+    middle frame instead of deblurring it (experiments/README.md, "the bundled model's levers and
+    probes")."""
 
     scale_weights: tuple[float, ...] = DEFAULT_SCALE_WEIGHTS
     photometric: bool = True
@@ -113,7 +114,7 @@ def compute_loss(
 
     ``order_free`` (B,) bool says, per sample, whether its PML takes the better of both orders;
     without it every sample follows ``config.order_invariant``. Per-sample flags let a mixture
-    use the order-invariant PML on camera-rotation blur only (README "Pretrained model")."""
+    use the order-invariant PML on camera-rotation blur only (docs/model-card.md, "Data and recipe")."""
     sizes = [tuple(s.shape[-2:]) for s in out.scales]
     gts = downsample_targets(targets, sizes)
     pml = photometric_per_sample(out.scales, gts, config.scale_weights, config.middle_weight)

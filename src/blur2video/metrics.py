@@ -1,4 +1,4 @@
-"""Order-invariant PSNR and SSIM (DESIGN.md section 9).
+"""Order-invariant PSNR and SSIM (docs/evaluation.md).
 
 A blur is the same whichever way time ran, so a prediction is scored in the order (forward or
 reversed) that gives it the higher mean PSNR over its frames; per-frame figures are reported in

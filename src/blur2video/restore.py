@@ -160,7 +160,7 @@ class Restorer:
 
     @classmethod
     def from_pretrained(cls, device: str = "auto") -> Restorer:
-        """The bundled model (see README "Pretrained model")."""
+        """The bundled model (see docs/model-card.md)."""
         path = bundled_weights()
         if not path.is_file():
             raise Blur2VideoError(

@@ -1,5 +1,5 @@
 """The middle-frame oracle (scripts/wiener_oracle.py): its kernel is the blur's true kernel, and
-knowing it sharpens the middle frame beyond the blur (README "Pretrained model")."""
+knowing it sharpens the middle frame beyond the blur (experiments/README.md)."""
 
 from __future__ import annotations
 

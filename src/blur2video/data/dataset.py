@@ -38,7 +38,8 @@ class Augment:
     through the same Gaussian blur (sigma up to ``defocus_sigma`` pixels), over the whole view or
     blended in by a smooth random depth-of-field map. A fixed linear filter keeps the blur the
     exact mean of its renders; the sharp training photos otherwise teach the network that every
-    soft region hides edges, and it rings on real photos' bokeh (README "Pretrained model").
+    soft region hides edges, and it rings on real photos' bokeh (experiments/README.md, "the
+    bundled model's levers and probes").
 
     ``degrade`` adds what a camera adds after the exposure, to the blurred input alone: sensor
     noise and JPEG (``data/degrade.py``)."""
@@ -197,7 +198,7 @@ def _line_of(index: Path, rec: dict) -> str:
 
 
 class FolderDataset(Dataset):
-    """A DATASET/ folder (DESIGN.md section 5), optionally a subset of its records."""
+    """A DATASET/ folder (docs/data.md, "DATASET format"), optionally a subset of its records."""
 
     def __init__(
         self, root: str | Path, augment: Augment = Augment(), seed: int = 0, records: list[dict] | None = None

@@ -5,8 +5,9 @@ torch's path (:mod:`blur2video.geometry.warp`) builds a sampling grid per frame,
 ``grid_sample`` on NCHW copies and converts and concatenates the results to channels-last for
 the frame decoders. The kernel computes each sample position in place and writes the blended
 channel vector straight into its slice of the joined channels-last output: the transformers of
-the small preset at 720p take 0.30 s that way in torch (README "Benchmarks"). Same conventions as
-``warp_affine``/``warp_flow``: align_corners=False, zero padding, flows in pixels."""
+the small preset at 720p take 0.30 s that way in torch (experiments/README.md, "Speed history").
+Same conventions as ``warp_affine``/``warp_flow``: align_corners=False, zero padding, flows in
+pixels."""
 
 from __future__ import annotations
 

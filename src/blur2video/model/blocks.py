@@ -2,7 +2,8 @@
 
 Per-frame networks are separate instances of these blocks, not one grouped convolution: on CPU
 grouped convolutions of a few channels per group run 1.7-2.5x slower than the same work as
-separate convolutions (measured forward and backward, widths 12-96; see README "Network")."""
+separate convolutions (measured forward and backward, widths 12-96; see
+experiments/README.md, "Speed history")."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ class DenseBlock(nn.Module):
     to CPU_CHANNEL_BLOCK (a 21->8 conv takes as long as 21->16). A full-scale 720p block drops from
     390 to ~230 ms (earlier host; 145 ms on the Zen 5 one). Training keeps the plain concatenating
     form: there the fanned one's in-place accumulation makes backward slower (0.44 vs 0.37 s per
-    step at 96x96; README "Network").
+    step at 96x96; experiments/README.md, "Speed history").
     """
 
     def __init__(self, cin: int, cout: int, growth: int, layers: int = 5) -> None:

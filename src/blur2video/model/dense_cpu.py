@@ -22,7 +22,7 @@ from .. import native
 LANES = 8  # the kernels handle channels in groups of 8: the growth must be a multiple of it
 # Blocks with fewer pixels stay on torch: at 1/16 scale of a 720p input (3,680 pixels, 390 input
 # channels) the kernels were level with torch's ops, from 1/8 scale (14,720) on faster
-# (benchmarks/dense_block.py; README "Benchmarks").
+# (benchmarks/dense_block.py; docs/benchmarks.md, "A full-scale dense block").
 MIN_PIXELS = 1 << 13
 PIXELS_PER_THREAD = 2048  # a pixel is tens of channels of work: a share this small still pays for its thread
 _SIZE, _PTR, _INT, _FLOAT = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_float

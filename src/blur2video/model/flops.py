@@ -1,4 +1,4 @@
-"""FLOP counting for benchmarks, tests and the README's model table."""
+"""FLOP counting for benchmarks, tests and the model table (docs/benchmarks.md, "Model size")."""
 
 from __future__ import annotations
 

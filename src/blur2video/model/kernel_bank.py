@@ -1,7 +1,7 @@
 """The kernel-bank head: the middle frame as a weighted blend of Wiener deconvolutions of the blur
 by a bank of centred straight blur kernels, the weights read from the blur's power spectrum.
 
-Why (README "Pretrained model"): the paper's middle decoder, trained for an hour of CPU, gains
+Why (docs/design.md section 4): the paper's middle decoder, trained for an hour of CPU, gains
 only +0.3 dB on unseen photos, while a Wiener deconvolution with the best straight kernel gains
 +1.3. A straight blur of length L along axis a multiplies the spectrum by sinc(L f.u_a), which
 leaves stripes across the power spectrum that a small CNN reads far better than the U-Net learns

@@ -5,7 +5,8 @@ in front of another until the canvas is covered; the result has sharp edges at e
 orientation, which is what a deblurring network must learn to restore. Restoration networks
 trained on such images are reported to come close to ones trained on real photos (Achddou,
 Gousseau and Ladjal, "Synthetic images as a regularity prior for image restoration neural
-networks", 2021); on our held-out photos a fine-tune with them did not help (README).
+networks", 2021); on our held-out photos a fine-tune with them did not help
+(experiments/README.md, "the bundled model's levers and probes").
 """
 
 from __future__ import annotations

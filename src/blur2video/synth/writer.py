@@ -1,4 +1,4 @@
-"""The DATASET/ folder (DESIGN.md section 5): atomic, resumable, shardable.
+"""The DATASET/ folder (docs/data.md, "DATASET format"): atomic, resumable, shardable.
 
 Layout: ``dataset.json`` (settings), ``index.jsonl`` (one line per complete sample) and
 ``samples/NNNNNN/{blur.png, frame_0.png, ...}``. A sample folder is written under a temporary
