@@ -1,4 +1,5 @@
 """The trainer: data, optimiser, schedule, checkpoints, resume, DDP and logging (paper section 5).
+What it minimises, and over which parameters (``train.part``), is the objective's (objective.py).
 
 One process by default; under ``torchrun`` (WORLD_SIZE > 1) it is data-parallel (gloo on CPU,
 nccl on CUDA), ``train.batch_size`` is the global batch, and only rank 0 writes. Batches come from
@@ -55,8 +56,8 @@ from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
 from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
-from .losses import compute_loss, gate_loss
 from .metrics import order_invariant_psnr
+from .objective import objective_for
 from .runtime import pick_device
 from .train_config import loss_config, model_config
 
@@ -109,35 +110,21 @@ class Trainer:
             )
         self.total_steps = t["steps"] if t["steps"] > 0 else t["epochs"] * self.steps_per_epoch
         self.part = t["part"]
-        trained = self._trained_part(self.part)
-        self.optimizer = torch.optim.Adam(trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
+        self.objective = objective_for(self.model, self.part, self.loss_cfg, self.amp, self.amp_dtype)
+        self.optimizer = torch.optim.Adam(self.objective.trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
         self.milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=0.5)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step, self.wall, self.best, self.saved_step = 0, 0.0, -math.inf, 0
         self.stop = _Stop()
         self._prepare_run_dir(resume)
-        self.ddp = DistributedDataParallel(trained) if self.world > 1 else trained
+        # the objective holds the network: wrapped whole, the loss is computed inside DDP's forward
+        self.ddp = DistributedDataParallel(self.objective) if self.world > 1 else self.objective
         self.writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if resume else None)
-
-    def _trained_part(self, part: str) -> torch.nn.Module:
-        """The module the optimiser updates: the whole model, or with ``train.part`` one head of it
-        trained alone on its own loss (the rest frozen; of it only the network's middle path runs,
-        without gradients, for the head's candidate)."""
-        if not part:
-            return self.model
-        if part not in ("kernel_bank", "gate"):
-            raise Blur2VideoError(f'train.part = {part!r}: choose "kernel_bank", "gate" or "" (the whole model)')
-        head = getattr(self.model, part, None)
-        if head is None:
-            raise Blur2VideoError(f'train.part = "{part}" trains that head alone: set model.{part} = true')
-        self.model.requires_grad_(False)
-        head.requires_grad_(True)
-        return head
 
     # ---- run folder, checkpoints ------------------------------------------------------------
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -319,18 +306,7 @@ class Trainer:
         self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None
     ) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        if self.part == "kernel_bank":  # the head's own loss on the middle frame, the frozen network's as its candidate
-            with torch.no_grad():
-                candidate = self.model.middle_path(blur)[2][-1][..., : blur.shape[-2], : blur.shape[-1]]
-            terms = self.ddp(blur, candidate, frames[:, frames.shape[1] // 2])
-        elif self.part == "gate":  # the gate's own loss on the frozen network's frames
-            with torch.no_grad():
-                raw = self.model(blur, gate=False).frames.float()
-            terms = gate_loss(self.ddp(blur, raw)[0], frames, order_free)
-        else:
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.ddp(blur)
-            terms = compute_loss(_float_restoration(out), frames, self.loss_cfg, order_free)
+        terms = self.ddp(blur, frames, order_free)
         total = terms["total"]
         bad = torch.tensor(0.0 if torch.isfinite(total) else 1.0, device=self.device)
         if self.world > 1:
@@ -715,16 +691,6 @@ class _Stop:
             self.holding -= 1
         if not self.holding:
             self.check()
-
-
-def _float_restoration(out):
-    """Mixed precision: losses in float32."""
-    out.scales = [s.float() for s in out.scales]
-    out.frames = out.scales[-1]
-    out.affines = out.affines.float()
-    if out.image_affines is not None:
-        out.image_affines = out.image_affines.float()
-    return out
 
 
 def train(

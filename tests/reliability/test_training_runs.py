@@ -272,9 +272,9 @@ def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(
 def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real = train_module.compute_loss
+    real = objective_module.compute_loss
     calls = {"n": 0}
 
     def nan_on_fourth(*args):
@@ -285,7 +285,7 @@ def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(
         return terms
 
     run = tmp_path / "run"
-    monkeypatch.setattr(train_module, "compute_loss", nan_on_fourth)
+    monkeypatch.setattr(objective_module, "compute_loss", nan_on_fourth)
     code, err = run_cli(train_args(dataset, run, "--steps", "8"), capsys)
     monkeypatch.undo()
     assert code == 2 and len(err) == 1 and "at step 4" in err[0] and "(step 2)" in err[0], err

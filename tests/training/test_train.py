@@ -138,9 +138,9 @@ def test_two_process_ddp_matches_one_process(tiny_dataset: Path, tmp_path: Path)
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real = train_module.compute_loss
+    real = objective_module.compute_loss
     calls = {"n": 0}
 
     def nan_on_third(*args):
@@ -150,7 +150,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
             terms["total"] = terms["total"] * float("nan")
         return terms
 
-    monkeypatch.setattr(train_module, "compute_loss", nan_on_third)
+    monkeypatch.setattr(objective_module, "compute_loss", nan_on_third)
     cfg = tiny_config(tiny_dataset, steps=6)
     with pytest.raises(Blur2VideoError, match="at step 3"):
         train(cfg, tmp_path / "run", device="cpu", quiet=True)
@@ -323,15 +323,15 @@ def test_gate_part_trains_the_gate_alone_and_lowers_its_loss(tiny_dataset: Path,
 
 
 def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real, seen = train_module.compute_loss, []
+    real, seen = objective_module.compute_loss, []
 
     def record(out, targets, config, order_free=None):
         seen.append(order_free)
         return real(out, targets, config, order_free)
 
-    monkeypatch.setattr(train_module, "compute_loss", record)
+    monkeypatch.setattr(objective_module, "compute_loss", record)
     stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera", "order_invariant": True}
     cfg = resolve(
         None,
