@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .errors import Blur2VideoError
 from .model.kernel_bank import PAD, KernelBankDeblur, filter_errors
 from .model.network import Restoration
+from .settings import check_ranges, setting
 
 # coarse (1/32) to fine (1): the paper lost its weights; coarse scales guide, the full scale counts most
 DEFAULT_SCALE_WEIGHTS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
@@ -37,19 +38,22 @@ class LossConfig:
     are several times larger and dominate the gradient, so a model can settle for sharpening the
     middle frame instead of deblurring it (README "Pretrained model")."""
 
-    scale_weights: tuple[float, ...] = DEFAULT_SCALE_WEIGHTS
-    photometric: bool = True
-    consistency: bool = True
-    penalty: bool = True
-    lambda_tc: float = 0.1
-    lambda_pt: float = 0.05
-    penalty_bound: float = 0.1
-    order_invariant: bool = False
-    middle_weight: float = 1.0
+    scale_weights: tuple[float, ...] = setting(
+        DEFAULT_SCALE_WEIGHTS, "PML weight per scale, coarse (1/32) to fine (1): 6 numbers", low=0.0
+    )
+    photometric: bool = setting(True, "the PML: cannot be switched off, the only term tied to the targets")
+    consistency: bool = setting(True, "the TCL: consecutive levels' affines of a frame agree")
+    penalty: bool = setting(True, "the PT: each frame unlike its time-mirrored target")
+    lambda_tc: float = setting(0.1, "the TCL's weight", low=0.0)
+    lambda_pt: float = setting(0.05, "the PT's weight", low=0.0)
+    penalty_bound: float = setting(0.1, "the PT's cap on each pixel's difference", above=0.0)
+    order_invariant: bool = setting(
+        False, "the PML takes the better of the forward and the reversed targets (per stream: its order_invariant)"
+    )
+    middle_weight: float = setting(1.0, "the middle frame's PML weight (the paper's: 1, every frame alike)", low=0.0)
 
     def __post_init__(self) -> None:
-        if not self.middle_weight >= 0:
-            raise Blur2VideoError(f"loss.middle_weight must be >= 0, got {self.middle_weight}")
+        check_ranges(self, "loss")
         if len(self.scale_weights) != 6:
             raise Blur2VideoError(f"loss.scale_weights needs 6 weights (1/32 .. 1), got {len(self.scale_weights)}")
         if not self.photometric:

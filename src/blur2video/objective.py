@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import Blur2VideoError
 from .losses import LossConfig, compute_loss, gate_loss, kernel_bank_loss
 from .model.network import Restoration
 
@@ -85,11 +84,7 @@ def objective_for(
     model: nn.Module, part: str, config: LossConfig, amp: bool = False, amp_dtype: torch.dtype = torch.float16
 ) -> Objective:
     """The objective of ``train.part`` ("" for the whole network), with every parameter outside
-    its ``trained`` module frozen."""
-    if part and part not in PARTS:
-        raise Blur2VideoError(f'train.part = {part!r}: choose "kernel_bank", "gate" or "" (the whole model)')
-    if part and getattr(model, part, None) is None:
-        raise Blur2VideoError(f'train.part = "{part}" trains that head alone: set model.{part} = true')
+    its ``trained`` module frozen. The config checked that the part exists (train_config.py)."""
     objective = PARTS[part](model) if part else WholeNetworkObjective(model, config, amp, amp_dtype)
     model.requires_grad_(False)
     objective.trained.requires_grad_(True)

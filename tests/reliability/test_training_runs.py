@@ -29,7 +29,7 @@ from blur2video.model.network import Blur2Video
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
 from blur2video.train import Trainer, train
-from blur2video.train_config import resolve
+from blur2video.train_config import TrainingConfig, resolve
 
 TINY = {"base_channels": 4, "growth": 4}
 TIMEOUT = 240  # seconds: a regression that hangs fails here instead of stalling CI
@@ -48,7 +48,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tiny_config(data: Path, **train_settings) -> dict:
+def tiny_config(data: Path, **train_settings) -> TrainingConfig:
     return resolve(
         None,
         [
