@@ -15,7 +15,7 @@ from blur2video.ablate import variant_config
 from blur2video.cli import main
 from blur2video.errors import Blur2VideoError
 from blur2video.model.config import PRESETS, ModelConfig
-from blur2video.train_config import TrainingConfig, resolve
+from blur2video.train_config import TrainingConfig, reference, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([*ROOT.glob("configs/*.toml"), *ROOT.glob("experiments/configs/*.toml")])
@@ -112,3 +112,7 @@ def test_an_ablation_variant_is_the_base_with_its_switches() -> None:
     assert cfg.model.stn is False and cfg.model.growth == 6 and cfg.train.lr == 3e-4
     assert (cfg.train.steps, cfg.train.seed, cfg.data.path) == (10, 9, "DATA")
 
+
+def test_the_docs_list_every_key_as_the_dataclasses_declare_them() -> None:
+    """docs/training-config.md is ``python -m blur2video.train_config``'s output."""
+    assert (ROOT / "docs" / "training-config.md").read_text() == reference()
