@@ -112,8 +112,8 @@ def train_on_streams(args: argparse.Namespace, held: Held) -> None:
         params = list(model.parameters())
         forward = model
     cfg = resolve(args.config, [])
-    train_set, _ = build_datasets(cfg, cfg["model"]["frames"])
-    middle = cfg["model"]["frames"] // 2
+    train_set, _ = build_datasets(cfg, cfg.model.frames)
+    middle = cfg.model.frames // 2
     optimizer = torch.optim.Adam(params, lr=args.lr)
 
     @torch.no_grad()

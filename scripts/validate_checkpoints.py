@@ -56,7 +56,7 @@ def main() -> None:
         cfg = resolve(
             None, [tomllib.loads((args.run / "config.toml").read_text()), {"data": {"val_samples": args.samples}}]
         )
-        _, val = build_datasets(cfg, cfg["model"]["frames"])
+        _, val = build_datasets(cfg, cfg.model.frames)
     except Blur2VideoError as exc:
         parser.exit(2, f"validate_checkpoints: {exc}\n")
     items = [val[i] for i in range(len(val))]
@@ -64,7 +64,7 @@ def main() -> None:
     blur = torch.stack([b for b, _, _ in items])
     frames = torch.stack([f for _, f, _ in items])
     base = order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100)
-    labels = [stream_label(t) for t in cfg["data"]["stream"]]
+    labels = [stream_label(t) for t in cfg.as_dict()["data"]["stream"]]
     rows = []
     for name, weights in candidates:
         try:

@@ -55,7 +55,7 @@ def test_ablate_trains_and_reports_every_variant(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["demo", "panorama-3", "video-7"])
 def test_presets_resolve(name: str) -> None:
-    from blur2video.train_config import model_config, resolve
+    from blur2video.train_config import resolve
 
     cfg = resolve(CONFIGS / f"{name}.toml", [])
-    assert model_config(cfg).frames in (3, 7)
+    assert cfg.model.frames in (3, 7)

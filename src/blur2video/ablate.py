@@ -7,7 +7,6 @@ switches with ``--set`` (e.g. ``--set model.stn=false``).
 
 from __future__ import annotations
 
-import copy
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -18,7 +17,7 @@ import numpy as np
 from .errors import Blur2VideoError
 from .evaluate import BLUR_ROW, evaluate
 from .fileio import atomic_write_bytes
-from .train_config import merge, resolve
+from .train_config import TrainingConfig, merge, resolve
 
 VARIANTS: dict[str, dict] = {
     # network components (losses as in "full")
@@ -34,11 +33,15 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def variant_config(base: dict, name: str, steps: int, data: str, val_data: str | None, seed: int | None = None) -> dict:
-    cfg = merge(base, VARIANTS[name], f"variant {name}")
+def variant_config(
+    base: TrainingConfig, name: str, steps: int, data: str, val_data: str | None, seed: int | None = None
+) -> TrainingConfig:
+    """``base`` with variant ``name``'s switches, trained ``steps`` steps (from ``seed`` where given)
+    on the DATASET ``data``; the merge is on the plain tables, then typed again."""
+    tables = merge(base.as_dict(), VARIANTS[name], f"variant {name}")
     train = {"steps": steps} if seed is None else {"steps": steps, "seed": seed}
-    cfg = merge(cfg, {"train": train, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate")
-    return cfg
+    tables = merge(tables, {"train": train, "data": {"path": data, "val_path": val_data or "", "stream": []}}, "ablate")
+    return TrainingConfig.from_dict(tables)
 
 
 def _train_variant(args: tuple) -> str:
@@ -97,7 +100,7 @@ def ablate(
         device = "cuda-round-robin"
     runs = [(n, None, n) for n in names] if seeds is None else [(n, s, f"{n}/seed-{s}") for n in names for s in seeds]
     work = [
-        (variant_config(copy.deepcopy(base), n, steps, data, val_data, s), str(out / label), device, i)
+        (variant_config(base, n, steps, data, val_data, s), str(out / label), device, i)
         for i, (n, s, label) in enumerate(runs)
     ]
     if jobs > 1:
@@ -115,7 +118,7 @@ def ablate(
         "data": data,
         "val_data": val_data or data,
         "steps": steps,
-        "seeds": seeds or [base["train"]["seed"]],
+        "seeds": seeds or [base.train.seed],
         "variants": {n: _variant_row(n, [rows[label] for m, _, label in runs if m == n]) for n in names},
         "blurred_input": {
             "psnr_mean": rows[BLUR_ROW]["psnr_mean"],

@@ -284,7 +284,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="TOML preset (configs/*.toml) or a RUN/config.toml")
     p.add_argument("--data", default=None, help="DATASET folder (overrides data.path)")
     p.add_argument("--val-data", default=None, help="separate validation DATASET (else a fraction of --data)")
-    p.add_argument("--out", required=True, help="RUN folder for checkpoints, logs and the resolved config")
+    p.add_argument("--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--epochs", type=COUNT, default=None)
     p.add_argument("--steps", type=COUNT, default=None, help="train this many steps (overrides --epochs)")
@@ -305,6 +305,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration as TOML and exit (no --out needed)",
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -328,9 +333,16 @@ def _run_train(args: argparse.Namespace) -> int:
     overrides = [{s: {k: v}} for (s, k), v in flags.items() if v is not None]
     overrides += [parse_override(text) for text in args.set]
     config = args.config
-    if args.resume and config is None and (Path(args.out) / "config.toml").exists():
+    if args.resume and config is None and args.out is not None and (Path(args.out) / "config.toml").exists():
         config = Path(args.out) / "config.toml"
     cfg = resolve(config, overrides)
+    if args.print_config:
+        import tomli_w
+
+        print(tomli_w.dumps(cfg.as_dict()), end="")
+        return 0
+    if args.out is None:
+        raise Blur2VideoError("train: --out RUN is required (the folder for checkpoints, logs and the resolved config)")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -1,10 +1,13 @@
-"""The training objective of paper section 4.3: multi-scale photometric loss (PML), transformation
-consistency loss (TCL) and the symmetric penalty term (PT).
+"""Every training loss. The network's is the objective of paper section 4.3: multi-scale
+photometric loss (PML), transformation consistency loss (TCL) and the symmetric penalty term (PT),
 
     total = PML + lambda_tc * TCL + lambda_pt * PT
 
-Every term is a switch (the loss rows of the paper's Table 5). The objective owns the losses only;
-the trainer owns data, optimiser and checkpoints.
+every term a switch (the loss rows of the paper's Table 5). The two heads that are not in the paper
+are trained alone on their own: the confidence gate on its frames' squared error (gate_loss), the
+kernel-bank head on its middle frame's (kernel_bank_loss). Each returns its terms and ``total``;
+which one a run minimises, and over which parameters, is objective.py's choice, and the trainer
+owns data, optimiser and checkpoints.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from .errors import Blur2VideoError
+from .model.kernel_bank import PAD, KernelBankDeblur, filter_errors, hann_2d
 from .model.network import Restoration
+from .settings import check_ranges, setting
 
 # coarse (1/32) to fine (1): the paper lost its weights; coarse scales guide, the full scale counts most
 DEFAULT_SCALE_WEIGHTS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
+ORACLE_TEMPERATURE_DB = 0.5  # kernel bank: filters within about this PSNR of the best share its label
+ORACLE_WEIGHT = 1e-3  # kernel bank: the cross-entropy's weight (its term starts about 3x the blend's MSE)
 
 
 @dataclass(frozen=True)
@@ -32,19 +39,22 @@ class LossConfig:
     middle frame instead of deblurring it (experiments/README.md, "the bundled model's levers and
     probes")."""
 
-    scale_weights: tuple[float, ...] = DEFAULT_SCALE_WEIGHTS
-    photometric: bool = True
-    consistency: bool = True
-    penalty: bool = True
-    lambda_tc: float = 0.1
-    lambda_pt: float = 0.05
-    penalty_bound: float = 0.1
-    order_invariant: bool = False
-    middle_weight: float = 1.0
+    scale_weights: tuple[float, ...] = setting(
+        DEFAULT_SCALE_WEIGHTS, "PML weight per scale, coarse (1/32) to fine (1): 6 numbers", low=0.0
+    )
+    photometric: bool = setting(True, "the PML: cannot be switched off, the only term tied to the targets")
+    consistency: bool = setting(True, "the TCL: consecutive levels' affines of a frame agree")
+    penalty: bool = setting(True, "the PT: each frame unlike its time-mirrored target")
+    lambda_tc: float = setting(0.1, "the TCL's weight", low=0.0)
+    lambda_pt: float = setting(0.05, "the PT's weight", low=0.0)
+    penalty_bound: float = setting(0.1, "the PT's cap on each pixel's difference", above=0.0)
+    order_invariant: bool = setting(
+        False, "the PML takes the better of the forward and the reversed targets (per stream: its order_invariant)"
+    )
+    middle_weight: float = setting(1.0, "the middle frame's PML weight (the paper's: 1, every frame alike)", low=0.0)
 
     def __post_init__(self) -> None:
-        if not self.middle_weight >= 0:
-            raise Blur2VideoError(f"loss.middle_weight must be >= 0, got {self.middle_weight}")
+        check_ranges(self, "loss")
         if len(self.scale_weights) != 6:
             raise Blur2VideoError(f"loss.scale_weights needs 6 weights (1/32 .. 1), got {len(self.scale_weights)}")
         if not self.photometric:
@@ -153,3 +163,39 @@ def gate_loss(
         forward = torch.where(order_free.to(forward.device), torch.minimum(forward, backward), forward)
     total = forward.mean()
     return {"total": total, "gate_mse": total.detach()}
+
+
+def kernel_bank_loss(
+    head: KernelBankDeblur, blur: torch.Tensor, candidate: torch.Tensor, middle: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The kernel-bank head's objective (``train.part = "kernel_bank"``) on blurs (B, 3, H, W), its
+    candidate middle frames and the true ones: the blend's MSE against the true middle frame, plus
+    ORACLE_WEIGHT times the cross-entropy towards every filter's (and the candidate's) own score on
+    the sample (softmax of its PSNR over ORACLE_TEMPERATURE_DB, on the Hann-windowed tile; the
+    filters' by Parseval). The blend's MSE alone moves the logits only through the blend, so the
+    CNN first learns one filter for every image and is slow to learn to tell blurs apart; the
+    per-filter scores say from the first step which filter fits."""
+    with torch.autocast(blur.device.type, enabled=False):  # FFTs in float32, as the head's forward
+        blur, candidate, middle = blur.float(), candidate.float(), middle.float()
+        logits = head.logits(blur)
+        h, w = blur.shape[-2:]
+        pad = min(PAD, h - 1, w - 1)
+        xf = torch.fft.fft2(F.pad(blur, (pad,) * 4, mode="reflect"))
+        hp, wp = xf.shape[-2:]
+        filters = head.filters(hp, wp)
+        p = torch.softmax(logits, 1)
+        gain = (p[:, :-1] @ filters).view(-1, 1, hp, wp)
+        out = (
+            torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w] + p[:, -1].view(-1, 1, 1, 1) * candidate
+        )
+        mse = (out - middle).pow(2).mean()
+        with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
+            window = hann_2d(h, w, blur.device)
+            error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), head.filters(h, w))
+            error = torch.cat(
+                [error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1
+            )  # the same scale (Parseval)
+            score = -10 * torch.log10(error.clamp_min(1e-12))
+            target = torch.softmax(score / ORACLE_TEMPERATURE_DB, 1)
+        ce = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
+        return {"total": mse + ORACLE_WEIGHT * ce, "middle_mse": mse, "oracle_ce": ce}

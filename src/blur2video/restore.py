@@ -170,14 +170,15 @@ class Restorer:
 
     @torch.inference_mode()
     def _run(
-        self, blur: torch.Tensor, motion: tuple | None = None, bank: tuple | None = None
+        self, blur: torch.Tensor, motion: tuple | None = None, own_middle: bool = False
     ) -> tuple[torch.Tensor, ...]:
         """(1, 3, h, w) -> frames (N, 3, h, w), total flow (N, 2, h, w), local flow size (N, h, w),
         the confidence gate's map (N, h, w) or None.
-        ``motion``: (affines, image_affines) to impose instead of estimating them; ``bank``: the
-        kernel-bank head's weights to impose."""
+        ``motion``: (affines, image_affines) to impose instead of estimating them; ``own_middle``:
+        the network's own middle frame, not its kernel-bank head's (a tile of a photo whose middle
+        frame is made once for the whole photo, Blur2Video.deblur_middle)."""
         given = [] if motion is None else [None if m is None else m.to(self.device) for m in motion]
-        out = self.model(blur.to(self.device), *given, **({} if bank is None else {"bank_weights": bank}))
+        out = self.model(blur.to(self.device), *given, **({"bank": False} if own_middle else {}))
         h, w = blur.shape[-2:]
         frames = out.frames[0].float().clamp(0, 1)
         theta = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
@@ -259,18 +260,10 @@ class Restorer:
         th, tw = min(tile, h), min(tile, w)
         n = self.frames
         motion = self._global_motion(blur, motion_pixels)
-        head = getattr(self.model, "kernel_bank", None)
-        bank = None
-        if (
-            head is not None
-        ):  # the tiles return the network's own middle frame; the head deconvolves the whole photo below
-            with (
-                torch.inference_mode()
-            ):  # its weights read from the whole photo at full size: blur lengths are in its pixels
-                filters, kept = head.weights(blur.to(self.device))
-                bank = (torch.zeros_like(filters), torch.ones_like(kept))
+        # the tiles return the network's own middle frame; the kernel-bank head makes the whole photo's below
+        whole_middle = isinstance(self.model, Blur2Video) and self.model.config.kernel_bank
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
-        acc_conf = torch.zeros(n, h, w) if getattr(self.model, "gate", None) is not None else None
+        acc_conf = None
         weight = torch.zeros(1, 1, h, w)
         local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
         for y in _tiles(h, th, overlap):
@@ -280,23 +273,26 @@ class Restorer:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
                     c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
                     tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
-                frames, flow, local, confidence = self._run(blur[..., y : y + th, x : x + tw], tile_motion, bank)
+                frames, flow, local, confidence = self._run(
+                    blur[..., y : y + th, x : x + tw], tile_motion, whole_middle
+                )
                 wy = _ramp(th, overlap, y > 0, y + th < h)
                 wx = _ramp(tw, overlap, x > 0, x + tw < w)
                 wt = (wy[:, None] * wx[None, :])[None, None]
                 acc_f[..., y : y + th, x : x + tw] += frames * wt
                 acc_flow[..., y : y + th, x : x + tw] += flow * wt
                 weight[..., y : y + th, x : x + tw] += wt
-                if acc_conf is not None:
+                if confidence is not None:
+                    acc_conf = torch.zeros(n, h, w) if acc_conf is None else acc_conf
                     acc_conf[:, y : y + th, x : x + tw] += confidence * wt[0]
                 local_sum += local.mean(dim=(1, 2))
                 local_max = torch.maximum(local_max, local.amax(dim=(1, 2)))
                 tiles += 1
         acc_f.div_(weight)
-        if head is not None:  # one deconvolution of the whole photo: tiles would each reflect their borders
+        if whole_middle:  # read from the whole photo at full size: blur lengths are in its pixels
             with torch.inference_mode():
-                deconvolved = head.deconvolve(blur.to(self.device), filters).float().cpu()[0]
-            acc_f[n // 2] = (deconvolved + float(kept) * acc_f[n // 2]).clamp_(0, 1)
+                middle = self.model.deblur_middle(blur.to(self.device), acc_f[None, n // 2].to(self.device))
+                acc_f[n // 2] = middle[0].float().cpu().clamp(0, 1)
         confidence = None if acc_conf is None else acc_conf.div_(weight[0])
         return acc_f, acc_flow.div_(weight), local_sum / tiles, local_max, confidence
 

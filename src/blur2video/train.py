@@ -1,4 +1,5 @@
 """The trainer: data, optimiser, schedule, checkpoints, resume, DDP and logging (paper section 5).
+What it minimises, and over which parameters (``train.part``), is the objective's (objective.py).
 
 One process by default; under ``torchrun`` (WORLD_SIZE > 1) it is data-parallel (gloo on CPU,
 nccl on CUDA), ``train.batch_size`` is the global batch, and only rank 0 writes. Batches come from
@@ -55,16 +56,16 @@ from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, atomic_write_bytes
-from .losses import compute_loss, gate_loss
 from .metrics import order_invariant_psnr
+from .objective import objective_for
 from .runtime import pick_device
-from .train_config import loss_config, model_config
+from .train_config import TrainingConfig
 
 
 class Trainer:
     def __init__(
         self,
-        cfg: dict,
+        cfg: TrainingConfig,
         out: str | Path,
         device: str = "auto",
         amp: bool = False,
@@ -80,64 +81,49 @@ class Trainer:
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        t = cfg["train"]
-        if t["batch_size"] % self.world:
+        t = cfg.train
+        if t.batch_size % self.world:
             raise Blur2VideoError(
-                f"train.batch_size {t['batch_size']} is the global batch: it must divide by the {self.world} processes"
+                f"train.batch_size {t.batch_size} is the global batch: it must divide by the {self.world} processes"
             )
-        self.local_batch = t["batch_size"] // self.world
+        self.local_batch = t.batch_size // self.world
         self.amp = amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
 
-        self.model_cfg, self.loss_cfg = model_config(cfg), loss_config(cfg)
-        torch.manual_seed(t["seed"])
-        self.model = ARCHS[cfg["model"]["arch"]](self.model_cfg).to(self.device)
-        if t["init"] and not (resume and (self.out / "last.json").exists()):  # a resumed run has its own weights
-            copied, total = load_matching_weights(self.model, t["init"])
+        self.model_cfg = cfg.model
+        torch.manual_seed(t.seed)
+        self.model = ARCHS[cfg.arch](self.model_cfg).to(self.device)
+        if t.init and not (resume and (self.out / "last.json").exists()):  # a resumed run has its own weights
+            copied, total = load_matching_weights(self.model, t.init)
             if self.rank == 0 and not quiet:
-                tqdm.write(f"started from {t['init']}: {copied} of {total} tensors")
+                tqdm.write(f"started from {t.init}: {copied} of {total} tensors")
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
         self.real_set = real_validation_set(cfg, self.model_cfg.frames)
-        _check_crop(t["crop"], self.train_set)
+        _check_crop(t.crop, self.train_set)
         self.sampler = DistributedSampler(
-            self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t["seed"], drop_last=True
+            self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=t.seed, drop_last=True
         )
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
             raise Blur2VideoError(
-                f"{len(self.train_set)} training samples make no batch of {t['batch_size']}; lower train.batch_size or add data"
+                f"{len(self.train_set)} training samples make no batch of {t.batch_size}; lower train.batch_size or add data"
             )
-        self.total_steps = t["steps"] if t["steps"] > 0 else t["epochs"] * self.steps_per_epoch
-        self.part = t["part"]
-        trained = self._trained_part(self.part)
-        self.optimizer = torch.optim.Adam(trained.parameters(), lr=t["lr"], betas=(0.9, 0.999))
-        self.milestones = sorted({max(1, int(f * self.total_steps)) for f in t["lr_milestones"]})
+        self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
+        self.objective = objective_for(self.model, t.part, cfg.loss, self.amp, self.amp_dtype)
+        self.optimizer = torch.optim.Adam(self.objective.trained.parameters(), lr=t.lr, betas=(0.9, 0.999))
+        self.milestones = sorted({max(1, int(f * self.total_steps)) for f in t.lr_milestones})
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=0.5)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step, self.wall, self.best, self.saved_step = 0, 0.0, -math.inf, 0
         self.stop = _Stop()
         self._prepare_run_dir(resume)
-        self.ddp = DistributedDataParallel(trained) if self.world > 1 else trained
+        # the objective holds the network: wrapped whole, the loss is computed inside DDP's forward
+        self.ddp = DistributedDataParallel(self.objective) if self.world > 1 else self.objective
         self.writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if resume else None)
-
-    def _trained_part(self, part: str) -> torch.nn.Module:
-        """The module the optimiser updates: the whole model, or with ``train.part`` one head of it
-        trained alone on its own loss (the rest frozen; of it only the network's middle path runs,
-        without gradients, for the head's candidate)."""
-        if not part:
-            return self.model
-        if part not in ("kernel_bank", "gate"):
-            raise Blur2VideoError(f'train.part = {part!r}: choose "kernel_bank", "gate" or "" (the whole model)')
-        head = getattr(self.model, part, None)
-        if head is None:
-            raise Blur2VideoError(f'train.part = "{part}" trains that head alone: set model.{part} = true')
-        self.model.requires_grad_(False)
-        head.requires_grad_(True)
-        return head
 
     # ---- run folder, checkpoints ------------------------------------------------------------
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -150,7 +136,7 @@ class Trainer:
             self._resume(self._checkpoint_named_by(last))
         if self.rank == 0:
             (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.out / "config.toml", tomli_w.dumps(self.cfg).encode())
+            atomic_write_bytes(self.out / "config.toml", tomli_w.dumps(self.cfg.as_dict()).encode())
 
     def _checkpoint_named_by(self, last: Path) -> Path:
         """The folder last.json names; a damaged pointer, or one that leads out of this run's
@@ -211,9 +197,9 @@ class Trainer:
         asks for another is refused naming the first setting that differs."""
         keep = f"drop the change to resume, or train into a new --out with train.init = {weights} (it starts from every tensor that fits)"
         arch = meta.get("arch")
-        if arch != self.cfg["model"]["arch"]:
+        if arch != self.cfg.arch:
             raise Blur2VideoError(
-                f"{weights}: the run trains model.arch = {arch!r}, this config {self.cfg['model']['arch']!r}; {keep}"
+                f"{weights}: the run trains model.arch = {arch!r}, this config {self.cfg.arch!r}; {keep}"
             )
         theirs, ours = model_config_of(meta, weights).as_dict(), self.model_cfg.as_dict()
         for key in ours:
@@ -226,9 +212,9 @@ class Trainer:
             saved_part = json.loads(meta.get("train_config", "{}"))["train"]["part"]
         except (json.JSONDecodeError, KeyError, TypeError):
             return
-        if saved_part != self.part:
+        if saved_part != self.cfg.train.part:
             raise Blur2VideoError(
-                f"{weights}: the run trains train.part = {saved_part!r}, this config {self.part!r}: its optimiser state is for that part; {keep}"
+                f"{weights}: the run trains train.part = {saved_part!r}, this config {self.cfg.train.part!r}: its optimiser state is for that part; {keep}"
             )
 
     def _continue_schedule(self) -> None:
@@ -241,7 +227,7 @@ class Trainer:
                 f"{self.out}: the run is at step {self.step}, past the {self.total_steps} steps this config trains; "
                 f"give --steps above {self.step} to train on, or use {self.out / 'model.safetensors'} as it is"
             )
-        sched, base = self.scheduler, float(self.cfg["train"]["lr"])
+        sched, base = self.scheduler, self.cfg.train.lr
         lr = base * sched.gamma ** sum(1 for m in self.milestones if m <= sched.last_epoch)
         saved_base, saved_milestones, saved_lr = (
             sched.base_lrs[0],
@@ -268,7 +254,7 @@ class Trainer:
         name = f"step-{self.step:08d}"
         final = self.out / "checkpoints" / name
         with atomic_folder(self.out / "checkpoints" / f".tmp-{name}", final) as tmp:
-            extra = {"step": self.step, "train_config": self.cfg}
+            extra = {"step": self.step, "train_config": self.cfg.as_dict()}
             save_model(tmp / "model.safetensors", self.model, extra)
             save_training_state(
                 tmp,
@@ -283,7 +269,7 @@ class Trainer:
         shutil.copyfile(final / "model.safetensors", self.out / ".model.safetensors.tmp")
         os.replace(self.out / ".model.safetensors.tmp", self.out / "model.safetensors")
         kept = sorted(p for p in (self.out / "checkpoints").iterdir() if p.name.startswith("step-"))
-        for old in kept[: -self.cfg["train"]["keep_checkpoints"]]:
+        for old in kept[: -self.cfg.train.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -292,7 +278,7 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)
         indices = list(iter(self.sampler))[: self.steps_per_epoch * self.local_batch][skip_batches * self.local_batch :]
-        workers = self.cfg["train"]["workers"]
+        workers = self.cfg.train.workers
         return DataLoader(
             _Guarded(self.train_set),
             batch_size=self.local_batch,
@@ -318,24 +304,13 @@ class Trainer:
         self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None
     ) -> dict[str, float]:
         blur, frames = blur.to(self.device, non_blocking=True), frames.to(self.device, non_blocking=True)
-        if self.part == "kernel_bank":  # the head's own loss on the middle frame, the frozen network's as its candidate
-            with torch.no_grad():
-                candidate = self.model.middle_path(blur)[2][-1][..., : blur.shape[-2], : blur.shape[-1]]
-            terms = self.ddp(blur, candidate, frames[:, frames.shape[1] // 2])
-        elif self.part == "gate":  # the gate's own loss on the frozen network's frames
-            with torch.no_grad():
-                raw = self.model(blur, gate=False).frames.float()
-            terms = gate_loss(self.ddp(blur, raw)[0], frames, order_free)
-        else:
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.ddp(blur)
-            terms = compute_loss(_float_restoration(out), frames, self.loss_cfg, order_free)
+        terms = self.ddp(blur, frames, order_free)
         total = terms["total"]
         bad = torch.tensor(0.0 if torch.isfinite(total) else 1.0, device=self.device)
         if self.world > 1:
             dist.all_reduce(bad)
         if bad.item() > 0:
-            lower = f"--resume --lr {self.cfg['train']['lr'] / 2:g}"
+            lower = f"--resume --lr {self.cfg.train.lr / 2:g}"
             command = (
                 f"blur2video train --out {shlex.quote(str(self.out))} {lower}"
                 if self.world == 1
@@ -357,7 +332,7 @@ class Trainer:
         """Order-invariant PSNR per frame over the validation set (rank 0), and over the real-blur
         set ``data.val_real`` when there is one (``real_psnr_frames``, with the blur's own PSNR
         against every frame as ``real_blur_psnr_frames``, so its gain can be read off)."""
-        val = self._scores(self.val_set, self.local_batch, self.cfg["train"]["val_batches"])
+        val = self._scores(self.val_set, self.local_batch, self.cfg.train.val_batches)
         if self.real_set is not None:  # whole real photos, one at a time
             real = self._scores(self.real_set, 1, 0)
             val.update(real_psnr_frames=real["psnr_frames"], real_blur_psnr_frames=real["blur_psnr_frames"])
@@ -365,7 +340,7 @@ class Trainer:
 
     def _scores(self, dataset, batch_size: int, max_batches: int) -> dict:
         self.model.eval()
-        workers = self.cfg["train"]["workers"]
+        workers = self.cfg.train.workers
         loader = DataLoader(
             _Guarded(dataset),
             batch_size=batch_size,
@@ -425,7 +400,7 @@ class Trainer:
         self.writer.add_scalar("val/psnr", val["psnr"], self.step)
         for j, v in enumerate(val["psnr_frames"]):
             self.writer.add_scalar(f"val/psnr_frame_{j}", v, self.step)
-        if val["shown"] is not None and epoch % max(1, self.cfg["train"]["image_every"]) == 0:
+        if val["shown"] is not None and epoch % self.cfg.train.image_every == 0:
             blur, pred, gt = val["shown"]
             for i in range(blur.shape[0]):
                 top = torch.cat([blur[i], *pred[i]], dim=-1)
@@ -436,13 +411,13 @@ class Trainer:
             save_model(
                 self.out / "best.safetensors",
                 self.model,
-                {"step": self.step, "val_psnr": self.best, "train_config": self.cfg},
+                {"step": self.step, "val_psnr": self.best, "train_config": self.cfg.as_dict()},
             )
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to ``total_steps``; returns the last validation figures."""
-        t = self.cfg["train"]
+        t = self.cfg.train
         self.model.train()
         bar = tqdm(
             total=self.total_steps,
@@ -470,13 +445,13 @@ class Trainer:
                         elapsed = time.perf_counter() - started
                         bar.update(1)
                         bar.set_postfix(loss=f"{terms['total']:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
-                        if self.writer is not None and self.step % t["log_every"] == 0:
+                        if self.writer is not None and self.step % t.log_every == 0:
                             for k, v in terms.items():
                                 self.writer.add_scalar(f"train/{k}", v, self.step)
                             self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                             self.writer.add_scalar("train/samples_per_second", seen / max(elapsed, 1e-9), self.step)
                         epoch_done = self.step % self.steps_per_epoch == 0
-                        if self.step % t["checkpoint_every"] == 0 or epoch_done or self.step == self.total_steps:
+                        if self.step % t.checkpoint_every == 0 or epoch_done or self.step == self.total_steps:
                             self.wall += time.perf_counter() - started
                             started, seen = time.perf_counter(), 0
                             if epoch_done or self.step == self.total_steps:
@@ -716,18 +691,13 @@ class _Stop:
             self.check()
 
 
-def _float_restoration(out):
-    """Mixed precision: losses in float32."""
-    out.scales = [s.float() for s in out.scales]
-    out.frames = out.scales[-1]
-    out.affines = out.affines.float()
-    if out.image_affines is not None:
-        out.image_affines = out.image_affines.float()
-    return out
-
-
 def train(
-    cfg: dict, out: str | Path, device: str = "auto", amp: bool = False, resume: bool = False, quiet: bool = False
+    cfg: TrainingConfig,
+    out: str | Path,
+    device: str = "auto",
+    amp: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
 ) -> Path:
     """Train a model as ``cfg`` says into RUN folder ``out``; returns the final model file."""
     trainer = Trainer(cfg, out, device=device, amp=amp, resume=resume, quiet=quiet)

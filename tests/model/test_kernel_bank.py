@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from blur2video.checkpoints import load_model, save_model
+from blur2video.losses import kernel_bank_loss
 from blur2video.metrics import psnr
 from blur2video.model.config import ModelConfig
 from blur2video.model.kernel_bank import (
@@ -176,8 +177,8 @@ def test_filter_errors_match_each_filters_output() -> None:
 
 
 def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> None:
-    """losses(): the MSE is the deconvolution's, and the cross-entropy's label favours the box
-    that made the blur."""
+    """kernel_bank_loss: the MSE is the deconvolution's, and the cross-entropy's label favours the
+    box that made the blur."""
     import skimage.data
 
     photo = torch.from_numpy(np.asarray(skimage.data.astronaut()[100:196, 200:296], np.float32) / 255).permute(2, 0, 1)[
@@ -185,7 +186,7 @@ def test_training_losses_fall_back_to_the_blend_and_label_the_true_filter() -> N
     ]
     blurred = _box_blur(photo[0], 6.0, 45.0)[None]
     head = KernelBankDeblur()
-    terms = head(blurred, middle=photo)  # no candidate: the blur stands in
+    terms = kernel_bank_loss(head, blurred, blurred, photo)  # the blur as the candidate
     with torch.no_grad():
         assert torch.isclose(terms["middle_mse"], (head(blurred) - photo).pow(2).mean(), rtol=1e-4)
     window = torch.hann_window(96, periodic=False)[:, None] * torch.hann_window(96, periodic=False)[None]

@@ -29,7 +29,7 @@ from blur2video.model.network import Blur2Video
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
 from blur2video.train import Trainer, train
-from blur2video.train_config import resolve
+from blur2video.train_config import TrainingConfig, resolve
 
 TINY = {"base_channels": 4, "growth": 4}
 TIMEOUT = 240  # seconds: a regression that hangs fails here instead of stalling CI
@@ -48,7 +48,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tiny_config(data: Path, **train_settings) -> dict:
+def tiny_config(data: Path, **train_settings) -> TrainingConfig:
     return resolve(
         None,
         [
@@ -272,9 +272,9 @@ def test_a_state_whose_rate_missed_a_halving_continues_on_the_schedule(
 def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real = train_module.compute_loss
+    real = objective_module.compute_loss
     calls = {"n": 0}
 
     def nan_on_fourth(*args):
@@ -285,7 +285,7 @@ def test_after_a_nan_stop_the_advised_command_resumes_at_the_lower_rate(
         return terms
 
     run = tmp_path / "run"
-    monkeypatch.setattr(train_module, "compute_loss", nan_on_fourth)
+    monkeypatch.setattr(objective_module, "compute_loss", nan_on_fourth)
     code, err = run_cli(train_args(dataset, run, "--steps", "8"), capsys)
     monkeypatch.undo()
     assert code == 2 and len(err) == 1 and "at step 4" in err[0] and "(step 2)" in err[0], err

@@ -47,8 +47,8 @@ def test_transpose_and_channel_shuffle_are_applied_alike_and_all_happen() -> Non
 
 
 def test_new_augmentations_are_off_by_default_so_old_runs_reproduce() -> None:
-    train = resolve(None, [])["train"]
-    assert train["transpose"] is False and train["channel_shuffle"] is False and train["defocus"] == 0.0
+    train = resolve(None, []).train
+    assert train.transpose is False and train.channel_shuffle is False and train.defocus == 0.0
     blur, frames = _sample()
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     a = augment_sample(blur, frames, Augment(crop=8, flips=True, reverse=True), rng_a, "test")
@@ -144,6 +144,7 @@ def test_order_invariant_per_stream_reaches_every_sample() -> None:
     first = train[0]
     job = int(np.random.default_rng([train.seed, 0, 0]).choice(2, p=train.p))
     assert bool(first[2]) == expected[job]
-    bad = resolve(None, [{"data": {"stream": [{**scenes, "order_invariant": "yes"}]}}])
-    with pytest.raises(Blur2VideoError, match="order_invariant must be true or false"):
-        build_datasets(bad, 3)
+    with pytest.raises(
+        Blur2VideoError, match=r"\[\[data.stream\]\] 1 \(scenes\): order_invariant = \"yes\": expected true or false"
+    ):
+        resolve(None, [{"data": {"stream": [{**scenes, "order_invariant": "yes"}]}}])

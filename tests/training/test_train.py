@@ -20,7 +20,7 @@ from blur2video.model.network import Blur2Video
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
 from blur2video.train import Trainer, train
-from blur2video.train_config import resolve
+from blur2video.train_config import TrainingConfig, resolve
 
 TINY = {"base_channels": 4, "growth": 4}
 
@@ -33,12 +33,12 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tiny_config(data: Path, **train) -> dict:
+def tiny_config(dataset: Path, model: dict | None = None, data: dict | None = None, **train) -> TrainingConfig:
     return resolve(
         None,
         [
-            {"model": {"frames": 3, **TINY}},
-            {"data": {"path": str(data)}},
+            {"model": {"frames": 3, **TINY, **(model or {})}},
+            {"data": {"path": str(dataset), **(data or {})}},
             {
                 "train": {
                     "batch_size": 4,
@@ -138,9 +138,9 @@ def test_two_process_ddp_matches_one_process(tiny_dataset: Path, tmp_path: Path)
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real = train_module.compute_loss
+    real = objective_module.compute_loss
     calls = {"n": 0}
 
     def nan_on_third(*args):
@@ -150,7 +150,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
             terms["total"] = terms["total"] * float("nan")
         return terms
 
-    monkeypatch.setattr(train_module, "compute_loss", nan_on_third)
+    monkeypatch.setattr(objective_module, "compute_loss", nan_on_third)
     cfg = tiny_config(tiny_dataset, steps=6)
     with pytest.raises(Blur2VideoError, match="at step 3"):
         train(cfg, tmp_path / "run", device="cpu", quiet=True)
@@ -232,8 +232,8 @@ def test_init_warm_starts_every_tensor_that_fits(tiny_dataset: Path, tmp_path: P
     torch.manual_seed(1)
     donor = Blur2Video(ModelConfig(frames=3, **TINY))
     save_model(tmp_path / "donor.safetensors", donor)
-    cfg = tiny_config(tiny_dataset, steps=1, init=str(tmp_path / "donor.safetensors"))
-    cfg["model"]["dense_layers"] = [5, 5, 5, 1, 1]  # another depth at the two finest blocks
+    thinner = {"dense_layers": [5, 5, 5, 1, 1]}  # another depth at the two finest blocks
+    cfg = tiny_config(tiny_dataset, thinner, steps=1, init=str(tmp_path / "donor.safetensors"))
     trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
     own, given = trainer.model.state_dict(), donor.state_dict()
     fitting = [k for k in own if k in given and own[k].shape == given[k].shape]
@@ -241,15 +241,14 @@ def test_init_warm_starts_every_tensor_that_fits(tiny_dataset: Path, tmp_path: P
     assert all(torch.equal(own[k], given[k]) for k in fitting)
     assert "middle_decoder.blocks.4.dense.convs.1.0.weight" not in own  # the thinner block really is thinner
 
-    cfg["train"]["init"] = str(tmp_path / "missing.safetensors")
+    cfg = tiny_config(tiny_dataset, thinner, steps=1, init=str(tmp_path / "missing.safetensors"))
     with pytest.raises(Blur2VideoError, match="train.init"):
         Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
 
 
 def test_kernel_bank_part_trains_that_head_alone(tiny_dataset: Path, tmp_path: Path) -> None:
     """train.part = "kernel_bank": only the head's weights move; the rest stays bit for bit."""
-    cfg = tiny_config(tiny_dataset, steps=2, part="kernel_bank")
-    cfg["model"]["kernel_bank"] = True
+    cfg = tiny_config(tiny_dataset, {"kernel_bank": True}, steps=2, part="kernel_bank")
     trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.fit()
@@ -259,12 +258,10 @@ def test_kernel_bank_part_trains_that_head_alone(tiny_dataset: Path, tmp_path: P
     assert moved and all(k.startswith("kernel_bank.") for k in moved)
     assert any(k.startswith("kernel_bank.classifier.0.") for k in moved)
 
-    cfg["model"]["kernel_bank"] = False
     with pytest.raises(Blur2VideoError, match="model.kernel_bank = true"):
-        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
-    cfg["train"]["part"] = "encoder"
+        tiny_config(tiny_dataset, steps=2, part="kernel_bank")
     with pytest.raises(Blur2VideoError, match="train.part"):
-        Trainer(cfg, tmp_path / "run3", device="cpu", quiet=True)
+        tiny_config(tiny_dataset, steps=2, part="encoder")
 
 
 def test_real_validation_set_is_tracked_as_gains_over_the_blur(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -273,8 +270,7 @@ def test_real_validation_set_is_tracked_as_gains_over_the_blur(tiny_dataset: Pat
     from blur2video.data.dataset import FolderDataset
     from blur2video.metrics import order_invariant_psnr
 
-    cfg = tiny_config(tiny_dataset, steps=2)
-    cfg["data"]["val_real"] = str(tiny_dataset)
+    cfg = tiny_config(tiny_dataset, data={"val_real": str(tiny_dataset)}, steps=2)
     trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
     trainer.fit()
     trainer.close()
@@ -292,16 +288,14 @@ def test_real_validation_set_is_tracked_as_gains_over_the_blur(tiny_dataset: Pat
     mean_gain = torch.stack(gains).mean(0)
     assert rows[-1]["real_gain_middle"] == pytest.approx(float(mean_gain[1]), abs=1e-3)
     assert rows[-1]["real_gain_mean"] == pytest.approx(float(mean_gain.mean()), abs=1e-3)
-    cfg["data"]["val_real"] = str(tmp_path / "nothing")
+    cfg = tiny_config(tiny_dataset, data={"val_real": str(tmp_path / "nothing")}, steps=2)
     with pytest.raises(Blur2VideoError, match="not a DATASET"):
         Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
 
 
 def test_gate_part_trains_the_gate_alone_and_lowers_its_loss(tiny_dataset: Path, tmp_path: Path) -> None:
     """train.part = "gate": only the confidence gate's weights move, and its frames' error falls."""
-    cfg = tiny_config(tiny_dataset, steps=4, part="gate")
-    cfg["model"]["gate"] = True
-    cfg["train"]["lr"] = 1e-2
+    cfg = tiny_config(tiny_dataset, {"gate": True}, steps=4, part="gate", lr=1e-2)
     trainer = Trainer(cfg, tmp_path / "run", device="cpu", quiet=True)
     with torch.no_grad():  # an untrained network returns the blur for every frame: nothing to gate
         for name, p in trainer.model.named_parameters():
@@ -317,21 +311,20 @@ def test_gate_part_trains_the_gate_alone_and_lowers_its_loss(tiny_dataset: Path,
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert moved and all(k.startswith("gate.") for k in moved)
     assert last < first
-    cfg["model"]["gate"] = False
     with pytest.raises(Blur2VideoError, match="model.gate = true"):
-        Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
+        tiny_config(tiny_dataset, steps=4, part="gate")
 
 
 def test_stream_order_flags_reach_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import blur2video.train as train_module
+    import blur2video.objective as objective_module
 
-    real, seen = train_module.compute_loss, []
+    real, seen = objective_module.compute_loss, []
 
     def record(out, targets, config, order_free=None):
         seen.append(order_free)
         return real(out, targets, config, order_free)
 
-    monkeypatch.setattr(train_module, "compute_loss", record)
+    monkeypatch.setattr(objective_module, "compute_loss", record)
     stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera", "order_invariant": True}
     cfg = resolve(
         None,

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..conventions import check_frame_count
 from ..errors import Blur2VideoError
+from ..settings import check_ranges, setting
 
 LEVELS = 5  # encoder blocks; inputs are padded to a multiple of 2**LEVELS
 
@@ -24,18 +25,21 @@ class ModelConfig:
     towards the blur where a small CNN finds the network unsure (model/confidence_gate.py).
     """
 
-    frames: int = 7
-    base_channels: int = 12
-    growth: int = 8
-    dense_layers: tuple[int, ...] = (5, 5, 5, 5, 5)
-    stn: bool = True
-    local_warp: bool = True
-    itn: bool = True
-    refine: bool = True
-    kernel_bank: bool = False
-    gate: bool = False
+    frames: int = setting(7, "N, the frames restored from one blur (odd, >= 3)")
+    base_channels: int = setting(12, "encoder width c: widths c, 2c, 4c, 8c, 8c (0 in TOML: the preset's)", low=1)
+    growth: int = setting(8, "the dense blocks' growth rate (0 in TOML: the preset's)", low=1)
+    dense_layers: tuple[int, ...] = setting(
+        (5, 5, 5, 5, 5), "dense layers per decoder block, coarse (1/16) to fine (1) ([] in TOML: the preset's)"
+    )
+    stn: bool = setting(True, "the FTN's global (affine) warp of the features")
+    local_warp: bool = setting(True, "the FTN's local (per-pixel flow) warp of the features")
+    itn: bool = setting(True, "the image transformers: the middle image warped into each frame as its base")
+    refine: bool = setting(True, "the middle decoder's refining block")
+    kernel_bank: bool = setting(False, "not in the paper: the full-scale middle frame from the kernel-bank head")
+    gate: bool = setting(False, "not in the paper: the other frames fall back towards the blur where unsure")
 
     def __post_init__(self) -> None:
+        check_ranges(self, "model")
         check_frame_count(self.frames, f"frames={self.frames}")
         if not (self.stn or self.local_warp):
             raise Blur2VideoError("the FTN needs at least one of stn and local_warp")
@@ -60,14 +64,15 @@ class ModelConfig:
 
     @staticmethod
     def preset(name: str, **overrides) -> ModelConfig:
-        """``small`` (CPU training and tests), ``fast`` (small with fewer dense convs at the
-        fine scales: the bundled model, 720p in under 3 s on 2 cores) or ``paper`` (the paper's
-        scale, GPU)."""
-        presets = {
-            "small": ModelConfig(base_channels=12, growth=8),
-            "fast": ModelConfig(base_channels=12, growth=8, dense_layers=(5, 5, 3, 1, 1)),
-            "paper": ModelConfig(base_channels=64, growth=32),
-        }
-        if name not in presets:
-            raise Blur2VideoError(f"unknown model preset {name!r}; choose one of {', '.join(presets)}")
-        return replace(presets[name], **overrides)
+        """A :data:`PRESETS` configuration with ``overrides``."""
+        if name not in PRESETS:
+            raise Blur2VideoError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return replace(PRESETS[name], **overrides)
+
+
+PRESETS = {  # small: CPU training and tests
+    "small": ModelConfig(base_channels=12, growth=8),
+    # small with fewer dense convs at the fine scales: the bundled model, 720p in under 3 s on 2 cores
+    "fast": ModelConfig(base_channels=12, growth=8, dense_layers=(5, 5, 3, 1, 1)),
+    "paper": ModelConfig(base_channels=64, growth=32),  # the paper's scale, GPU
+}

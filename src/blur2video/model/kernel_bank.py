@@ -26,8 +26,6 @@ BANK_LAMBDAS = (0.003, 0.01, 0.03)  # Wiener regularisation: conj(K) / (|K|^2 + 
 TILE = 96  # the spectrum CNN reads square tiles of this size (the training crop)
 MAX_TILES = 16  # tiles read per image: evenly spread over a large photo
 PAD = 24  # reflected border around the blur before the FFT (longer than the longest kernel)
-ORACLE_TEMPERATURE_DB = 0.5  # training: filters within about this PSNR of the best share its label
-ORACLE_WEIGHT = 1e-3  # training: the cross-entropy's weight (its term starts about 3x the blend's MSE)
 
 
 def hann_2d(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -131,24 +129,14 @@ class KernelBankDeblur(nn.Module):
         p = torch.softmax(self.logits(blur), 1)
         return p[:, :-1].view(-1, len(BANK_LAMBDAS), len(BANK_LENGTHS), len(BANK_ANGLES)), p[:, -1]
 
-    def forward(
-        self,
-        blur: torch.Tensor,
-        candidate: torch.Tensor | None = None,
-        middle: torch.Tensor | None = None,
-        weights: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """The middle frame from the blur and the ``candidate`` (the blur itself when None); given
-        the true ``middle`` (training), the loss terms instead (one call, so that
-        DistributedDataParallel sees the forward). ``weights`` (as :meth:`weights` returns them)
-        replace the CNN's: the tiles of a large photo share the weights read from the whole photo."""
+    def forward(self, blur: torch.Tensor, candidate: torch.Tensor | None = None) -> torch.Tensor:
+        """The middle frame from the blur and the ``candidate`` (the blur itself when None). Its
+        training objective is losses.kernel_bank_loss."""
         candidate = blur if candidate is None else candidate
         with torch.autocast(
             blur.device.type, enabled=False
         ):  # FFTs and filter sums in float32 (cuFFT's half needs powers of two)
-            if middle is not None:
-                return self.losses(blur.float(), candidate.float(), middle.float())
-            filters, kept = self.weights(blur.float()) if weights is None else weights
+            filters, kept = self.weights(blur.float())
             return (self.deconvolve(blur, filters) + kept.view(-1, 1, 1, 1) * candidate.float()).to(blur.dtype)
 
     def filters(self, height: int, width: int) -> torch.Tensor:
@@ -157,36 +145,6 @@ class KernelBankDeblur(nn.Module):
         pairs = torch.arange(len(BANK_LENGTHS) * n_angles, device=self.lengths.device)
         k = box_transfer(self.lengths[pairs // n_angles], self.angles[pairs % n_angles], height, width).flatten(1)
         return torch.cat([wiener_gain(k, lam) for lam in self.lambdas])
-
-    def losses(self, blur: torch.Tensor, candidate: torch.Tensor, middle: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The blend's MSE against the true middle frame, plus ORACLE_WEIGHT times the cross-entropy
-        towards every filter's (and the candidate's) own score on the sample (softmax of its PSNR
-        over ORACLE_TEMPERATURE_DB, on the Hann-windowed tile; the filters' by Parseval): the
-        blend's MSE alone moves the logits only through the blend, so the CNN first learns one
-        filter for every image and is slow to learn to tell blurs apart; the per-filter scores
-        say from the first step which filter fits."""
-        logits = self.logits(blur)
-        h, w = blur.shape[-2:]
-        pad = min(PAD, h - 1, w - 1)
-        xf = torch.fft.fft2(F.pad(blur, (pad,) * 4, mode="reflect"))
-        hp, wp = xf.shape[-2:]
-        filters = self.filters(hp, wp)
-        p = torch.softmax(logits, 1)
-        gain = (p[:, :-1] @ filters).view(-1, 1, hp, wp)
-        out = (
-            torch.fft.ifft2(xf * gain).real[..., pad : pad + h, pad : pad + w] + p[:, -1].view(-1, 1, 1, 1) * candidate
-        )
-        mse = (out - middle).pow(2).mean()
-        with torch.no_grad():  # on the Hann-windowed tile: the reflected border would blur along the mirrored axis
-            window = hann_2d(h, w, blur.device)
-            error = filter_errors(torch.fft.fft2(blur * window), torch.fft.fft2(middle * window), self.filters(h, w))
-            error = torch.cat(
-                [error, h * w * ((candidate - middle) * window).pow(2).sum((1, 2, 3))[:, None]], 1
-            )  # the same scale (Parseval)
-            score = -10 * torch.log10(error.clamp_min(1e-12))
-            target = torch.softmax(score / ORACLE_TEMPERATURE_DB, 1)
-        ce = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
-        return {"total": mse + ORACLE_WEIGHT * ce, "middle_mse": mse, "oracle_ce": ce}
 
     def deconvolve(self, blur: torch.Tensor, weights: torch.Tensor, mass: float = 0.995) -> torch.Tensor:
         """The blur filtered by sum_k weights_k conj(K_k) / (|K_k|^2 + lambda_k), borders reflected.

@@ -159,19 +159,32 @@ class Blur2Video(nn.Module):
             mid_images[-1] = self.refine(mid_feature, mid_images[-1])
         return x, feats, mid_images
 
+    def own_middle_frame(self, blur: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> the network's own full-scale middle frame (B, 3, H, W), before the
+        kernel-bank head: the head's candidate."""
+        return self.middle_path(blur)[2][-1][..., : blur.shape[-2], : blur.shape[-1]]
+
+    def deblur_middle(self, blur: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """The full-scale middle frame of a whole photo (B, 3, H, W) from a ``candidate`` for it:
+        the kernel-bank head's blend, read from the whole photo, or without the head the candidate
+        itself. A photo restored in tiles (``bank=False``, each tile's own middle frame) gets its
+        middle frame here once: tiles would each reflect their borders and read their own blur."""
+        return candidate if self.kernel_bank is None else self.kernel_bank(blur, candidate)
+
     def forward(
         self,
         blur: torch.Tensor,
         affines: torch.Tensor | None = None,
         image_affines: torch.Tensor | None = None,
-        bank_weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+        bank: bool = True,
         gate: bool = True,
     ) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
-        when given, replace the estimated global motion (normalised to the padded input), and
-        ``bank_weights`` the kernel-bank head's, so that tiles of one large photo share the motion
-        and the deconvolution estimated on the whole photo. ``gate`` False returns the frames
-        before the confidence gate (what the gate is trained on)."""
+        when given, replace the estimated global motion (normalised to the padded input), so that
+        tiles of one large photo share the motion estimated on the whole photo. ``bank`` False
+        returns the network's own middle frame instead of the kernel-bank head's (see
+        :meth:`deblur_middle`), ``gate`` False the frames before the confidence gate (what the gate
+        is trained on)."""
         cfg = self.config
         b, _, h, w = blur.shape
         x, feats, mid_images = self.middle_path(blur)
@@ -206,10 +219,10 @@ class Blur2Video(nn.Module):
             for j, decoder in enumerate(self.frame_decoders)
         ]
         if (
-            self.kernel_bank is not None
+            self.kernel_bank is not None and bank
         ):  # the full-scale middle frame; the ITN and frame decoders keep the one they were trained with
             mid_images = mid_images[:-1] + [
-                self.kernel_bank(x, mid_images[-1], weights=bank_weights).contiguous(memory_format=torch.channels_last)
+                self.kernel_bank(x, mid_images[-1]).contiguous(memory_format=torch.channels_last)
             ]
         sequences = [
             _insert_middle(torch.stack([imgs[scale] for imgs in frame_images], 1), mid_img, mid)

@@ -22,6 +22,7 @@ from ..geometry.camera import PinholeCamera, check_fov
 from ..geometry.equirect import EquirectImage
 from ..geometry.homography import render_photo
 from ..geometry.rotations import interpolate_orientations, random_motion, rotation_magnitude_deg, view_orientation
+from ..settings import setting
 from .accumulate import ACCUMULATE_MODES, accumulate
 from .sources import SourceRef, check_panorama_shape
 
@@ -39,15 +40,15 @@ def n_renders_for(angle_deg: float, frames: int, frames_per_degree: float) -> in
 class RotationSettings:
     """Everything that defines a rotation-blur dataset (and is stored in dataset.json)."""
 
-    source_kind: str = "panorama"
-    frames: int = 7
-    size: int = 256
-    fov_deg: float = 60.0
-    max_angle_deg: float = 5.0
-    frames_per_degree: float = 8.0
-    accumulate: str = "srgb"
-    max_pitch_deg: float = 30.0
-    seed: int = 0
+    source_kind: str = setting("panorama", '"panorama" (equirectangular 2:1) or "photo" (ordinary photos)')
+    frames: int = setting(7, "N target frames (odd, >= 3)")
+    size: int = setting(256, "square output size, pixels (>= 16)")
+    fov_deg: float = setting(60.0, "horizontal field of view, degrees: the virtual camera's (panorama) or the photo's")
+    max_angle_deg: float = setting(5.0, "Euler angles drawn uniformly in [-max, max] degrees per axis (up to 45)")
+    frames_per_degree: float = setting(8.0, "renders per degree of rotation")
+    accumulate: str = setting("srgb", '"srgb": average the stored values (the paper\'s), "linear": linear light')
+    max_pitch_deg: float = setting(30.0, "panoramas: the first view looks at most this far up or down, degrees")
+    seed: int = setting(0, "the synthesizer's seed")
 
     def validate(self) -> None:
         """Raise Blur2VideoError for values that cannot make a dataset."""

@@ -23,22 +23,23 @@ import torch.nn.functional as F
 
 from ..conventions import check_frame_count
 from ..errors import Blur2VideoError
+from ..settings import setting
 from .accumulate import accumulate
 from .sources import SourceRef
 
 
 @dataclass(frozen=True)
 class SceneSettings:
-    frames: int = 7
-    size: int = 256
-    objects: int = 3
-    max_camera_shift: float = 8.0  # pixels over the exposure
-    max_object_shift: float = 16.0
-    max_rotation_deg: float = 3.0
-    max_scale: float = 1.05
-    renders_per_pixel: float = 1.0
-    accumulate: str = "srgb"
-    seed: int = 0
+    frames: int = setting(7, "N target frames (odd, >= 3)")
+    size: int = setting(256, "square output size, pixels (>= 32)")
+    objects: int = setting(3, "foreground objects per scene")
+    max_camera_shift: float = setting(8.0, "the background's motion over the exposure, pixels")
+    max_object_shift: float = setting(16.0, "an object's motion over the exposure, pixels")
+    max_rotation_deg: float = setting(3.0, "the background's rotation, degrees (objects: 4x)")
+    max_scale: float = setting(1.05, "the largest zoom over the exposure")
+    renders_per_pixel: float = setting(1.0, "sub-frames rendered per pixel of the largest motion")
+    accumulate: str = setting("srgb", '"srgb": average the stored values, "linear": linear light')
+    seed: int = setting(0, "the synthesizer's seed")
 
     def validate(self) -> None:
         check_frame_count(self.frames)

@@ -16,21 +16,22 @@ import torch
 
 from ..conventions import check_frame_count
 from ..errors import Blur2VideoError, SkipSample
+from ..settings import setting
 from .accumulate import accumulate
 from .clips import Clip, ClipReader, discover_clips
 
 
 @dataclass(frozen=True)
 class VideoSettings:
-    frames: int = 7
-    stride: int = 7
-    size: int = 256
-    crops_per_window: int = 1
-    accumulate: str = "srgb"
-    seed: int = 0
-    split: str | None = None
-    first: int = 0  # use frames [first, last) of every clip (last 0: to the end), e.g. to hold some out
-    last: int = 0
+    frames: int = setting(7, "N consecutive frames per blur (odd)")
+    stride: int = setting(7, "frames between window starts")
+    size: int = setting(256, "square random crop, pixels (0: whole frames)")
+    crops_per_window: int = setting(1, "random crops per window")
+    accumulate: str = setting("srgb", '"srgb": average the stored values, "linear": linear light')
+    seed: int = setting(0, "the synthesizer's seed")
+    split: str | None = setting(None, 'GoPro: "train" or "test" where the source has both folders')
+    first: int = setting(0, "use frames from this index of every clip (hold earlier ones out)")
+    last: int = setting(0, "use frames before this index of every clip (0: to the end)")
 
     def validate(self) -> None:
         check_frame_count(self.frames)
