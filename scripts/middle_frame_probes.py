@@ -34,7 +34,6 @@ from torch.utils.data import DataLoader
 from wiener_oracle import line_displacements, path_kernel, wiener
 
 from blur2video.checkpoints import load_model
-from blur2video.data.build import build_datasets
 from blur2video.errors import Blur2VideoError
 from blur2video.losses import DEFAULT_SCALE_WEIGHTS, downsample_targets
 from blur2video.metrics import psnr
@@ -43,6 +42,7 @@ from blur2video.model.network import crop_scales
 from blur2video.motion_truth import rotation_flows
 from blur2video.restore import bundled_weights
 from blur2video.train_config import resolve
+from blur2video.train_data import build_datasets
 
 Held = list[tuple[torch.Tensor, torch.Tensor, dict]]  # (blur (3, H, W), middle frame, metadata)
 

@@ -21,11 +21,11 @@ import tomllib
 import torch
 
 from blur2video.checkpoints import load_model, read_metadata
-from blur2video.data.build import build_datasets
 from blur2video.errors import Blur2VideoError
 from blur2video.fileio import atomic_write_bytes
 from blur2video.metrics import order_invariant_psnr
 from blur2video.train_config import resolve
+from blur2video.train_data import build_datasets
 
 
 def stream_label(table: dict) -> str:

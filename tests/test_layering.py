@@ -18,12 +18,12 @@ PACKAGE = Path(blur2video.__file__).resolve().parent
 LAYERS: tuple[tuple[str, set[str]], ...] = (
     (
         "foundation: errors, image files, native kernels, metrics",
-        {"errors", "_version", "fileio", "conventions", "native", "runtime", "metrics"},
+        {"errors", "_version", "fileio", "conventions", "settings", "native", "runtime", "metrics"},
     ),
     ("geometry", {"geometry"}),
     ("sources and synthesizers; the network", {"synth", "model", "motion_truth"}),
     ("DATASET and streamed datasets", {"data"}),
-    ("training", {"losses", "checkpoints", "train_config", "train"}),
+    ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train"}),
     ("evaluation and restore", {"evaluate", "restore", "outputs", "ablate"}),
     ("entry points", {"cli", "__main__", "__init__"}),
 )

@@ -52,7 +52,6 @@ from .checkpoints import (
     save_model,
     save_training_state,
 )
-from .data.build import build_datasets, real_validation_set
 from .data.dataset import FolderDataset, StreamDataset
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, atomic_write_bytes
@@ -60,6 +59,7 @@ from .metrics import order_invariant_psnr
 from .objective import objective_for
 from .runtime import pick_device
 from .train_config import TrainingConfig
+from .train_data import build_datasets, real_validation_set
 
 
 class Trainer:

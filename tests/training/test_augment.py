@@ -96,7 +96,7 @@ def test_defocus_settings_are_checked() -> None:
 
 
 def test_defocus_reaches_the_training_stream_only() -> None:
-    from blur2video.data.build import build_datasets
+    from blur2video.train_data import build_datasets
 
     stream = {"kind": "scenes", "size": 32, "textures": "skimage:camera"}
     cfg = resolve(
@@ -114,7 +114,7 @@ def test_defocus_reaches_the_training_stream_only() -> None:
 
 
 def test_order_invariant_per_stream_reaches_every_sample() -> None:
-    from blur2video.data.build import build_datasets
+    from blur2video.train_data import build_datasets
 
     rotation = {
         "kind": "rotation",

@@ -1,1 +1,1 @@
-"""Image and video I/O, the Dataset over DATASET/ folders, crops."""
+"""The datasets: DATASET/ folders and streamed synthesizers, with crops, flips and degradations."""

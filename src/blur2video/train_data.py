@@ -1,18 +1,19 @@
-"""Build the training and validation datasets a resolved training config asks for."""
+"""Build the training and validation datasets a resolved training config asks for: training's
+glue between its config and the datasets, so it sits in the training layer, above ``data``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import Blur2VideoError
-from ..synth.rotation import RotationJob
-from ..synth.scenes import SceneJob
-from ..synth.sources import discover_sources
-from ..synth.video import VideoJob
-from .dataset import Augment, FolderDataset, StreamDataset
+from .data.dataset import Augment, FolderDataset, StreamDataset
+from .errors import Blur2VideoError
+from .synth.rotation import RotationJob
+from .synth.scenes import SceneJob
+from .synth.sources import discover_sources
+from .synth.video import VideoJob
 
 if TYPE_CHECKING:
-    from ..train_config import Stream, TrainingConfig
+    from .train_config import Stream, TrainingConfig
 
 VAL_SEED_OFFSET = 1_000_003  # validation streams draw from another seed than training streams
 
