@@ -119,6 +119,7 @@ BAD = [
     (ABL, "--steps", "-5"),
     (ABL, "--jobs", "0"),
     (ABL, "--eval-samples", "0"),
+    (ABL, "--seeds", "-1"),
 ]
 
 
@@ -137,8 +138,12 @@ def test_bad_number_is_one_line_at_parse_time(
 
 @pytest.mark.parametrize(
     "argv",
-    [[*EVL[:2], "b.safetensors", *EVL[2:], "--name", "a", "a"], [*ABL, "--variants", "full", "no-stn", "full"]],
-    ids=["eval --name a a", "ablate --variants full full"],
+    [
+        [*EVL[:2], "b.safetensors", *EVL[2:], "--name", "a", "a"],
+        [*ABL, "--variants", "full", "no-stn", "full"],
+        [*ABL, "--seeds", "1", "2", "1"],
+    ],
+    ids=["eval --name a a", "ablate --variants full full", "ablate --seeds 1 2 1"],
 )
 def test_repeated_labels_are_one_line_at_parse_time(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
