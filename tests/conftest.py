@@ -38,7 +38,11 @@ def pano_dir(tmp_path: Path) -> Path:
 
 
 def real_panorama() -> Path:
+    """The real street panorama of this project's ../shared/data; a clone without it skips, saying
+    what the test needs and where such data comes from publicly."""
+    from blur2video.train_data import PUBLIC_DATA
+
     path = SHARED_DATA / "panoramas" / "street.jpg"
     if not path.exists():
-        pytest.skip(f"real panorama not present at {path} (../shared/data is optional)")
+        pytest.skip(f"needs a real panorama at {path} (../shared/data is optional): {PUBLIC_DATA['panoramas']}")
     return path

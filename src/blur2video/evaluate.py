@@ -72,13 +72,19 @@ def _finite(x: float) -> float | str:
     return x if math.isfinite(x) else "inf"
 
 
-def _stream_source(stream: dict) -> str:
+def _stream_source(stream: dict, data: dict | None = None) -> str:
     """One streamed training source for the cross-dataset note: its kind, and its source, or the
-    textures of a procedural-scenes stream (bundled photos unless it names others)."""
+    textures of a procedural-scenes stream (bundled photos unless it names others); a source
+    written ``${data.KEY}`` shows the path the run's [data] table gave it."""
+
+    def named(value: str) -> str:
+        key = value[len("${data.") : -1] if value.startswith("${data.") and value.endswith("}") else ""
+        return (data or {}).get(key) or value
+
     kind = stream.get("kind", "stream")
     if "source" in stream:
-        return f"{kind} {stream['source']}"
-    return f"{kind} textures {stream.get('textures') or 'bundled photos'}"
+        return f"{kind} {named(stream['source'])}"
+    return f"{kind} textures {named(stream.get('textures') or 'bundled photos')}"
 
 
 def _check_labels(labels: list[str], checkpoints: list[str | Path]) -> None:
@@ -199,7 +205,9 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
         table.append(entry)
     for label, (path, (_, meta)) in zip(labels, zip(checkpoints, models, strict=False), strict=False):
         trained = json.loads(meta.get("train_config", "{}")).get("data", {})
-        source = trained.get("path") or "; ".join(_stream_source(s) for s in trained.get("stream", [])) or "unknown"
+        source = (
+            trained.get("path") or "; ".join(_stream_source(s, trained) for s in trained.get("stream", [])) or "unknown"
+        )
         if trained.get("path") and Path(trained["path"]).resolve() == dataset.root.resolve():
             continue
         notes.append(f"cross-dataset: {label} ({path}) was trained on {source}, evaluated on {dataset.root}")
@@ -341,7 +349,8 @@ def render_markdown(report: dict) -> str:
             "",
             "| method | "
             + " | ".join(
-                f"{a:.1f}-{b:.1f} deg (n={c})" for a, b, c in zip(t["edges_deg"][:-1], t["edges_deg"][1:], t["counts"], strict=False)
+                f"{a:.1f}-{b:.1f} deg (n={c})"
+                for a, b, c in zip(t["edges_deg"][:-1], t["edges_deg"][1:], t["counts"], strict=False)
             )
             + " |",
             "|---|" + "---:|" * len(t["counts"]),

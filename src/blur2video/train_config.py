@@ -193,6 +193,10 @@ class DataSettings:
     samples_per_epoch: int = setting(1000, "streams: samples per epoch", low=1)
     val_samples: int = setting(64, "streams: validation samples", low=1)
     stream: tuple[Stream, ...] = setting((), "the [[data.stream]] tables: synthesizers mixed by their weights")
+    # real data a stream names as source = "${data.KEY}" (train_data.py: what each is, where it comes from)
+    gopro: str = setting("", 'consecutive sharp 240 fps frames (the GoPro data set), for source = "${data.gopro}"')
+    panoramas: str = setting("", '360-degree panoramas, a file or a folder, for source = "${data.panoramas}"')
+    photos: str = setting("", 'sharp photographs, a folder (e.g. DIV2K), for source = "${data.photos}"')
 
     def __post_init__(self) -> None:
         check_ranges(self, "data")
