@@ -6,7 +6,8 @@
 ``--average K`` bundles the mean of the weights of the K kept checkpoints up to ``--from`` (a
 checkpoint folder or latest): single checkpoints of a short CPU run move by tenths of a dB from one
 to the next on unseen data, and averaging the last few is the cheap, standard remedy (Polyak
-averaging; the paper is silent).
+averaging; the paper is silent). ``blur2video train --recipe configs/bundled`` hands each stage's
+weights on the same way (``blur2video.bundle``).
 
 Records in the weights' metadata what docs/model-card.md also states: the command that made them, the
 training wall time and step, the data mixture (the run's [data] table) and where it ran.
@@ -15,14 +16,10 @@ training wall time and step, the data mixture (the run's [data] table) and where
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 from pathlib import Path
 
-import tomllib
-import torch
-
-from blur2video.checkpoints import load_model, save_model
+from blur2video.bundle import bundle_run, where_trained
+from blur2video.errors import Blur2VideoError
 from blur2video.restore import bundled_weights
 
 
@@ -36,59 +33,22 @@ def main() -> None:
         "--average", type=int, default=1, metavar="K", help="the mean of the last K checkpoints up to --from"
     )
     parser.add_argument("--out", type=Path, default=bundled_weights())
-    parser.add_argument("--command", default="blur2video train --config configs/demo.toml --out runs/demo --threads 2")
-    parser.add_argument("--where", default=f"CPU ({platform.processor() or platform.machine()}, 2 cores)")
-    args = parser.parse_args()
-    run = args.run
-    last = json.loads((run / "last.json").read_text())
-    folder = run / last["dir"] if args.which in ("best", "latest") else run / "checkpoints" / args.which
-    if (not args.which.startswith("step-") and args.which not in ("best", "latest")) or not (
-        folder / "state.json"
-    ).is_file():
-        parser.error(
-            f"--from {args.which}: no checkpoint {folder}; give best, latest or a folder of {run / 'checkpoints'}"
-        )
-    state = json.loads((folder / "state.json").read_text())
-    sources = {"best": run / "best.safetensors", "latest": run / "model.safetensors"}
-    source = sources.get(args.which, folder / "model.safetensors")
-    model, meta = load_model(source)
-    averaged = []
-    if args.average > 1:
-        if args.which == "best":
-            parser.error(
-                "--average needs --from latest or a checkpoint folder: best is not one of the kept checkpoints"
-            )
-        kept = sorted(p for p in (run / "checkpoints").glob("step-*") if p.name <= folder.name)[-args.average :]
-        if len(kept) < args.average:
-            parser.error(
-                f"--average {args.average}: only {len(kept)} checkpoints up to {folder.name} in {run / 'checkpoints'}"
-            )
-        average_weights(model, [load_model(p / "model.safetensors")[0] for p in kept])
-        averaged = [p.name for p in kept]
-    cfg = tomllib.loads((run / "config.toml").read_text())
-    extra = {
-        "train_command": args.command,
-        "train_step": int(json.loads(meta.get("step", str(state["step"])))),
-        "train_wall_seconds": round(state["wall_seconds"], 1),
-        "trained_on": args.where,
-        "data_mixture": cfg["data"],
-        "train_config": cfg,
-    }
-    if averaged:
-        extra["averaged_checkpoints"] = averaged
-    save_model(args.out, model, extra, dtype=torch.float16)
-    size = args.out.stat().st_size / 1e6
-    what = f"mean of {', '.join(averaged)}" if averaged else str(source)
-    print(
-        f"{what} -> {args.out} ({size:.1f} MB, step {extra['train_step']}, {extra['train_wall_seconds']} s of training)"
+    parser.add_argument(
+        "--command",
+        default="blur2video train --recipe configs/bundled --out runs/bundled --threads 2",
+        help="the command that trained the run, recorded in the weights' metadata",
     )
-
-
-def average_weights(into: torch.nn.Module, models: list[torch.nn.Module]) -> None:
-    """Set ``into``'s floating-point tensors (parameters and buffers) to the mean over ``models``."""
-    states = [m.state_dict() for m in models]
-    mean = {k: (sum(s[k] for s in states) / len(states)) if v.is_floating_point() else v for k, v in states[-1].items()}
-    into.load_state_dict(mean)
+    parser.add_argument("--where", default=where_trained(), help="the machine it ran on, recorded likewise")
+    args = parser.parse_args()
+    try:
+        extra = bundle_run(args.run, args.out, args.which, args.average, args.command, args.where)
+    except Blur2VideoError as exc:
+        parser.error(str(exc))
+    size = args.out.stat().st_size / 1e6
+    print(
+        f"{extra['source']} -> {args.out} ({size:.1f} MB, step {extra['train_step']}, "
+        f"{extra['train_wall_seconds']} s of training)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -282,7 +283,12 @@ def _run_synth_scenes(args: argparse.Namespace) -> int:
 def _add_train(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("train", help="train a model (one process, or data-parallel under torchrun)")
     p.add_argument("--config", default=None, help="TOML preset (configs/*.toml) or a RUN/config.toml")
-    p.add_argument("--data", default=None, help="DATASET folder (overrides data.path)")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="a folder of stages run in order into --out, each from the last one's weights (configs/bundled)",
+    )
+    p.add_argument("--data", default=None, help="DATASET folder (sets data.path, instead of the config's streams)")
     p.add_argument("--val-data", default=None, help="separate validation DATASET (else a fraction of --data)")
     p.add_argument("--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -331,7 +337,11 @@ def _run_train(args: argparse.Namespace) -> int:
         ("train", "seed"): args.seed,
     }
     overrides = [{s: {k: v}} for (s, k), v in flags.items() if v is not None]
+    if args.data is not None:  # a DATASET folder instead of the config's streams (a preset offers both)
+        overrides.append({"data": {"stream": []}})
     overrides += [parse_override(text) for text in args.set]
+    if args.recipe is not None:
+        return _run_recipe(args, overrides)
     config = args.config
     if args.resume and config is None and args.out is not None and (Path(args.out) / "config.toml").exists():
         config = Path(args.out) / "config.toml"
@@ -358,6 +368,51 @@ def _run_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(f"trained model: {model}")
     return 0
+
+
+def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
+    import torch
+
+    from .recipe import run_recipe
+
+    given = [
+        flag
+        for flag, value in (("--config", args.config), ("--data", args.data), ("--val-data", args.val_data))
+        if value
+    ]
+    if given:
+        raise Blur2VideoError(f"--recipe runs its stages' own configs and data: drop {' and '.join(given)}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise Blur2VideoError("--recipe runs in one process: start it without torchrun")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = shlex.join(["blur2video", "train", *_recipe_argv(args)])
+    model = run_recipe(
+        args.recipe,
+        args.out,
+        overrides,
+        device=args.device,
+        amp=args.amp,
+        resume=args.resume,
+        quiet=args.quiet,
+        command=command,
+    )
+    print(f"trained model: {model}")
+    return 0
+
+
+def _recipe_argv(args: argparse.Namespace) -> list[str]:
+    """The recipe command as given, for the weights' metadata (without --resume: the same run)."""
+    argv = ["--recipe", str(args.recipe), "--out", str(args.out)]
+    for text in args.set:
+        argv += ["--set", text]
+    for flag in ("steps", "epochs", "batch_size", "lr", "crop", "frames", "workers", "seed", "threads"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.device != "auto":
+        argv += ["--device", args.device]
+    return argv + (["--amp"] if args.amp else [])
 
 
 def _add_restore(commands: argparse._SubParsersAction) -> None:
