@@ -34,7 +34,7 @@ def test_bundled_weights_load_and_match_their_config() -> None:
     assert train_config["model"]["frames"] == 7
     assert meta["train_command"].startswith("blur2video train --config configs/demo.toml")
     assert float(meta["train_wall_seconds"]) > 0 and "data_mixture" in meta
-    config = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    config = Path(__file__).resolve().parents[1] / "configs" / "bundled" / "5b-candidate.toml"  # then demo.toml
     table = tomllib.loads(config.read_text())["model"]
     assert table == {k: train_config["model"][k] for k in table} and model.config.kernel_bank
 
@@ -60,7 +60,7 @@ def test_bundled_weights_fill_every_tensor_by_name_and_restore_as_before() -> No
 
 
 def test_bundled_model_beats_the_blur_on_held_out_photos(tmp_path: Path) -> None:
-    # coffee was never used in training (configs/demo.toml); 1 degree per axis, FOV 60
+    # coffee was never used in training (configs/bundled/); 1 degree per axis, FOV 60
     data = tmp_path / "held"
     synthesize_rotation(
         "skimage:coffee",

@@ -1,0 +1,141 @@
+"""configs/ holds recipes a fresh clone can run: they resolve, none starts from a weights file,
+real data comes through documented [data] keys, and missing data is refused in one line that
+says what is needed and where it comes from. experiments/configs/ resolves too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from blur2video.checkpoints import read_metadata
+from blur2video.data.build import build_datasets, expand_sources
+from blur2video.errors import Blur2VideoError
+from blur2video.recipe import read_recipe, run_recipe, split_overrides
+from blur2video.restore import bundled_weights
+from blur2video.train_config import model_config, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.toml") if p.name != "recipe.toml")
+EXPERIMENTS = sorted((ROOT / "experiments" / "configs").glob("*.toml"))
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", CONFIGS + EXPERIMENTS, ids=_name)
+def test_every_config_resolves(path: Path) -> None:
+    cfg = resolve(path, [])
+    assert model_config(cfg).frames in (3, 7)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=_name)
+def test_configs_start_from_no_weights_file_and_name_real_data_by_key(path: Path) -> None:
+    cfg = resolve(path, [])
+    assert cfg["train"]["init"] == "", "a recipe starts from scratch or from its previous stage (recipe.toml)"
+    for stream in cfg["data"]["stream"]:
+        for key in ("source", "textures"):
+            value = stream.get(key, "skimage")
+            assert value.startswith(("skimage", "deadleaves", "${data.")), f"{key} = {value}: name it by a [data] key"
+
+
+def test_the_presets_and_the_recipe_are_all_configs_holds() -> None:
+    assert {_name(p) for p in CONFIGS if p.parent.name == "configs"} == {
+        "configs/panorama-3.toml",
+        "configs/video-7.toml",
+        "configs/jin.toml",
+    }
+    stages = read_recipe(ROOT / "configs" / "bundled")
+    assert [s.name for s in stages] == ["1-small", "2-fast", "3-small", "4-levers", "5a-bank", "5b-candidate"]
+    assert {s.config for s in stages} == {p for p in CONFIGS if p.parent.name == "bundled"}
+    assert [s.average for s in stages] == [1, 1, 1, 3, 1, 1] and [s.fp16 for s in stages].count(False) == 1
+
+
+def test_the_last_stage_is_the_config_the_bundled_weights_record() -> None:
+    recorded = json.loads(read_metadata(bundled_weights())["train_config"])
+    cfg = resolve(ROOT / "configs" / "bundled" / "5b-candidate.toml", [])
+    for section in ("model", "loss", "train"):
+        differ = {k for k in recorded[section] if recorded[section][k] != cfg[section][k]}
+        assert differ <= {"init"}, (section, differ)  # init: the recipe sets it (stage 5a's weights)
+    streams = [expand_sources(s, cfg["data"]) for s in cfg["data"]["stream"]]
+    assert streams == recorded["data"]["stream"]
+    assert cfg["data"]["samples_per_epoch"] == recorded["data"]["samples_per_epoch"]
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "words"),
+    [
+        ("panorama-3.toml", "panoramas", "360-degree"),
+        ("video-7.toml", "gopro", "GOPRO_Large_all"),
+    ],
+)
+def test_a_preset_without_its_data_says_what_it_needs_in_one_line(config: str, key: str, words: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "blur2video", "train", "--config", str(ROOT / "configs" / config), "--out", "unused"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"data.{key} is not set" in done.stderr and words in done.stderr and "http" in done.stderr
+    assert f"--set data.{key}=PATH" in done.stderr and "--source" not in done.stderr
+
+
+def test_a_missing_data_path_is_refused_with_the_key_to_set(tmp_path: Path) -> None:
+    cfg = resolve(ROOT / "configs" / "jin.toml", [{"data": {"gopro": str(tmp_path / "nowhere")}}])
+    with pytest.raises(Blur2VideoError) as err:
+        build_datasets(cfg, 7)
+    line = str(err.value)
+    assert f"data.gopro = {tmp_path / 'nowhere'} does not exist" in line and "Nah, Kim and Lee" in line
+    assert "--set data.gopro=PATH" in line and "\n" not in line
+
+
+def test_a_missing_literal_source_names_the_stream_not_a_synth_flag(tmp_path: Path) -> None:
+    table = {"kind": "rotation", "source": str(tmp_path / "absent")}
+    with pytest.raises(Blur2VideoError, match=r"\[\[data.stream\]\] rotation: source = .* does not exist") as err:
+        expand_sources(table, {})
+    assert "--source" not in str(err.value)
+    with pytest.raises(Blur2VideoError, match="names no data key"):
+        expand_sources({"kind": "video", "source": "${data.videos}"}, {})
+    assert expand_sources({"kind": "scenes", "textures": "${data.photos}"}, {"photos": str(tmp_path)}) == {
+        "kind": "scenes",
+        "textures": str(tmp_path),
+    }
+
+
+def test_data_replaces_a_presets_streams(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "blur2video", "train", "--config", str(ROOT / "configs" / "panorama-3.toml")]
+        + ["--data", str(tmp_path / "pano3"), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "pano3" in done.stderr and "not both" not in done.stderr, done.stderr
+
+
+def test_a_recipe_refuses_what_it_sets_itself(tmp_path: Path) -> None:
+    assert split_overrides([{"dataset": {"samples": 4}}, {"train": {"lr": 1e-3}}]) == (
+        [{"train": {"lr": 1e-3}}],
+        {"samples": 4},
+    )
+    for override in ({"train": {"init": "x.safetensors"}}, {"data": {"path": "D"}}):
+        with pytest.raises(Blur2VideoError, match="a recipe sets it for each stage"):
+            split_overrides([override])
+    with pytest.raises(Blur2VideoError, match="no such recipe"):
+        read_recipe(tmp_path)
+    (tmp_path / "recipe.toml").write_text('[[stage]]\nname = "a"\nconfig = "a.toml"\n')
+    (tmp_path / "a.toml").write_text('[train]\ninit = "runs/x.safetensors"\n')
+    with pytest.raises(Blur2VideoError, match="remove train.init"):
+        run_recipe(tmp_path, tmp_path / "out", quiet=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "blur2video", "train", "--recipe", str(tmp_path), "--config", "x.toml", "--out", "o"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "drop --config" in done.stderr and done.stderr.count("\n") == 1
