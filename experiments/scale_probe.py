@@ -44,6 +44,7 @@ for first in (15,):
         rev = [psnr(o[j], fr[6 - j]) for j in range(7)]
         best = fwd if np.mean(fwd) >= np.mean(rev) else rev
         print(
-            f"scale {s:.3f}: first/mid/last {best[0]:.2f} {best[3]:.2f} {best[6]:.2f} mean {np.mean(best):.2f}  ({time.time() - t:.1f}s)",
+            f"scale {s:.3f}: first/mid/last {best[0]:.2f} {best[3]:.2f} {best[6]:.2f} "
+            f"mean {np.mean(best):.2f}  ({time.time() - t:.1f}s)",
             flush=True,
         )

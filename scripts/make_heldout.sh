@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The held-out evaluation sets of the bundled model (README "Pretrained model"): photos, panorama
-# views, scenes and GoPro frames the training never used (see configs/demo.toml). Run from the
+# views, scenes and GoPro frames the training never used (see configs/bundled/). Run from the
 # repository root; writes to ${1:-heldout}/.
 set -euo pipefail
 out=${1:-heldout}

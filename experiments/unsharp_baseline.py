@@ -1,6 +1,6 @@
 """Middle-frame PSNR of a plain unsharp mask of the blur: what sharpening alone buys on a DATASET.
 
-    python scripts/unsharp_baseline.py heldout/photo-1deg
+    python experiments/unsharp_baseline.py heldout/photo-1deg
 
 A model whose middle-frame gain equals this has learned to sharpen, not to undo the motion
 (experiments/README.md). Unsharp mask: clip(blur + amount * (blur - gaussian(blur, sigma))).

@@ -1,4 +1,4 @@
-"""scripts/motion_direction.py: the direction check of reported motion against DIS optical flow."""
+"""experiments/motion_direction.py: the direction check of reported motion against DIS optical flow."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from motion_direction import agreement, cosine_where_moving, dis_flow  # noqa: E402
 

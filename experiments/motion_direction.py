@@ -10,8 +10,8 @@ nothing of direction), taking the better of both orders as the evaluation does (
 tell forward from backward). 1 is the same direction everywhere, 0 unrelated, -1 opposite.
 
     pip install opencv-python-headless
-    python scripts/motion_direction.py ../shared/data/gopro/GOPR0477_11_00 --first 15 --last 21
-    python scripts/motion_direction.py FRAMES --checkpoint runs/x/model.safetensors --json out.json
+    python experiments/motion_direction.py ../shared/data/gopro/GOPR0477_11_00 --first 15 --last 21
+    python experiments/motion_direction.py FRAMES --checkpoint runs/x/model.safetensors --json out.json
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             rows.append(row)
             print(
-                f"{row['window'][0]}..{row['window'][1]}: cos first {row['cos_first']:+.3f}, last {row['cos_last']:+.3f}"
+                f"{row['window'][0]}..{row['window'][1]}: "
+                f"cos first {row['cos_first']:+.3f}, last {row['cos_last']:+.3f}"
                 f"{' (reversed)' if row['reversed'] else ''}",
                 flush=True,
             )

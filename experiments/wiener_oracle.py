@@ -1,9 +1,9 @@
 """Middle-frame PSNR of a non-blind Wiener deconvolution that is told the true camera motion.
 
-    python scripts/wiener_oracle.py heldout/photo-1deg
+    python experiments/wiener_oracle.py heldout/photo-1deg
 
 How much of the middle frame the blur still holds once the motion is known (experiments/README.md):
-a model that sharpens without knowing the motion scores like scripts/unsharp_baseline.py;
+a model that sharpens without knowing the motion scores like experiments/unsharp_baseline.py;
 this is what knowing it buys. Rotation-blur DATASETs only (the motion comes from each sample's
 metadata). The blur kernel is the true path of the image centre over all the renders the blur
 averaged, applied to the whole photo (rotation makes the true kernel vary slowly across the
@@ -117,7 +117,8 @@ def main() -> None:
     if header.get("kind") != "rotation":
         parser.exit(
             2,
-            f"wiener_oracle: {args.data} holds {header.get('kind')} blur; it needs rotation blur, whose motion is known\n",
+            f"wiener_oracle: {args.data} holds {header.get('kind')} blur; "
+            "it needs rotation blur, whose motion is known\n",
         )
     b, pad = args.border, args.pad
 

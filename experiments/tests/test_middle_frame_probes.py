@@ -1,4 +1,4 @@
-"""The middle-frame probes (scripts/middle_frame_probes.py) run end to end on tiny data, score
+"""The middle-frame probes (experiments/middle_frame_probes.py) run end to end on tiny data, score
 against the blur, and refuse what they cannot run in one line."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from middle_frame_probes import doubled_angle  # noqa: E402
 
 from blur2video.synth.api import synthesize_rotation  # noqa: E402
 from blur2video.synth.rotation import RotationSettings  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "middle_frame_probes.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "middle_frame_probes.py"
 
 
 def _rotation(path: Path, samples: int, size: int, seed: int) -> Path:
@@ -57,7 +57,8 @@ def test_plain_cnn_trains_on_a_config_s_streams(tmp_path: Path) -> None:
     config = tmp_path / "tiny.toml"
     config.write_text(
         "[model]\nframes = 3\n[train]\ncrop = 32\nworkers = 0\n[data]\nsamples_per_epoch = 8\nval_samples = 4\n"
-        '[[data.stream]]\nkind = "rotation"\nsource = "skimage:astronaut"\nsource_kind = "photo"\nfov_deg = 60.0\nmax_angle_deg = 1.0\nsize = 32\n'
+        '[[data.stream]]\nkind = "rotation"\nsource = "skimage:astronaut"\nsource_kind = "photo"\n'
+        "fov_deg = 60.0\nmax_angle_deg = 1.0\nsize = 32\n"
     )
     held = _rotation(tmp_path / "held", 2, 32, 3)
     done = _run("plain-cnn", str(held), "--config", str(config), "--steps", "2", "--every", "1")

@@ -1,8 +1,8 @@
 """Probes of why the middle frame barely beats the blur: small trainings, each scored on a DATASET.
 
-    python scripts/middle_frame_probes.py middle-path heldout/photo-1deg --steps 3250
-    python scripts/middle_frame_probes.py plain-cnn heldout/photo-1deg --steps 2750
-    python scripts/middle_frame_probes.py axis-length heldout/photo-1deg --train ROTATION_DATASET --steps 2500
+    python experiments/middle_frame_probes.py middle-path heldout/photo-1deg --steps 3250
+    python experiments/middle_frame_probes.py plain-cnn heldout/photo-1deg --steps 2750
+    python experiments/middle_frame_probes.py axis-length heldout/photo-1deg --train ROTATION_DATASET --steps 2500
 
 - ``middle-path``: the model's own middle path (encoder, middle decoder, refining block) trained
   on the middle frame alone, on the config's streams, from the bundled weights. It skips the six
@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("probe", choices=["middle-path", "plain-cnn", "axis-length"])
     parser.add_argument("data", type=Path, help="the DATASET to score on (held out; rotation blur for axis-length)")
     parser.add_argument(
-        "--config", default="configs/demo.toml", help="the streams to train on (middle-path, plain-cnn)"
+        "--config", default="configs/bundled/4-levers.toml", help="the streams to train on (middle-path, plain-cnn)"
     )
     parser.add_argument(
         "--train", type=Path, help="axis-length: a rotation DATASET with the same blur range, smaller images"
@@ -260,7 +260,8 @@ def main() -> None:
         type=float,
         nargs="+",
         default=[1.0],
-        help="axis-length: deconvolve with the guessed length times these factors (a short kernel under-deblurs; a wrong long one rings)",
+        help="axis-length: deconvolve with the guessed length times these factors "
+        "(a short kernel under-deblurs; a wrong long one rings)",
     )
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--every", type=int, default=250, help="steps between held-out scores")

@@ -1,4 +1,4 @@
-"""The middle-frame oracle (scripts/wiener_oracle.py): its kernel is the blur's true kernel, and
+"""The middle-frame oracle (experiments/wiener_oracle.py): its kernel is the blur's true kernel, and
 knowing it sharpens the middle frame beyond the blur (experiments/README.md)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from middle_frame_table import middle_frame_samples  # noqa: E402
 from wiener_oracle import blur_with, centre_kernel, densify, line_displacements, path_kernel, wiener  # noqa: E402
