@@ -165,8 +165,8 @@ def run_recipe(
     out = Path(out)
     train_overrides, dataset_overrides = split_overrides(overrides or [])
     record_file = out / "recipe.json"
-    started = [out / n for s in stages for n in (s.name, f"{s.name}.safetensors", f"{s.name}-data")]
-    if not resume and (record_file.exists() or any(p.exists() for p in started)):
+    existing = [out / n for s in stages for n in (s.name, f"{s.name}.safetensors", f"{s.name}-data")]
+    if not resume and (record_file.exists() or any(p.exists() for p in existing)):
         raise Blur2VideoError(
             f"{out}: already holds a recipe run; pass --resume to continue it or choose another --out"
         )
