@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from blur2video.checkpoints import read_metadata
-from blur2video.data.build import build_datasets, expand_sources
 from blur2video.errors import Blur2VideoError
 from blur2video.recipe import read_recipe, run_recipe, split_overrides
 from blur2video.restore import bundled_weights
-from blur2video.train_config import model_config, resolve
+from blur2video.train_config import TrainingConfig, resolve
+from blur2video.train_data import build_datasets, data_path, stream_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.toml") if p.name != "recipe.toml")
@@ -30,17 +31,16 @@ def _name(path: Path) -> str:
 @pytest.mark.parametrize("path", CONFIGS + EXPERIMENTS, ids=_name)
 def test_every_config_resolves(path: Path) -> None:
     cfg = resolve(path, [])
-    assert model_config(cfg).frames in (3, 7)
+    assert cfg.model.frames in (3, 7)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=_name)
 def test_configs_start_from_no_weights_file_and_name_real_data_by_key(path: Path) -> None:
     cfg = resolve(path, [])
-    assert cfg["train"]["init"] == "", "a recipe starts from scratch or from its previous stage (recipe.toml)"
-    for stream in cfg["data"]["stream"]:
-        for key in ("source", "textures"):
-            value = stream.get(key, "skimage")
-            assert value.startswith(("skimage", "deadleaves", "${data.")), f"{key} = {value}: name it by a [data] key"
+    assert cfg.train.init == "", "a recipe starts from scratch or from its previous stage (recipe.toml)"
+    for stream in cfg.data.stream:
+        value = stream.textures if stream.kind == "scenes" else stream.source
+        assert value.startswith(("skimage", "deadleaves", "${data.")), f"{value}: name real data by a [data] key"
 
 
 def test_the_presets_and_the_recipe_are_all_configs_holds() -> None:
@@ -56,14 +56,21 @@ def test_the_presets_and_the_recipe_are_all_configs_holds() -> None:
 
 
 def test_the_last_stage_is_the_config_the_bundled_weights_record() -> None:
-    recorded = json.loads(read_metadata(bundled_weights())["train_config"])
+    recorded = TrainingConfig.from_dict(json.loads(read_metadata(bundled_weights())["train_config"]), "metadata")
     cfg = resolve(ROOT / "configs" / "bundled" / "5b-candidate.toml", [])
-    for section in ("model", "loss", "train"):
-        differ = {k for k in recorded[section] if recorded[section][k] != cfg[section][k]}
-        assert differ <= {"init"}, (section, differ)  # init: the recipe sets it (stage 5a's weights)
-    streams = [expand_sources(s, cfg["data"]) for s in cfg["data"]["stream"]]
-    assert streams == recorded["data"]["stream"]
-    assert cfg["data"]["samples_per_epoch"] == recorded["data"]["samples_per_epoch"]
+    assert (cfg.arch, cfg.preset, cfg.model, cfg.loss) == (
+        recorded.arch,
+        recorded.preset,
+        recorded.model,
+        recorded.loss,
+    )
+    assert cfg.train == replace(recorded.train, init="")  # init: the recipe sets it (stage 5a's weights)
+    streams = [
+        replace(s, **{"textures" if s.kind == "scenes" else "source": stream_source(s, cfg.data)})
+        for s in cfg.data.stream
+    ]
+    assert streams == list(recorded.data.stream)
+    assert cfg.data.samples_per_epoch == recorded.data.samples_per_epoch
 
 
 @pytest.mark.parametrize(
@@ -95,16 +102,17 @@ def test_a_missing_data_path_is_refused_with_the_key_to_set(tmp_path: Path) -> N
 
 
 def test_a_missing_literal_source_names_the_stream_not_a_synth_flag(tmp_path: Path) -> None:
-    table = {"kind": "rotation", "source": str(tmp_path / "absent")}
+    cfg = resolve(None, [{"data": {"stream": [{"kind": "rotation", "source": str(tmp_path / "absent")}]}}])
     with pytest.raises(Blur2VideoError, match=r"\[\[data.stream\]\] rotation: source = .* does not exist") as err:
-        expand_sources(table, {})
-    assert "--source" not in str(err.value)
+        build_datasets(cfg, 7)
+    assert "--source" not in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(Blur2VideoError, match="names no data key"):
-        expand_sources({"kind": "video", "source": "${data.videos}"}, {})
-    assert expand_sources({"kind": "scenes", "textures": "${data.photos}"}, {"photos": str(tmp_path)}) == {
-        "kind": "scenes",
-        "textures": str(tmp_path),
-    }
+        data_path("${data.videos}", None, "source")
+    photos = resolve(
+        None, [{"data": {"photos": str(tmp_path), "stream": [{"kind": "scenes", "textures": "${data.photos}"}]}}]
+    )
+    assert stream_source(photos.data.stream[0], photos.data) == str(tmp_path)
+    assert data_path("skimage:astronaut", None, "source") == "skimage:astronaut"
 
 
 def test_data_replaces_a_presets_streams(tmp_path: Path) -> None:

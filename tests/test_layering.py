@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("geometry", {"geometry"}),
     ("sources and synthesizers; the network", {"synth", "model", "motion_truth"}),
     ("DATASET and streamed datasets", {"data"}),
-    ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train"}),
+    ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
     ("evaluation and restore", {"evaluate", "restore", "outputs", "ablate"}),
     ("entry points", {"cli", "__main__", "__init__"}),
 )

@@ -382,6 +382,10 @@ def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
     ]
     if given:
         raise Blur2VideoError(f"--recipe runs its stages' own configs and data: drop {' and '.join(given)}")
+    if args.print_config:
+        raise Blur2VideoError("--print-config prints one config: give --config with a stage's file instead of --recipe")
+    if args.out is None:
+        raise Blur2VideoError("train --recipe: --out RUN is required (the folder every stage trains into)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise Blur2VideoError("--recipe runs in one process: start it without torchrun")
     if args.threads:

@@ -37,10 +37,10 @@ import tomllib
 import torch
 
 from .bundle import bundle_run, where_trained
-from .data.build import expand_sources, stream_job
-from .data.io import atomic_write_bytes
 from .errors import Blur2VideoError
-from .train_config import merge, resolve
+from .fileio import atomic_write_bytes
+from .train_config import Stream, TrainingConfig, resolve
+from .train_data import stream_job, stream_source
 
 RECIPE_FILE = "recipe.toml"
 _STAGE_KEYS = {"name", "config", "average", "fp16", "dataset"}
@@ -114,18 +114,30 @@ def split_overrides(overrides: list[dict]) -> tuple[list[dict], dict]:
     return train, dataset
 
 
-def stage_config(stage: Stage, overrides: list[dict], init: Path | None, data_path: Path | None) -> dict:
-    """The stage's resolved training config: its file, the user's overrides, then the chain."""
+def stage_config(stage: Stage, overrides: list[dict], init: Path | None, dataset: Path | None) -> TrainingConfig:
+    """The stage's resolved training config: its file, the user's overrides, then the chain (the
+    previous stage's weights as train.init, the stage's own DATASET as data.path)."""
     cfg = resolve(stage.config, overrides)
-    if cfg["train"]["init"]:
+    if cfg.train.init:
         raise Blur2VideoError(
-            f"{stage.config}: train.init = {cfg['train']['init']!r}; a recipe stage starts from the stage "
+            f"{stage.config}: train.init = {cfg.train.init!r}; a recipe stage starts from the stage "
             "before it (or from scratch), so remove train.init"
         )
     chain: dict = {"train": {"init": str(init) if init else ""}}
-    if data_path is not None:
-        chain["data"] = {"path": str(data_path), "stream": []}
-    return merge(cfg, chain, f"recipe stage {stage.name}")
+    if dataset is not None:
+        chain["data"] = {"path": str(dataset), "stream": []}
+    return resolve(stage.config, [*overrides, chain])
+
+
+def dataset_stream(stage: Stage, frames: int, overrides: dict) -> tuple[Stream, int, int]:
+    """The stage's [stage.dataset] table as a stream, with its sample and worker counts."""
+    table = {**(stage.dataset or {}), **overrides}
+    samples, workers = table.pop("samples"), table.pop("workers", 1)
+    if not isinstance(samples, int) or not isinstance(workers, int) or samples < 1 or workers < 1:
+        raise Blur2VideoError(f"{stage.name}: [stage.dataset] samples and workers must be whole numbers >= 1")
+    tables = {"model": {"frames": frames}, "data": {"stream": [table]}}
+    stream = TrainingConfig.from_dict(tables, f"recipe stage {stage.name} [stage.dataset]").data.stream[0]
+    return stream, samples, workers
 
 
 def check_stages(stages: list[Stage], overrides: list[dict], dataset_overrides: dict) -> None:
@@ -133,19 +145,20 @@ def check_stages(stages: list[Stage], overrides: list[dict], dataset_overrides: 
     should stop the recipe now, in one line, not hours later at the stage that needs it."""
     for stage in stages:
         cfg = stage_config(stage, overrides, None, Path("dataset") if stage.dataset is not None else None)
-        tables = cfg["data"]["stream"] + ([{**stage.dataset, **dataset_overrides}] if stage.dataset else [])
-        for table in tables:
-            expand_sources(table, cfg["data"])
+        streams = list(cfg.data.stream)
+        if stage.dataset is not None:
+            streams.append(dataset_stream(stage, cfg.model.frames, dataset_overrides)[0])
+        for stream in streams:
+            stream_source(stream, cfg.data)
 
 
-def make_dataset(stage: Stage, cfg: dict, out: Path, overrides: dict) -> Path:
+def make_dataset(stage: Stage, cfg: TrainingConfig, out: Path, overrides: dict) -> Path:
     """Write the stage's on-disk DATASET (resumed where an earlier call stopped)."""
     from .synth.runner import run_synthesis
 
-    table = {**stage.dataset, **overrides}
-    samples, workers = table.pop("samples"), table.pop("workers", 1)
-    job = stream_job(table, cfg["model"]["frames"], data=cfg["data"])
-    return run_synthesis(job, out, int(samples), workers=int(workers))[0]
+    stream, samples, workers = dataset_stream(stage, cfg.model.frames, overrides)
+    job = stream_job(stream, cfg.model.frames, data=cfg.data)
+    return run_synthesis(job, out, samples, workers=workers)[0]
 
 
 def run_recipe(
