@@ -28,7 +28,8 @@ def main() -> None:
                 model = cls(ModelConfig.preset(preset, frames=frames)).eval()
                 params = sum(p.numel() for p in model.parameters())
                 print(
-                    f"| {cls.__name__} | {preset} | {frames} | {params / 1e6:.2f} | {params * 2 / 1e6:.1f} | {gflops(model):.1f} |"
+                    f"| {cls.__name__} | {preset} | {frames} | {params / 1e6:.2f} | {params * 2 / 1e6:.1f} | "
+                    f"{gflops(model):.1f} |"
                 )
 
 

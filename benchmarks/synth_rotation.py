@@ -66,7 +66,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     print(f"| py360convert.e2p (bilinear) | {peer * 1e3:.2f} | {1 / peer:.0f} | 1.0x |")
     print(
-        f"| blur2video EquirectImage.render ({args.views} views / call) | {ours * 1e3:.2f} | {1 / ours:.0f} | {peer / ours:.1f}x |"
+        f"| blur2video EquirectImage.render ({args.views} views / call) | {ours * 1e3:.2f} | {1 / ours:.0f} | "
+        f"{peer / ours:.1f}x |"
     )
 
     tmp = Path(tempfile.mkdtemp())

@@ -110,7 +110,8 @@ def main() -> None:
         for key, seconds in times.items():
             rate = (2 if key == "copy" else 1) * moved / seconds / 1e9
             print(
-                f"| {names[key]}, {cache} cache | {seconds * 1e3:.2f} | {rate:.1f} GB/s | {rate / copy_rate:.2f}x | {seconds / times['copy']:.2f}x |"
+                f"| {names[key]}, {cache} cache | {seconds * 1e3:.2f} | {rate:.1f} GB/s | {rate / copy_rate:.2f}x "
+                f"| {seconds / times['copy']:.2f}x |"
             )
     print()
     print("| end to end (decode, crop 256, average, PNG writes) | windows / s | peak RSS (MB) |")

@@ -124,7 +124,8 @@ def main() -> None:
         ddp_seconds = ddp(preset, frames, args.batch, args.size, args.steps)
         rate = flops / seconds / 1e9
         print(
-            f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} | {percent_cells(rate, rates)} "
+            f"| {preset} | {frames} | {seconds:.2f} | {args.batch / seconds:.2f} | {flops / 1e9:.1f} | {rate:.0f} "
+            f"| {percent_cells(rate, rates)} "
             f"| {args.batch / ddp_seconds:.2f} | {seconds / ddp_seconds:.2f}x |"
         )
 

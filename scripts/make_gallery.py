@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             "# Real blurred photos restored",
             "",
-            f"Model: `{args.checkpoint or 'the bundled model'}`. Made by `python scripts/make_gallery.py --out {args.out}` on {date.today()}. "
+            f"Model: `{args.checkpoint or 'the bundled model'}`. Made by `python scripts/make_gallery.py --out "
+            f"{args.out}` on {date.today()}. "
             "Left to right: the real blurred photo, our restored middle frame, DeepDeblur's published result "
             "(Nah, Kim, Lee, CVPR 2017, from the DeepDeblur_release repository). The GIF is our restored sequence. "
             "No ground truth exists for these photos.",

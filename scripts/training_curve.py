@@ -1,6 +1,7 @@
 """Held-out PSNR against training time for every checkpoint a run kept (experiments/README.md).
 
-    python scripts/training_curve.py --run runs/demo --run runs/jin --data heldout/photo-1deg --out docs/training_curve.png
+    python scripts/training_curve.py --run runs/demo --run runs/jin --data heldout/photo-1deg \\
+        --out docs/training_curve.png
     python scripts/training_curve.py --previous docs/training_curve.json --run runs/stage3@124.8 ...
 
 Each checkpoint is evaluated with ``blur2video eval`` machinery on the held-out set; the plot shows

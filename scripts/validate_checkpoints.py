@@ -47,7 +47,8 @@ def main() -> None:
     if not (args.run / "config.toml").is_file() or not folders:
         parser.exit(
             2,
-            f"validate_checkpoints: {args.run} is not a training run with kept checkpoints (RUN/config.toml, RUN/checkpoints/step-*)\n",
+            f"validate_checkpoints: {args.run} is not a training run with kept checkpoints (RUN/config.toml, "
+            f"RUN/checkpoints/step-*)\n",
         )
     candidates = [(f.name, f / "model.safetensors") for f in folders] + [(p.name, p) for p in args.also]
     try:

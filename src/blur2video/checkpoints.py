@@ -72,7 +72,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         ) from None
     if meta.get("format") != FORMAT:
         raise Blur2VideoError(
-            f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by 'blur2video train'"
+            f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by "
+            f"'blur2video train'"
         )
     return meta
 
@@ -83,17 +84,20 @@ def model_config_of(meta: dict[str, str], path: str | Path) -> ModelConfig:
     text = meta.get("model_config")
     if text is None:
         raise Blur2VideoError(
-            f"{path}: the checkpoint has no model_config metadata, so its model cannot be rebuilt; use a file written by 'blur2video train'"
+            f"{path}: the checkpoint has no model_config metadata, so its model cannot be rebuilt; use a file "
+            f"written by 'blur2video train'"
         )
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Blur2VideoError(
-            f"{path}: the checkpoint's model_config metadata is not JSON ({exc}); use a file written by 'blur2video train'"
+            f"{path}: the checkpoint's model_config metadata is not JSON ({exc}); use a file written by "
+            f"'blur2video train'"
         ) from None
     if not isinstance(raw, dict):
         raise Blur2VideoError(
-            f"{path}: the checkpoint's model_config metadata is a {type(raw).__name__}, not a table of settings; use a file written by 'blur2video train'"
+            f"{path}: the checkpoint's model_config metadata is a {type(raw).__name__}, not a table of settings; "
+            f"use a file written by 'blur2video train'"
         )
     known = {f.name for f in fields(ModelConfig)}
     try:
@@ -104,7 +108,8 @@ def model_config_of(meta: dict[str, str], path: str | Path) -> ModelConfig:
         ) from None
     except (TypeError, ValueError) as exc:
         raise Blur2VideoError(
-            f"{path}: the checkpoint's model_config holds a wrongly typed value ({exc}); use a file written by 'blur2video train'"
+            f"{path}: the checkpoint's model_config holds a wrongly typed value ({exc}); use a file written by "
+            f"'blur2video train'"
         ) from None
 
 
@@ -121,7 +126,8 @@ def load_model(
     config = model_config_of(meta, path)
     if expect_frames is not None and config.frames != expect_frames:
         raise Blur2VideoError(
-            f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a checkpoint trained for N={expect_frames}"
+            f"{path}: the checkpoint restores {config.frames} frames but the data has {expect_frames}; use a "
+            f"checkpoint trained for N={expect_frames}"
         )
     model = ARCHS[meta["arch"]](config)
     state = {k: v.float() for k, v in read_tensors(path, "the weights", "the file may be truncated").items()}
@@ -170,7 +176,8 @@ def load_weights(
     if missing or unexpected or shapes:
         detail = missing[:1] or unexpected[:1] or shapes[:1]
         raise Blur2VideoError(
-            f"{where}: the weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped, e.g. {detail[0]}); was it trained with another config?"
+            f"{where}: the weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(shapes)} mis-shaped, e.g. {detail[0]}); was it trained with another config?"
         )
     check_finite(state, where, fix)
     model.load_state_dict(state)
@@ -182,7 +189,8 @@ def check_finite(state: dict[str, torch.Tensor], where: str, fix: str) -> None:
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise Blur2VideoError(
-            f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}), so this checkpoint is broken; {fix}"
+            f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}), so this checkpoint "
+            f"is broken; {fix}"
         )
 
 
@@ -259,7 +267,8 @@ def load_training_state(
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (ValueError, KeyError) as exc:
         raise Blur2VideoError(
-            f"{folder}: the optimiser state does not fit this model ({exc}); resume with the config the run was started with"
+            f"{folder}: the optimiser state does not fit this model ({exc}); resume with the config the run was "
+            f"started with"
         ) from None
     scheduler.load_state_dict(sched)
     torch.set_rng_state(rng)

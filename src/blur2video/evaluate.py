@@ -215,7 +215,8 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
         "dataset": str(dataset.root),
         "samples": len(dataset),
         "frames": frames,
-        "order": "per sample, the order (forward or reversed) with the higher mean PSNR; *_max_frames: each frame its better order",
+        "order": "per sample, the order (forward or reversed) with the higher mean PSNR; *_max_frames: each frame "
+        "its better order",
         "rows": table,
         "zero_motion_epe_frames": _summary(zero_epe),
         "epe_border_px": EPE_BORDER,
@@ -307,7 +308,8 @@ def render_markdown(report: dict) -> str:
     for r in report["rows"]:
         p, s = r["psnr_frames"], r["ssim_frames"]
         lines.append(
-            f"| {r['name']} | {_fmt(p[0])} | {_fmt(p[n // 2])} | {_fmt(p[-1])} | {s[0]:.4f} | {s[n // 2]:.4f} | {s[-1]:.4f} |"
+            f"| {r['name']} | {_fmt(p[0])} | {_fmt(p[n // 2])} | {_fmt(p[-1])} | {s[0]:.4f} | {s[n // 2]:.4f} | "
+            f"{s[-1]:.4f} |"
         )
     lines += [
         "",

@@ -52,7 +52,8 @@ class ImageTooLarge(Blur2VideoError):
 def too_large_error(path: str | os.PathLike, exc: Image.DecompressionBombError) -> ImageTooLarge:
     """The one line for an image PIL refuses as a possible decompression bomb."""
     return ImageTooLarge(
-        f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, scale it down first"
+        f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, "
+        f"scale it down first"
     )
 
 
@@ -110,7 +111,8 @@ def _read_png16(path: Path, img: Image.Image, notes: list[str]) -> np.ndarray:
     done = subprocess.run(cmd, input=path.read_bytes(), capture_output=True, check=False)
     if done.returncode != 0 or len(done.stdout) != w * h * 6:
         notes.append(
-            f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep the precision"
+            f"{path}: read at 8 bits per channel, not 16 (ffmpeg cannot decode it); save it as 16-bit TIFF to keep "
+            f"the precision"
         )
         return _to_float_rgb(ImageOps.exif_transpose(img))
     arr = np.frombuffer(done.stdout, "<u2").reshape(h, w, 3).astype(np.float32) / 65535.0
@@ -143,7 +145,8 @@ def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.nd
                 count = getattr(img, "n_frames", 1)
                 if count > 1:
                     dropped.append(
-                        f"{path}: animated image with {count} frames; only the first frame is used (extract another frame to use it)"
+                        f"{path}: animated image with {count} frames; only the first frame is used (extract "
+                        f"another frame to use it)"
                     )
                 arr = (
                     _read_png16(path, img, dropped)

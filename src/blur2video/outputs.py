@@ -75,7 +75,8 @@ def _check_name(name: str) -> None:
     """Refuse a NAME that is not one visible folder name directly inside OUT."""
     if name != output_name(name + ".x"):
         raise Blur2VideoError(
-            f"output name {name!r}: must be one folder name without separators or leading dots, e.g. {output_name(name + '.x')!r}"
+            f"output name {name!r}: must be one folder name without separators or leading dots, e.g. "
+            f"{output_name(name + '.x')!r}"
         )
 
 
@@ -290,7 +291,8 @@ def motion_summary(video: RestoredVideo) -> dict:
         if video.motion.confidence is not None:
             frames[-1]["confidence"] = round(float(video.motion.confidence[j]), 3)
     summary = {
-        "convention": "backward: frame pixel (x, y) shows the middle frame's content at affine_px @ (x, y, 1); displacement = that point minus (x, y)",
+        "convention": "backward: frame pixel (x, y) shows the middle frame's content at affine_px @ (x, y, 1); "
+        "displacement = that point minus (x, y)",
         "size": [w, h],
         "middle_frame": n // 2,
         "frames": frames,

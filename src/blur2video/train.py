@@ -106,7 +106,8 @@ class Trainer:
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
             raise Blur2VideoError(
-                f"{len(self.train_set)} training samples make no batch of {t.batch_size}; lower train.batch_size or add data"
+                f"{len(self.train_set)} training samples make no batch of {t.batch_size}; lower train.batch_size "
+                f"or add data"
             )
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.objective = objective_for(self.model, t.part, cfg.loss, self.amp, self.amp_dtype)
@@ -152,7 +153,8 @@ class Trainer:
         folder = (self.out / name).resolve()
         if folder.parent != own:
             raise Blur2VideoError(
-                f'{last}: "dir" = {name!r} lies outside {self.out / "checkpoints"}, and a run resumes only from its own checkpoints; '
+                f'{last}: "dir" = {name!r} lies outside {self.out / "checkpoints"}, and a run resumes only from '
+                f"its own checkpoints; "
                 f"{self._pointer_fix()}"
             )
         return self.out / "checkpoints" / folder.name
@@ -195,7 +197,10 @@ class Trainer:
     def _refuse_model_change(self, meta: dict[str, str], weights: Path) -> None:
         """A resumed run keeps the model (and the trained part) it started with; a config that
         asks for another is refused naming the first setting that differs."""
-        keep = f"drop the change to resume, or train into a new --out with train.init = {weights} (it starts from every tensor that fits)"
+        keep = (
+            f"drop the change to resume, or train into a new --out with train.init = {weights} (it starts from "
+            f"every tensor that fits)"
+        )
         arch = meta.get("arch")
         if arch != self.cfg.arch:
             raise Blur2VideoError(
@@ -205,7 +210,8 @@ class Trainer:
         for key in ours:
             if theirs.get(key) != ours[key]:
                 raise Blur2VideoError(
-                    f"{weights}: the run's model has model.{key} = {json.dumps(theirs.get(key))}, this config {json.dumps(ours[key])}: "
+                    f"{weights}: the run's model has model.{key} = {json.dumps(theirs.get(key))}, this config "
+                    f"{json.dumps(ours[key])}: "
                     f"a resumed run keeps its model and these weights do not fit this architecture; {keep}"
                 )
         try:
@@ -214,7 +220,8 @@ class Trainer:
             return
         if saved_part != self.cfg.train.part:
             raise Blur2VideoError(
-                f"{weights}: the run trains train.part = {saved_part!r}, this config {self.cfg.train.part!r}: its optimiser state is for that part; {keep}"
+                f"{weights}: the run trains train.part = {saved_part!r}, this config {self.cfg.train.part!r}: its "
+                f"optimiser state is for that part; {keep}"
             )
 
     def _continue_schedule(self) -> None:
@@ -317,7 +324,8 @@ class Trainer:
                 else f"the same torchrun command with {lower}"
             )
             raise Blur2VideoError(
-                f"loss is {total.item()} at step {self.step + 1}: training stopped, its last good checkpoint (step {self.saved_step}) kept; "
+                f"loss is {total.item()} at step {self.step + 1}: training stopped, its last good checkpoint (step "
+                f"{self.saved_step}) kept; "
                 f"to continue from there at half the learning rate, run: {command} (if it recurs, check the data)"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -499,7 +507,8 @@ class Trainer:
         val = self._validate_on_rank0(epoch)
         if val and not self.quiet:
             tqdm.write(
-                f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over frames)"
+                f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over "
+                f"frames)"
             )
         return val
 
@@ -525,7 +534,9 @@ class _SampleFailure:
 
     def line(self, step: int, phase: str = "training") -> str:
         return " ".join(
-            f"{self.message}; {phase} stopped at step {step}: {self.fix}, then rerun the same command with --resume".split()
+            (
+                f"{self.message}; {phase} stopped at step {step}: {self.fix}, then rerun the same command with --resume"
+            ).split()
         )
 
 
@@ -640,7 +651,8 @@ def _check_crop(crop: int, dataset: Dataset) -> None:
             size = settings.get("size", 0) if isinstance(settings, dict) else 0
             if isinstance(size, int) and 0 < size < crop:
                 raise Blur2VideoError(
-                    f"[[data.stream]] {getattr(job, 'kind', 'stream')}: its samples are {size}x{size} but train.crop is {crop}; "
+                    f"[[data.stream]] {getattr(job, 'kind', 'stream')}: its samples are {size}x{size} but "
+                    f"train.crop is {crop}; "
                     f"set train.crop to {size} or less (0: whole samples), or raise the stream's size"
                 )
 

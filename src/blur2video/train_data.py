@@ -93,7 +93,8 @@ def build_datasets(cfg: TrainingConfig, frames: int):
         for ds in (train, val):
             if ds.frames != frames:
                 raise Blur2VideoError(
-                    f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set model.frames = {ds.frames} or use another dataset"
+                    f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set "
+                    f"model.frames = {ds.frames} or use another dataset"
                 )
         return train, val
     if not d.stream:
@@ -117,6 +118,7 @@ def real_validation_set(cfg: TrainingConfig, frames: int) -> FolderDataset | Non
     real = FolderDataset(path)
     if real.frames != frames:
         raise Blur2VideoError(
-            f"{real.root}: data.val_real has N={real.frames} frames but the model predicts {frames}; make it with --frames {frames}"
+            f"{real.root}: data.val_real has N={real.frames} frames but the model predicts {frames}; make it with "
+            f"--frames {frames}"
         )
     return real

@@ -55,7 +55,7 @@ def test_flows_warp_the_middle_frame_onto_the_end_frames(scenes: Path, tmp_path:
 def test_meta_keeps_every_motion_and_is_deterministic(scenes: Path, tmp_path: Path) -> None:
     rec = json.loads((scenes / "index.jsonl").read_text().splitlines()[0])
     meta = rec["meta"]
-    assert [l["layer"] for l in meta["layers"]] == ["background", "object_0", "object_1", "object_2"]
+    assert [layer["layer"] for layer in meta["layers"]] == ["background", "object_0", "object_1", "object_2"]
     for layer in meta["layers"]:
         assert {"start_px", "shift_px", "rotation_deg", "log_scale", "centre_px", "source"} <= set(layer)
     assert (meta["n_renders"] - 1) % 4 == 0

@@ -169,7 +169,8 @@ def read_dataset_header(root: Path) -> tuple[dict, list[dict]]:
     frames = settings.get("frames") if isinstance(settings, dict) else None
     if not isinstance(settings, dict) or not (frames is None or (isinstance(frames, int) and frames >= 1)):
         raise Blur2VideoError(
-            f"{header}: not a dataset header (an object whose 'frames' is a count); re-run the synth command to repair it"
+            f"{header}: not a dataset header (an object whose 'frames' is a count); re-run the synth command to "
+            f"repair it"
         )
     records = []
     for number, line in enumerate(lines, 1):

@@ -135,7 +135,8 @@ class DenseBlock(nn.Module):
         starts = [sum(widths[:k]) for k in range(len(widths))]
         if torch.is_grad_enabled():  # differentiable, never cached
             return [
-                self._fanned_weights(k, start, width, pad_to) for k, (start, width) in enumerate(zip(starts, widths, strict=False))
+                self._fanned_weights(k, start, width, pad_to)
+                for k, (start, width) in enumerate(zip(starts, widths, strict=False))
             ]
         key = (pad_to, cin, *((id(p), p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters()))
         if self._fanned_cache[0] != key:

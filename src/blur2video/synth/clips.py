@@ -68,7 +68,8 @@ def _frame_folder_clip(name: str, folder: Path, paths: list[Path]) -> Clip:
     if len(sizes) > 1:
         (s1, p1), (s2, p2) = list(sizes.items())[:2]
         raise Blur2VideoError(
-            f"{folder}: frames of differing sizes in one clip ({p1.name} is {s1[0]}x{s1[1]}, {p2.name} is {s2[0]}x{s2[1]}); resize them or split the clip"
+            f"{folder}: frames of differing sizes in one clip ({p1.name} is {s1[0]}x{s1[1]}, {p2.name} is "
+            f"{s2[0]}x{s2[1]}); resize them or split the clip"
         )
     if not sizes:
         raise Blur2VideoError(f"{folder}: none of its {len(paths)} frames can be read")
@@ -86,7 +87,8 @@ def _video_clip(path: Path) -> Clip:
         reader.close()
     except (RuntimeError, OSError, StopIteration) as exc:
         raise Blur2VideoError(
-            f"{path}: not a readable video ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}); check the file or convert it with ffmpeg"
+            f"{path}: not a readable video ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}); "
+            f"check the file or convert it with ffmpeg"
         ) from None
     w, h = meta["size"]
     if count < 1:
@@ -176,7 +178,8 @@ class ClipReader:
                 raw = next(self._gen)
             except (StopIteration, RuntimeError) as exc:
                 raise Blur2VideoError(
-                    f"{self.clip.video}: the video ends or breaks at frame {self._next} ({exc.__class__.__name__}); it may be truncated"
+                    f"{self.clip.video}: the video ends or breaks at frame {self._next} "
+                    f"({exc.__class__.__name__}); it may be truncated"
                 ) from None
             if self._next >= start:
                 self._cache[self._next] = np.frombuffer(raw, np.uint8).reshape(h, w, 3)

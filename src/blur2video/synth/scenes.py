@@ -201,7 +201,10 @@ class SceneJob:
                 )
             )
             names.append({"layer": f"object_{k}", "crop": crop, "name": name})
-        disp = max(math.hypot(*l.shift) + abs(math.radians(l.rot_deg)) * size + abs(l.log_scale) * size for l in layers)
+        disp = max(
+            math.hypot(*layer.shift) + abs(math.radians(layer.rot_deg)) * size + abs(layer.log_scale) * size
+            for layer in layers
+        )
         m = max(1, math.ceil(s.renders_per_pixel * disp / (s.frames - 1)))
         count = (s.frames - 1) * m + 1
         times = np.linspace(0.0, 1.0, count)

@@ -57,7 +57,8 @@ def _skimage_refs(spec: str) -> list[SourceRef]:
     unknown = [n for n in names if n not in SKIMAGE_PHOTOS + SKIMAGE_GREY_PHOTOS]
     if unknown:
         raise Blur2VideoError(
-            f"unknown scikit-image photo(s) {', '.join(unknown)}; choose from {', '.join(SKIMAGE_PHOTOS + SKIMAGE_GREY_PHOTOS)}"
+            f"unknown scikit-image photo(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(SKIMAGE_PHOTOS + SKIMAGE_GREY_PHOTOS)}"
         )
     return [SourceRef(f"skimage:{n}", None) for n in names]
 

@@ -68,7 +68,8 @@ class VideoJob:
                 )
             if settings.size and settings.size > min(c.width, c.height):
                 raise Blur2VideoError(
-                    f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower --size or use --size 0"
+                    f"{c.name}: crop --size {settings.size} is larger than its {c.width}x{c.height} frames; lower "
+                    f"--size or use --size 0"
                 )
         self.windows = [
             (ci, s)

@@ -134,7 +134,8 @@ def _open_lock(root: Path) -> int | None:
             if time.monotonic() > deadline:
                 os.close(fd)
                 raise Blur2VideoError(
-                    f"{root / LOCK}: held by another synth process for {LOCK_WAIT_S:.0f} s; wait for it or choose another --out"
+                    f"{root / LOCK}: held by another synth process for {LOCK_WAIT_S:.0f} s; wait for it or choose "
+                    f"another --out"
                 ) from None
             time.sleep(0.05)
         except OSError:  # e.g. ENOLCK on a network file system without lock support
@@ -196,7 +197,8 @@ class DatasetWriter:
                     self._take_over(old)
             else:
                 raise Blur2VideoError(
-                    f"{self.root / SETTINGS}: keeps changing (synth runs with other settings are starting on it); choose another --out"
+                    f"{self.root / SETTINGS}: keeps changing (synth runs with other settings are starting on it); "
+                    f"choose another --out"
                 )
             (self.root / "samples").mkdir(exist_ok=True)
         except BaseException:
@@ -274,7 +276,10 @@ class DatasetWriter:
         other settings is resumed only by the same flags, and a skeleton another live process
         is about to fill is left to it."""
         diff = ", ".join(sorted(k for k in set(old) | set(self.header) if old.get(k) != self.header.get(k)))
-        refuse = f"{self.root}: holds a dataset made with other settings ({diff}); rerun with the same flags to resume, or choose another --out"
+        refuse = (
+            f"{self.root}: holds a dataset made with other settings ({diff}); rerun with the same flags to "
+            f"resume, or choose another --out"
+        )
         if not self._holds_no_sample():
             raise Blur2VideoError(refuse)
         if self._lock is None:

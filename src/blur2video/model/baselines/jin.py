@@ -54,7 +54,10 @@ class JinSequential(nn.Module):
         for stage in self.stages:
             known = seq[-1].flatten(1, 2)  # full-scale frames so far (B, K*3, H, W)
             pairs = stage(torch.cat([x, known], dim=1))
-            seq = [torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1) for p, s in zip(pairs, seq, strict=False)]
+            seq = [
+                torch.cat([p[:, :3].unsqueeze(1), s, p[:, 3:].unsqueeze(1)], dim=1)
+                for p, s in zip(pairs, seq, strict=False)
+            ]
         scales = crop_scales(seq, h, w)
         affines = identity_affines(blur, b, self.config.frames, LEVELS)
         return Restoration(frames=scales[-1], scales=scales, affines=affines, image_affines=None, flows=[])
