@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The held-out evaluation sets of the bundled model (README "Pretrained model"): photos, panorama
+# The held-out evaluation sets of the bundled model (docs/model-card.md): photos, panorama
 # views, scenes and GoPro frames the training never used (see configs/bundled/). Run from the
 # repository root; writes to ${1:-heldout}/.
 set -euo pipefail
