@@ -15,6 +15,7 @@ COMMANDS = [
     ["synth", "scenes"],
     ["train"],
     ["restore"],
+    ["serve"],
     ["eval"],
     ["ablate"],
 ]

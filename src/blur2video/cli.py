@@ -510,6 +510,23 @@ def _run_restore(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("serve", help="a local web page for restore: drop a photo, see and download its video")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=_whole(0, 65535), default=7860, help="port (0: any free one)")
+    p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
+    p.add_argument("--max-megapixels", type=_real(0.0, 1e4, low_open=True), default=16.0, help="largest photo accepted")
+    p.add_argument("--max-file-mb", type=_real(0.0, 1e5, low_open=True), default=50.0, help="largest upload accepted")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .serve import Limits, serve
+
+    limits = Limits(max_file_mb=args.max_file_mb, max_megapixels=args.max_megapixels)
+    return serve(args.host, args.port, args.checkpoint, limits, args.device)
+
+
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET"
@@ -595,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth_scenes(synth)
     _add_train(commands)
     _add_restore(commands)
+    _add_serve(commands)
     _add_eval(commands)
     _add_ablate(commands)
     return parser
@@ -612,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         ("synth", "scenes"): _run_synth_scenes,
         ("train", None): _run_train,
         ("restore", None): _run_restore,
+        ("serve", None): _run_serve,
         ("eval", None): _run_eval,
         ("ablate", None): _run_ablate,
     }
