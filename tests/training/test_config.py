@@ -95,7 +95,7 @@ def test_a_bad_key_or_value_is_one_line_naming_it(override: dict, named: str) ->
 def test_the_cli_prints_the_resolved_config_and_refuses_a_typo_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    config = ROOT / "configs" / "demo.toml"
+    config = ROOT / "configs" / "bundled" / "5b-candidate.toml"
     assert main(["train", "--print-config", "--config", str(config), "--set", "train.lr=2e-4", "--steps", "7"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
     expected = resolve(config, [{"train": {"lr": 2e-4, "steps": 7}}])
