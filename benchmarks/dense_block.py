@@ -42,7 +42,7 @@ def main() -> None:
         pieces = [x] + [feature] * (len(weights) - 1)
         rows = []
         for k, ((weight, bias), piece) in enumerate(zip(weights, pieces, strict=False)):
-            seconds = best_of(lambda: F.conv2d(piece, weight, bias, padding=1), 5)
+            seconds = best_of(lambda p=piece, w=weight, b=bias: F.conv2d(p, w, b, padding=1), 5)
             flops = 2 * weight.numel() * args.height * args.width
             rows.append(
                 (f"3x3 conv {k}: {piece.shape[1]} -> {weight.shape[0]} channels", seconds, flops / seconds / 1e9)
@@ -52,7 +52,8 @@ def main() -> None:
             torch_ops = best_of(lambda: block(x), 5)
     convs = sum(r[1] for r in rows)
     print(
-        f"dense block {args.cin} -> {args.cout}, growth {args.growth}, {args.width}x{args.height}, 2 threads; oneDNN GEMM {rates['oneDNN GEMM']:.0f} GFLOP/s"
+        f"dense block {args.cin} -> {args.cout}, growth {args.growth}, {args.width}x{args.height}, 2 threads; "
+        f"oneDNN GEMM {rates['oneDNN GEMM']:.0f} GFLOP/s"
     )
     print()
     print("| part | ms | GFLOP/s |")
@@ -69,7 +70,8 @@ def main() -> None:
     if kernels is not None:
         print()
         print(
-            f"Whole block: the kernels take {kernels / torch_ops:.2f}x the torch ops' time; the rest {(kernels - convs) / (torch_ops - convs):.2f}x."
+            f"Whole block: the kernels take {kernels / torch_ops:.2f}x the torch ops' time; "
+            f"the rest {(kernels - convs) / (torch_ops - convs):.2f}x."
         )
 
 

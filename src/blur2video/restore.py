@@ -164,7 +164,8 @@ class Restorer:
         path = bundled_weights()
         if not path.is_file():
             raise Blur2VideoError(
-                f"{path}: the bundled model is missing from this installation; reinstall blur2video or pass --checkpoint"
+                f"{path}: the bundled model is missing from this installation; "
+                "reinstall blur2video or pass --checkpoint"
             )
         return cls.from_checkpoint(path, device)
 

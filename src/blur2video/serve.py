@@ -38,8 +38,8 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
-from .fileio import write_png
 from .errors import Blur2VideoError
+from .fileio import write_png
 from .outputs import motion_summary, output_name, write_gif, write_motion_png, write_mp4
 from .restore import Motion, RestoredVideo, Restorer, _tiles, bundled_example
 
