@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("DATASET and streamed datasets", {"data"}),
     ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
     ("evaluation and restore", {"evaluate", "restore", "outputs", "ablate"}),
-    ("entry points", {"cli", "__main__", "__init__"}),
+    ("entry points", {"cli", "serve", "__main__", "__init__"}),
 )
 RANK = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
 
