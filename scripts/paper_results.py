@@ -412,7 +412,12 @@ def render(args: argparse.Namespace) -> None:
         "CROSS": cross_section,
     }
     for key, make in sections.items():
-        template = template.replace("{" + key + "}", "\n".join(make(out)))
+        try:
+            lines = make(out)
+        except FileNotFoundError as missing:  # a step not run yet: the page says so instead of guessing
+            where = Path(missing.filename).relative_to(out)
+            lines = [f"Not run yet (`{where}` is missing): the command above runs it."]
+        template = template.replace("{" + key + "}", "\n".join(lines))
     for step in ("data", "table5", "propagation", "cross"):
         template = template.replace("{WALL_" + step.upper() + "}", f"{wall.get(step, float('nan')) / 60:.0f} min")
     template = template.replace("{STEPS}", str(args.steps)).replace("{STEPS7}", str(2 * args.steps))
