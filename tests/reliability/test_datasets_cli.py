@@ -62,6 +62,7 @@ TRN = ["train", "--out", "o"]
 RST = ["restore", "x.png"]
 EVL = ["eval", "--checkpoint", "a.safetensors", "--data", "d", "--out", "o"]
 ABL = ["ablate", "--data", "d", "--out", "o", "--steps", "5"]
+SRV = ["serve"]
 
 BAD = [
     (ROT, "--samples", "0"),
@@ -120,6 +121,9 @@ BAD = [
     (ABL, "--jobs", "0"),
     (ABL, "--eval-samples", "0"),
     (ABL, "--seeds", "-1"),
+    (SRV, "--port", "70000"),
+    (SRV, "--max-megapixels", "0"),
+    (SRV, "--max-file-mb", "nan"),
 ]
 
 
