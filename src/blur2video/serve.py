@@ -46,8 +46,8 @@ from .restore import Motion, RestoredVideo, Restorer, _tiles, bundled_example
 PIP = "pip install 'blur2video[serve]'"
 TILE_PIXELS = 1280 * 736  # restore's default: above it a photo is restored in tiles
 OVERLAP = 96  # restore's default tile overlap
-KEEP = 3  # results kept in memory for their downloads (a 720p result holds ~50 MB)
-KEEP_BYTES = 2 << 30  # ... and fewer when they are large (a 16 MP result holds ~800 MB); the newest always
+KEEP = 3  # results kept in memory for their downloads (a 720p result holds ~75 MB)
+KEEP_BYTES = 2 << 30  # ... and fewer when they are large (a 16 MP result holds ~1.3 GB); the newest always
 PREVIEW_SIDE = 1600  # the page shows frames at most this long; downloads are full size
 FPS = 8.0
 ROUTE = "/b2v"  # results and downloads, served from memory
@@ -76,9 +76,7 @@ class Result:
     tiles: int
     notes: list[str]
     frames: np.ndarray  # (N, H, W, 3) uint8
-    affines: np.ndarray  # (N, 2, 3)
-    flow: np.ndarray | None  # (N, 2, H, W) float16 for the motion picture, dropped once it is made
-    summary: dict  # motion.json
+    motion: Motion  # restore's own, for motion.json, the motion picture and the page's table
     files: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,8 +84,11 @@ class Result:
         return [f"{self.name}.gif", f"{self.name}.mp4", f"{self.name}_frames.zip", "motion.json", "motion.png"]
 
     def nbytes(self) -> int:
-        flow = 0 if self.flow is None else self.flow.nbytes
-        return self.frames.nbytes + flow + sum(len(data) for data in self.files.values())
+        return self.frames.nbytes + self.motion.flow.nbytes + sum(len(data) for data in self.files.values())
+
+    def video(self) -> RestoredVideo:
+        """What outputs.py's writers take (the motion is all that motion.json and motion.png read)."""
+        return RestoredVideo(frames=self.frames, motion=self.motion, blur=self.frames[len(self.frames) // 2])
 
 
 def plan(width: int, height: int, tile_pixels: int = TILE_PIXELS, overlap: int = OVERLAP) -> tuple[int, int]:
@@ -218,14 +219,11 @@ class Service:
             tiles=tiles,
             notes=notes,
             frames=frames,
-            affines=video.motion.affines,
-            flow=video.motion.flow.astype(np.float16),
-            summary=motion_summary(video),
+            motion=video.motion,
         )
         result.files["input.jpg"] = _jpeg(np.clip(np.rint(video.blur * 255), 0, 255).astype(np.uint8))
         for j, frame in enumerate(frames):
             result.files[f"frame_{j}.jpg"] = _jpeg(frame)
-        result.files["motion.json"] = json.dumps(result.summary, indent=1).encode()
         with self._store:
             self.results[result.token] = result
             while len(self.results) > self.keep or (
@@ -243,8 +241,6 @@ class Service:
         with result.lock:
             if name not in result.files:
                 result.files[name] = self._make(result, name)
-                if name == "motion.png":
-                    result.flow = None
             return result.files[name]
 
     def _make(self, result: Result, name: str) -> bytes:
@@ -259,8 +255,9 @@ class Service:
             elif name.endswith(".mp4"):
                 write_mp4(path, result.frames, FPS, False)
             elif name == "motion.png":
-                motion = Motion(result.affines, result.flow.astype(np.float32), np.zeros(0), np.zeros(0))
-                write_motion_png(path, RestoredVideo(frames=result.frames, motion=motion, blur=result.frames[0]))
+                write_motion_png(path, result.video())
+            elif name == "motion.json":  # as restore writes it
+                path.write_text(json.dumps(motion_summary(result.video()), indent=1))
             else:  # the frames as restore writes them, in a zip (PNG is compressed already: stored)
                 with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
                     for j, frame in enumerate(result.frames):
@@ -319,6 +316,9 @@ HEAD = """<script>
       v.dataset.started = "1";
       show(v, 0);
       play(v);
+      // the motion picture is made when first asked for: ask once the frames are on screen
+      const frames = [...v.querySelectorAll(".b2v-frame")].map((f) => f.decode().catch(() => null));
+      Promise.all(frames).then(() => v.querySelectorAll("img[data-src]").forEach((i) => { i.src = i.dataset.src; }));
     });
   }).observe(document.documentElement, { childList: true, subtree: true });
 })();
@@ -345,24 +345,27 @@ CSS = """
 """
 
 
-def _motion_rows(summary: dict) -> str:
-    """Per frame: how the middle frame's content moved (centre shift, rotation, zoom) and the
-    size of the whole and the local (non-affine) motion."""
+def _motion_rows(result: Result) -> str:
+    """Per frame, how the middle frame's content moved (the centre's shift, rotation, zoom: from
+    the fitted affine) and the size of the local, non-affine motion; cheap, unlike motion.json's
+    per-pixel statistics, so the page shows it at once."""
+    w, h = result.size
+    centre = np.array([w / 2, h / 2, 1.0])
+    confidence = result.motion.confidence
     rows = []
-    for f in summary["frames"]:
-        a = np.asarray(f["affine_px"], dtype=float)
-        dx, dy = f["displacement_px"]["centre"]
+    for j, a in enumerate(result.motion.affines.astype(float)):
+        dx, dy = a @ centre - centre[:2]
         angle = math.degrees(math.atan2(a[1, 0], a[0, 0]))
         zoom = math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]))
-        conf = f"<td>{f['confidence']:.2f}</td>" if "confidence" in f else ""
+        conf = "" if confidence is None else f"<td>{confidence[j]:.2f}</td>"
         rows.append(
-            f"<tr><td>{f['frame']}</td><td>{dx:+.1f}</td><td>{dy:+.1f}</td><td>{angle:+.2f}</td>"
-            f"<td>{zoom:.3f}</td><td>{f['flow_mean_px']:.1f}</td><td>{f['local_mean_px']:.1f}</td>{conf}</tr>"
+            f"<tr><td>{j}</td><td>{dx:+.1f}</td><td>{dy:+.1f}</td><td>{angle:+.2f}</td><td>{zoom:.3f}</td>"
+            f"<td>{result.motion.local_mean[j]:.2f}</td>{conf}</tr>"
         )
-    conf_head = "<th>confidence</th>" if summary["frames"] and "confidence" in summary["frames"][0] else ""
+    conf_head = "" if confidence is None else "<th>confidence</th>"
     return (
         '<table class="b2v-table"><tr><th>frame</th><th>centre dx px</th><th>dy px</th><th>rotation °</th>'
-        f"<th>zoom</th><th>mean motion px</th><th>local px</th>{conf_head}</tr>{''.join(rows)}</table>"
+        f"<th>zoom</th><th>local motion px</th>{conf_head}</tr>{''.join(rows)}</table>"
     )
 
 
@@ -392,12 +395,14 @@ def viewer_html(result: Result) -> str:
 </div>
 <div class="b2v-downloads">Download: {links}</div>
 <details open><summary>Motion of each frame relative to the middle frame</summary>
-{_motion_rows(result.summary)}
-<img class="b2v-motion" src="{base}/motion.png" alt="motion picture">
+{_motion_rows(result)}
+<img class="b2v-motion" data-src="{base}/motion.png" alt="motion picture">
 </details></div>"""
 
 
-def status_html(kind: str, text: str, notes: list[str] = (), done: float | None = None, total: float | None = None):
+def status_html(
+    kind: str, text: str, notes: list[str] = (), done: float | None = None, total: float | None = None
+) -> str:
     """The status box: a message, a progress bar while a restore runs, an error in one line."""
     bar = ""
     if kind == "running":  # without an estimate the bar only says that work goes on
@@ -544,6 +549,12 @@ def build_app(service: Service, scratch: Path) -> Any:
         return Response(data, media_type=MEDIA.get(Path(name).suffix, "application/octet-stream"), headers=headers)
 
     blocks.queue(default_concurrency_limit=1)
+    # Gradio's queue looks for work every 1 ms and for progress every 10 ms (2.7% of a core, all
+    # the time: on 2 cores, taken from the restores); every 20 ms and 100 ms cost 0.3% and delay
+    # a restore's start by at most 20 ms.
+    queue = getattr(blocks, "_queue", None)
+    if hasattr(queue, "sleep_when_free") and hasattr(queue, "progress_update_sleep_when_free"):
+        queue.sleep_when_free, queue.progress_update_sleep_when_free = 0.02, 0.1
     mounted = gr.mount_gradio_app(
         app,
         blocks,

@@ -5,6 +5,7 @@ and no connection leaving the machine."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import signal
@@ -131,19 +132,36 @@ def _rss_mb() -> float:
         return int(re.search(r"VmRSS:\s+(\d+) kB", status.read())[1]) / 1024
 
 
+def rest_upload(live: Live, path: Path) -> tuple[str, str]:
+    """One upload through Gradio's documented REST API, as curl would make it (a client that keeps
+    no state, so the process's memory is the server's)."""
+    import httpx
+
+    with httpx.Client(base_url=live.url, timeout=300) as http:
+        (uploaded,) = http.post("/gradio_api/upload", files={"files": (path.name, path.read_bytes())}).json()
+        payload = {"path": uploaded, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+        event = http.post("/gradio_api/call/restore", json={"data": [payload]}).json()["event_id"]
+        stream = http.get(f"/gradio_api/call/restore/{event}").text
+    status, viewer, _ = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])
+    return status, viewer
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc (Linux)")
 def test_twenty_sequential_uploads_hold_memory_flat(live: Live, tmp_path: Path) -> None:
-    """Each upload also fetches what the page fetches (frames, motion picture) and one download."""
-    api, photo, rss = client(live), save_photo(tmp_path / "cup.png", 64, 96), []
+    """Each upload also fetches what the page fetches (frames, motion picture) and one download.
+    A 224x224 photo's result holds ~4 MB (flow, frames, files): kept for every upload, 15 of them
+    would add 60 MB. What does move is the allocator settling (the process keeps freed memory:
+    blur2video.runtime), a few MB spread over the first uploads."""
+    photo, rss = save_photo(tmp_path / "cup.png", 224, 224), []
     for _ in range(20):
-        (status, viewer) = upload(live, photo, api)[-1]
+        status, viewer = rest_upload(live, photo)
         assert "Restored cup.png" in status
         for name in ("frame_0.jpg", "input.jpg", "motion.png", "cup.gif"):
             get(live, viewer, name)
         gc.collect()
         rss.append(_rss_mb())
     print(f"\nresident memory over 20 uploads (MB): {' '.join(f'{r:.0f}' for r in rss)}")
-    assert rss[-1] - rss[4] < 20, f"memory grew {rss[-1] - rss[4]:.0f} MB from upload 5 to 20"
+    assert rss[-1] - rss[4] < 30, f"memory grew {rss[-1] - rss[4]:.0f} MB from upload 5 to 20"
     assert len(live.service.results) == live.service.keep
 
 

@@ -94,7 +94,7 @@ def test_upload_shows_the_animation_at_1280x720(page_url, tmp_path: Path) -> Non
             slider = page.locator(".b2v-slider")  # the slider picks a frame and pauses
             slider.evaluate("s => { s.value = '3'; s.dispatchEvent(new Event('input', { bubbles: true })); }")
             assert viewer.get_attribute("data-frame") == "3" and viewer.get_attribute("data-playing") == "0"
-            assert page.locator(".b2v-label").inner_text() == "frame 4 of 7 (middle)"
+            assert page.locator(".b2v-label").inner_text() == "frame 3 (middle)"
             page.wait_for_timeout(400)
             assert viewer.get_attribute("data-frame") == "3"
 
