@@ -60,6 +60,7 @@ VID = ["synth", "video", "--source", "v", "--out", "o"]
 SCN = ["synth", "scenes", "--out", "o"]
 TRN = ["train", "--out", "o"]
 RST = ["restore", "x.png"]
+SRV = ["serve"]
 EVL = ["eval", "--checkpoint", "a.safetensors", "--data", "d", "--out", "o"]
 ABL = ["ablate", "--data", "d", "--out", "o", "--steps", "5"]
 SRV = ["serve"]
@@ -113,6 +114,11 @@ BAD = [
     (RST, "--fps", "inf"),
     (RST, "--max-pixels", "0"),
     (RST, "--threads", "0"),
+    (SRV, "--port", "70000"),
+    (SRV, "--port", "-1"),
+    (SRV, "--max-megapixels", "0"),
+    (SRV, "--max-megapixels", "nan"),
+    (SRV, "--max-file-mb", "-1"),
     (EVL, "--batch-size", "0"),
     (EVL, "--samples", "-3"),
     (EVL, "--samples", "two"),
