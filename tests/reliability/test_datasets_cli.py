@@ -60,7 +60,6 @@ VID = ["synth", "video", "--source", "v", "--out", "o"]
 SCN = ["synth", "scenes", "--out", "o"]
 TRN = ["train", "--out", "o"]
 RST = ["restore", "x.png"]
-SRV = ["serve"]
 EVL = ["eval", "--checkpoint", "a.safetensors", "--data", "d", "--out", "o"]
 ABL = ["ablate", "--data", "d", "--out", "o", "--steps", "5"]
 SRV = ["serve"]
@@ -127,9 +126,6 @@ BAD = [
     (ABL, "--jobs", "0"),
     (ABL, "--eval-samples", "0"),
     (ABL, "--seeds", "-1"),
-    (SRV, "--port", "70000"),
-    (SRV, "--max-megapixels", "0"),
-    (SRV, "--max-file-mb", "nan"),
 ]
 
 
