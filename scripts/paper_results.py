@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from blur2video.evaluate import BLUR_ROW
+
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [1, 2, 3]
 TEST_EVERY = 5  # every 5th photo (sorted by name) is held out for testing: 5 of the 28
@@ -287,12 +289,12 @@ def fig6_section(out: Path) -> list[str]:
     model, mean over its seeds) and the blurred input, from Table 5's evaluation."""
     report = json.loads((out / "table5-n3" / "eval" / "report.json").read_text())
     index = [json.loads(line) for line in (out / "rot3-test" / "index.jsonl").read_text().splitlines() if line]
-    angles = np.array([r["meta"]["angle_deg"] for r in index][: len(report["rows"][0]["psnr_samples"])])
+    blur = np.array(_row(report, BLUR_ROW)["psnr_samples"], float)
+    angles = np.array([r["meta"]["angle_deg"] for r in index][: len(blur)])
     edges = np.linspace(angles.min(), angles.max() + 1e-9, 6)
     which = np.digitize(angles, edges[1:-1])
     full = [r for r in report["rows"] if r["name"].startswith("full/")]
     ours = np.mean([np.array(r["psnr_samples"], float) for r in full], axis=0)
-    blur = np.array(_row(report, report["rows"][0]["name"])["psnr_samples"], float)
     lines = [
         "| rotation (degrees) | samples | ours: first / middle / last | blurred input: first / middle / last "
         "| gain, mean |",
@@ -336,7 +338,7 @@ def _plot_fig6(path: Path, edges: np.ndarray, which: np.ndarray, ours: np.ndarra
 
 def propagation_section(out: Path) -> list[str]:
     report = json.loads((out / "propagation" / "eval" / "report.json").read_text())
-    blur = np.array(report["rows"][0]["psnr_samples"], float)
+    blur = np.array(_row(report, BLUR_ROW)["psnr_samples"], float)
     n = blur.shape[1]
     mid = n // 2
     lines = [
@@ -388,7 +390,7 @@ def cross_section(out: Path) -> list[str]:
         if not path.exists():
             return ["Not run: the dynamic-blur sets need `--gopro` (see `data`)."]
         report = json.loads(path.read_text())
-        blur = report["rows"][0]["psnr_frames"]
+        blur = _row(report, BLUR_ROW)["psnr_frames"]
         mid = len(blur) // 2
         for kind in ("rotation", "video"):
             rows = [np.array(r["psnr_frames"], float) for r in report["rows"] if r["name"].startswith(kind + "-")]
