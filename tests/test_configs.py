@@ -20,6 +20,7 @@ from blur2video.train_config import TrainingConfig, resolve
 from blur2video.train_data import build_datasets, data_path, stream_source
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"  # optional: a clone elsewhere has none
 CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.toml") if p.name != "recipe.toml")
 EXPERIMENTS = sorted((ROOT / "experiments" / "configs").glob("*.toml"))
 
@@ -55,6 +56,7 @@ def test_the_presets_and_the_recipe_are_all_configs_holds() -> None:
     assert [s.average for s in stages] == [1, 1, 1, 3, 1, 1] and [s.fp16 for s in stages].count(False) == 1
 
 
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"the configs' data defaults to {SHARED_DATA}, absent here")
 def test_the_last_stage_is_the_config_the_bundled_weights_record() -> None:
     recorded = TrainingConfig.from_dict(json.loads(read_metadata(bundled_weights())["train_config"]), "metadata")
     cfg = resolve(ROOT / "configs" / "bundled" / "5b-candidate.toml", [])
@@ -92,6 +94,7 @@ def test_a_preset_without_its_data_says_what_it_needs_in_one_line(config: str, k
     assert f"--set data.{key}=PATH" in done.stderr and "--source" not in done.stderr
 
 
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"the configs' data defaults to {SHARED_DATA}, absent here")
 def test_a_missing_data_path_is_refused_with_the_key_to_set(tmp_path: Path) -> None:
     cfg = resolve(ROOT / "configs" / "jin.toml", [{"data": {"gopro": str(tmp_path / "nowhere")}}])
     with pytest.raises(Blur2VideoError) as err:
