@@ -30,6 +30,8 @@ import traceback
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +148,12 @@ class Service:
         self.scratch = scratch  # where downloads are written before they are read back (None: the system's)
         self.results: OrderedDict[str, Result] = OrderedDict()
         self.rate: float | None = None  # seconds per pixel the network processes, from the last restore
-        self.busy = threading.Lock()  # one restore at a time, whoever calls
+        # One thread restores and one makes downloads, for the service's whole life: restores run
+        # one at a time whoever calls, and the allocator keeps one pool of freed memory per thread
+        # (blur2video.runtime keeps what it frees) instead of one per short-lived or pooled thread,
+        # which let resident memory climb in steps over the first dozen uploads.
+        self._restoring = ThreadPoolExecutor(1, thread_name_prefix="blur2video-restore")
+        self._making = ThreadPoolExecutor(1, thread_name_prefix="blur2video-download")
         self._store = threading.Lock()
         self.runs: list[tuple[float, float]] = []  # (start, end) of each restore, in time.monotonic()
 
@@ -190,24 +197,34 @@ class Service:
     def estimate(self, width: int, height: int) -> float | None:
         return None if self.rate is None else self.rate * plan(width, height, self.limits.tile_pixels)[1]
 
+    def submit(self, path: Path, shown: str) -> Future[Result]:
+        """Queue one photo on the restore thread; the future raises what :meth:`restore` raises."""
+        return self._restoring.submit(self._restore, path, shown)
+
     def restore(self, path: Path, shown: str) -> Result:
         """Check, restore and keep one photo; Blur2VideoError (one line, naming ``shown`` rather
         than the temporary file) for anything the page refuses or cannot read."""
+        return self.submit(path, shown).result()
+
+    def close(self) -> None:
+        """Let queued work finish and stop the service's two threads."""
+        self._restoring.shutdown()
+        self._making.shutdown()
+
+    def _restore(self, path: Path, shown: str) -> Result:
         width, height = self.check(path, shown)
         tiles, pixels = plan(width, height, self.limits.tile_pixels)
         notes: list[str] = []
-        with self.busy:
-            start = time.monotonic()
-            try:
-                video = self.restorer.restore(path, max_pixels=self.limits.tile_pixels, notes=notes)
-            except Blur2VideoError as exc:
-                raise Blur2VideoError(str(exc).replace(str(path), shown)) from None
-            end = time.monotonic()
-            self.runs = [*self.runs[-99:], (start, end)]
-            if self.rate is None or pixels >= 100_000:  # small photos are mostly fixed costs
-                self.rate = (end - start) / pixels
-            result = self._keep(video, shown, tiles, end - start, [n.replace(str(path), shown) for n in notes])
-        return result
+        start = time.monotonic()
+        try:
+            video = self.restorer.restore(path, max_pixels=self.limits.tile_pixels, notes=notes)
+        except Blur2VideoError as exc:
+            raise Blur2VideoError(str(exc).replace(str(path), shown)) from None
+        end = time.monotonic()
+        self.runs = [*self.runs[-99:], (start, end)]
+        if self.rate is None or pixels >= 100_000:  # small photos are mostly fixed costs
+            self.rate = (end - start) / pixels
+        return self._keep(video, shown, tiles, end - start, [n.replace(str(path), shown) for n in notes])
 
     def _keep(self, video: RestoredVideo, shown: str, tiles: int, seconds: float, notes: list[str]) -> Result:
         frames = video.frames_uint8()
@@ -240,7 +257,7 @@ class Service:
             return None
         with result.lock:
             if name not in result.files:
-                result.files[name] = self._make(result, name)
+                result.files[name] = self._making.submit(self._make, result, name).result()
             return result.files[name]
 
     def _make(self, result: Result, name: str) -> bytes:
@@ -438,29 +455,22 @@ def run_restore(service: Service, path: Path, shown: str, delete: bool) -> Itera
         what = f"Restoring {shown}: {service.describe(width, height)}"
         total = service.estimate(width, height)
         yield status_html("running", what + "...", total=total, done=0.0), ""
-        box: dict[str, Any] = {}
-
-        def work() -> None:
+        start, job = time.monotonic(), service.submit(path, shown)
+        while True:
             try:
-                box["result"] = service.restore(path, shown)
-            except Blur2VideoError as exc:
-                box["error"] = str(exc)
-            except Exception as exc:  # a bug must not reach the page as a traceback: the log has it
-                traceback.print_exc()
-                box["error"] = f"{shown}: internal error ({type(exc).__name__}); the server's log has the details"
-
-        worker = threading.Thread(target=work, daemon=True)
-        start = time.monotonic()
-        worker.start()
-        while worker.is_alive():
-            worker.join(timeout=2.0)  # the status every 2 s: each update costs the page a render
-            if worker.is_alive():
+                result = job.result(timeout=2.0)  # the status every 2 s: each update costs the page a render
+                break
+            except FutureTimeout:
                 elapsed = time.monotonic() - start
                 yield status_html("running", f"{what}... {_duration(elapsed)} so far", total=total, done=elapsed), ""
-        if "error" in box:
-            yield status_html("error", box["error"]), ""
-            return
-        result = box["result"]
+            except Blur2VideoError as exc:
+                yield status_html("error", str(exc)), ""
+                return
+            except Exception as exc:  # a bug must not reach the page as a traceback: the log has it
+                traceback.print_exception(exc)
+                why = f"{shown}: internal error ({type(exc).__name__}); the server's log has the details"
+                yield status_html("error", why), ""
+                return
         done = f"Restored {shown} ({result.size[0]}x{result.size[1]}) in {_duration(result.seconds)}"
         done += "" if result.tiles == 1 else f", {result.tiles} tiles"
         yield status_html("done", done, result.notes), viewer_html(result)
@@ -646,6 +656,7 @@ def serve(
                 uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
             except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again: here it is the way out
                 pass
+            service.close()
             print("blur2video serve: stopped", file=sys.stderr, flush=True)
         finally:
             sock.close()

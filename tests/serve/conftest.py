@@ -95,4 +95,5 @@ def live(restorer: Restorer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield Live(url, service, scratch, cwd, outbound)
         finally:
             stop()
+            service.close()
             _watching.remove(outbound)

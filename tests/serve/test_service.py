@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from .conftest import TEST_LIMITS, files_under, save_photo
 
 
 @pytest.fixture
-def service(restorer: Restorer, tmp_path: Path) -> Service:
-    return Service(restorer, TEST_LIMITS, tmp_path / "scratch")
+def service(restorer: Restorer, tmp_path: Path) -> Iterator[Service]:
+    service = Service(restorer, TEST_LIMITS, tmp_path / "scratch")
+    yield service
+    service.close()
 
 
 def test_plan_counts_the_tiles_restore_runs(restorer: Restorer, tmp_path: Path, monkeypatch) -> None:
