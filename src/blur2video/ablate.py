@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from .errors import Blur2VideoError
 from .evaluate import BLUR_ROW, evaluate
 from .fileio import atomic_write_bytes
@@ -45,7 +46,9 @@ def variant_config(
 
 
 def _train_variant(args: tuple) -> str:
-    cfg, out, device, index = args
+    """Train one variant; its own progress shows only when variants train one at a time (parallel
+    ones would draw over each other)."""
+    cfg, out, device, index, label, quiet = args
     from .train import train
 
     if device == "cuda-round-robin":
@@ -53,7 +56,7 @@ def _train_variant(args: tuple) -> str:
 
         device = f"cuda:{index % max(1, torch.cuda.device_count())}"
     resume = (Path(out) / "last.json").exists()  # a rerun continues unfinished variants
-    return str(train(cfg, out, device=device, resume=resume, quiet=True))
+    return str(train(cfg, out, device=device, resume=resume, quiet=quiet, desc=f"train {label}"))
 
 
 def ablate(
@@ -100,19 +103,24 @@ def ablate(
         device = "cuda-round-robin"
     runs = [(n, None, n) for n in names] if seeds is None else [(n, s, f"{n}/seed-{s}") for n in names for s in seeds]
     work = [
-        (variant_config(base, n, steps, data, val_data, s), str(out / label), device, i)
+        (variant_config(base, n, steps, data, val_data, s), str(out / label), device, i, label, jobs > 1)
         for i, (n, s, label) in enumerate(runs)
     ]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            models = list(pool.map(_train_variant, work))
-    else:
-        models = [_train_variant(w) for w in work]
+    with progress.track(len(work), "ablate", "variant") as bar:
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_train_variant, w) for w in work]
+                for _ in as_completed(futures):
+                    bar.update(1)
+                models = [f.result() for f in futures]
+        else:
+            models = []
+            for w in work:
+                models.append(_train_variant(w))
+                bar.update(1)
     eval_device = "auto" if device == "cuda-round-robin" else device
     labels = [label for _, _, label in runs]
-    report = evaluate(
-        models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=labels, quiet=True
-    )
+    report = evaluate(models, val_data or data, out / "eval", device=eval_device, samples=eval_samples, names=labels)
     rows = {r["name"]: r for r in report["rows"]}
     table = {
         "data": data,

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from . import progress
 from .conventions import frame_count_problem
 from .errors import Blur2VideoError
 from .runtime import keep_freed_memory
@@ -105,6 +106,11 @@ SEED = _whole(0, 2**63 - 1)  # numpy's SeedSequence refuses negative seeds, torc
 PIXELS = _real(0.0, 1e4)  # motion over the exposure, in pixels
 
 
+def _add_quiet(p: argparse._ActionsContainer) -> None:
+    """--quiet, the same on every long command (the choice itself is blur2video.progress's)."""
+    p.add_argument("--quiet", action="store_true", help="no progress bar or step lines: stderr shows errors only")
+
+
 class _Distinct(argparse.Action):
     """A list option whose items must differ (duplicate labels or variants would collapse rows)."""
 
@@ -166,6 +172,7 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
     p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
     p.add_argument("--force", action="store_true", help="accept panoramas that are not 2:1")
+    _add_quiet(p)
 
 
 def _run_synth_rotation(args: argparse.Namespace) -> int:
@@ -212,6 +219,7 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--workers", type=COUNT, default=1)
     p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
+    _add_quiet(p)
 
 
 def _run_synth_video(args: argparse.Namespace) -> int:
@@ -257,6 +265,7 @@ def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--workers", type=COUNT, default=1)
     p.add_argument("--shard", type=_shard, default=None)
+    _add_quiet(p)
 
 
 def _run_synth_scenes(args: argparse.Namespace) -> int:
@@ -310,7 +319,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    _add_quiet(p)
     p.add_argument(
         "--print-config",
         action="store_true",
@@ -539,6 +548,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
+    _add_quiet(p)
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -580,6 +590,7 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation",
     )
     p.add_argument("--device", default="auto")
+    _add_quiet(p)
 
 
 def _run_ablate(args: argparse.Namespace) -> int:
@@ -624,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     # torch warns in three lines when train.workers exceeds the CPUs this process may use; the
     # user asked for those workers, and every error of ours must stay one line on stderr.
     warnings.filterwarnings("ignore", message="This DataLoader will create")
+    previous = progress.set_mode("quiet" if getattr(args, "quiet", False) else "auto")
     handlers = {
         ("synth", "rotation"): _run_synth_rotation,
         ("synth", "video"): _run_synth_video,
@@ -642,3 +654,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("blur2video: interrupted; rerun the same command (with --resume for train) to continue", file=sys.stderr)
         return 130
+    finally:
+        progress.set_mode(previous)

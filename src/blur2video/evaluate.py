@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from . import progress
 from .checkpoints import load_model
 from .data.dataset import FolderDataset
 from .errors import Blur2VideoError
@@ -139,8 +139,8 @@ def evaluate(
     grid: list[tuple] = []
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=0)
     index = 0
-    with torch.inference_mode():
-        for blur, target in tqdm(loader, desc="eval", disable=True if quiet else None):
+    with torch.inference_mode(), progress.track(len(loader), "eval", "batch", enabled=not quiet) as bar:
+        for blur, target in loader:
             b, n, _, h, w = target.shape
             truths = [rotation_flows(metas[index + i], n, h, w) for i in range(b)]
             rows[BLUR_ROW].add(score_sequences(blur.unsqueeze(1).expand_as(target), target))
@@ -164,6 +164,7 @@ def evaluate(
             if len(grid) < 3:
                 grid += [(blur[i], target[i], [p[i] for p in preds]) for i in range(min(b, 3 - len(grid)))]
             index += b
+            bar.update(1)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,8 @@ import torch.distributed as dist
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
-from tqdm import tqdm
 
+from . import progress
 from .checkpoints import (
     ARCHS,
     load_matching_weights,
@@ -71,8 +71,9 @@ class Trainer:
         amp: bool = False,
         resume: bool = False,
         quiet: bool = False,
+        desc: str = "train",
     ) -> None:
-        self.cfg, self.out, self.quiet = cfg, Path(out), quiet
+        self.cfg, self.out, self.quiet, self.desc = cfg, Path(out), quiet, desc
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = pick_device(device)
@@ -96,7 +97,7 @@ class Trainer:
         if t.init and not (resume and (self.out / "last.json").exists()):  # a resumed run has its own weights
             copied, total = load_matching_weights(self.model, t.init)
             if self.rank == 0 and not quiet:
-                tqdm.write(f"started from {t.init}: {copied} of {total} tensors")
+                progress.say(f"started from {t.init}: {copied} of {total} tensors")
         self.train_set, self.val_set = build_datasets(cfg, self.model_cfg.frames)
         self.real_set = real_validation_set(cfg, self.model_cfg.frames)
         _check_crop(t.crop, self.train_set)
@@ -254,7 +255,7 @@ class Trainer:
             group["initial_lr"], group["lr"] = base, lr
         sched._last_lr = [lr for _ in self.optimizer.param_groups]
         if notes and self.rank == 0 and not self.quiet:
-            tqdm.write(f"resumed at step {self.step}: {'; '.join(notes)}; the rate is now {lr:g}")
+            progress.say(f"resumed at step {self.step}: {'; '.join(notes)}; the rate is now {lr:g}")
 
     def save_checkpoint(self) -> Path:
         """Write checkpoints/step-N/ whole (temporary folder, then rename), then point last.json at it."""
@@ -427,12 +428,8 @@ class Trainer:
         """Train to ``total_steps``; returns the last validation figures."""
         t = self.cfg.train
         self.model.train()
-        bar = tqdm(
-            total=self.total_steps,
-            initial=self.step,
-            disable=None if self.rank == 0 and not self.quiet else True,
-            desc="train",
-            dynamic_ncols=True,
+        bar = progress.track(
+            self.total_steps, self.desc, "step", initial=self.step, enabled=self.rank == 0 and not self.quiet
         )
         val: dict = {}
         previous = self.stop.install()
@@ -451,8 +448,7 @@ class Trainer:
                         self.step += 1
                         seen += blur.shape[0] * self.world
                         elapsed = time.perf_counter() - started
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{terms['total']:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
+                        bar.update(1, loss=f"{terms['total']:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
                         if self.writer is not None and self.step % t.log_every == 0:
                             for k, v in terms.items():
                                 self.writer.add_scalar(f"train/{k}", v, self.step)
@@ -506,7 +502,7 @@ class Trainer:
     def _end_of_epoch(self, epoch: int) -> dict:
         val = self._validate_on_rank0(epoch)
         if val and not self.quiet:
-            tqdm.write(
+            progress.say(
                 f"epoch {epoch} step {self.step}: validation PSNR {val['psnr']:.2f} dB (order-invariant, mean over "
                 f"frames)"
             )
@@ -710,9 +706,11 @@ def train(
     amp: bool = False,
     resume: bool = False,
     quiet: bool = False,
+    desc: str = "train",
 ) -> Path:
-    """Train a model as ``cfg`` says into RUN folder ``out``; returns the final model file."""
-    trainer = Trainer(cfg, out, device=device, amp=amp, resume=resume, quiet=quiet)
+    """Train a model as ``cfg`` says into RUN folder ``out``; returns the final model file.
+    ``desc`` names the run in its progress (ablate trains several)."""
+    trainer = Trainer(cfg, out, device=device, amp=amp, resume=resume, quiet=quiet, desc=desc)
     try:
         trainer.fit()
     finally:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import struct
-import sys
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from PIL import Image
-from tqdm import tqdm
 
+from .. import progress
 from ..errors import Blur2VideoError, SkipSample
 from ..fileio import read_image
 from ..runtime import keep_freed_memory
@@ -128,7 +127,6 @@ def run_synthesis(
 def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, workers: int) -> int:
     """Make and write every sample the folder lacks; return how many were written."""
     todo = writer.pending(samples)
-    bar = tqdm(total=len(todo), desc=f"synth {job.kind}", unit="sample", dynamic_ncols=True, leave=False, disable=None)
     written = 0
     pool = None
     try:
@@ -138,19 +136,18 @@ def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, worke
         else:
             pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(job, writer.root))
             results = pool.imap(_make_and_write, todo)
-        for result in results:
-            if isinstance(result, str):
-                raise Blur2VideoError(result)
-            if isinstance(result, tuple):
-                tqdm.write(f"blur2video: skipped sample {result[0]}: {result[1]}", file=sys.stderr)
-                writer.skip(*result)
+        with progress.track(len(todo), f"synth {job.kind}", "sample", leave=False) as bar:
+            for result in results:
+                if isinstance(result, str):
+                    raise Blur2VideoError(result)
+                if isinstance(result, tuple):
+                    progress.problem(f"blur2video: skipped sample {result[0]}: {result[1]}")
+                    writer.skip(*result)
+                else:
+                    writer.append(result)
+                    written += 1
                 bar.update(1)
-                continue
-            writer.append(result)
-            written += 1
-            bar.update(1)
     finally:
-        bar.close()
         if pool is not None:
             pool.terminate()
     return written

@@ -1,0 +1,135 @@
+"""Feedback on long commands (issue 22, item 5): where stderr is not a terminal every long command
+prints plain step lines, ``--quiet`` leaves stderr to errors alone, and the outputs appear either
+way. The commands run on tiny inputs, in a real process where the terminal question matters."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blur2video import progress
+from blur2video.cli import main
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+TINY_MODEL = ["--set", "model.base_channels=4", "--set", "model.growth=4"]
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    """``blur2video ARGS`` in a fresh process, stderr a pipe (not a terminal)."""
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "blur2video", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _photo(path: Path, seed: int, size: tuple[int, int] = (64, 96)) -> Path:
+    rng = np.random.default_rng(seed)
+    base = rng.random((size[0] // 8, size[1] // 8, 3))
+    image = np.kron(base, np.ones((8, 8, 1))) * 0.7 + rng.random((*size, 3)) * 0.3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((image * 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six samples of 32 px rotation blur with N = 3."""
+    root = tmp_path_factory.mktemp("progress") / "data"
+    args = ["synth", "rotation", "--source", "skimage:astronaut", "--kind", "photo", "--out", str(root)]
+    assert main([*args, "--samples", "6", "--frames", "3", "--size", "32", "--quiet"]) == 0
+    return root
+
+
+def test_synth_in_a_log_prints_step_lines_and_quiet_prints_nothing(tmp_path: Path) -> None:
+    args = ["synth", "scenes", "--samples", "3", "--size", "32", "--frames", "3", "--objects", "1"]
+    loud = _run([*args, "--out", str(tmp_path / "loud")])
+    assert loud.returncode == 0, loud.stderr
+    lines = loud.stderr.splitlines()
+    assert lines[0].startswith("synth scenes: 1/3 samples (33%)") and "left" in lines[0], lines
+    assert lines[-1].startswith("synth scenes: 3/3 samples (100%)"), lines
+    assert "\r" not in loud.stderr  # plain lines, no bar drawn over itself
+    quiet = _run([*args, "--out", str(tmp_path / "quiet"), "--quiet"])
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert "wrote 3 samples" in quiet.stdout
+    index = (tmp_path / "quiet" / "index.jsonl").read_bytes()
+    assert index == (tmp_path / "loud" / "index.jsonl").read_bytes() and len(index.splitlines()) == 3
+
+
+def test_train_eval_and_ablate_in_a_log_and_quiet(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    common = ["--frames", "3", "--batch-size", "2", "--crop", "32", "--workers", "0", *TINY_MODEL]
+    train = ["train", "--data", str(dataset), *common, "--steps", "2", "--set", "train.val_fraction=0.34"]
+    assert main([*train, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err if line.startswith("train: ")] == [
+        "train: 1/2 steps",
+        "train: 2/2 steps",
+    ]
+    assert any(line.startswith("epoch ") and "validation PSNR" in line for line in err)
+    assert main([*train, "--out", str(tmp_path / "run-quiet"), "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and (tmp_path / "run-quiet" / "model.safetensors").is_file()
+
+    model = str(tmp_path / "run" / "model.safetensors")
+    evaluate = ["eval", "--checkpoint", model, "--data", str(dataset), "--batch-size", "4"]
+    assert main([*evaluate, "--out", str(tmp_path / "rep")]) == 0
+    steps = [line for line in capsys.readouterr().err.splitlines() if line.startswith("eval: ")]
+    assert [s.split(" (")[0] for s in steps] == ["eval: 1/2 batches", "eval: 2/2 batches"]
+    assert main([*evaluate, "--out", str(tmp_path / "rep-quiet"), "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and (tmp_path / "rep-quiet" / "report.md").is_file()
+
+    config = tmp_path / "base.toml"
+    config.write_text(
+        "[model]\nframes = 3\nbase_channels = 4\ngrowth = 4\n[train]\nbatch_size = 2\ncrop = 32\n"
+        "workers = 0\nval_fraction = 0.34\n"
+    )
+    ablate = ["ablate", "--data", str(dataset), "--config", str(config), "--steps", "1", "--variants", "pml"]
+    assert main([*ablate, "--out", str(tmp_path / "abl")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("ablate: 1/1 variants (100%)") for line in err), err
+    assert any(line.startswith("train pml: 1/1 steps") for line in err), err
+    assert main([*ablate, "--out", str(tmp_path / "abl-quiet"), "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and (tmp_path / "abl-quiet" / "table5.md").is_file()
+
+
+def test_lines_come_first_last_and_at_most_every_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 0.1, 0.2, 6.0, 6.1, 6.2])  # creation, then one reading per step
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    previous = progress.set_mode("lines")
+    try:
+        with progress.track(5, "work", "item", every_s=5.0) as bar:
+            for _ in range(5):
+                bar.update(1, loss="0.5")
+    finally:
+        progress.set_mode(previous)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["work: 1/5 items", "work: 3/5 items", "work: 5/5 items"]
+    assert lines[0].endswith("0:00 left, loss=0.5") and "items/s" in lines[0]
+
+
+def test_the_mode_follows_the_terminal_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    previous = progress.set_mode("auto")
+    try:
+        assert progress.mode(Terminal()) == "bar" and progress.mode(io.StringIO()) == "lines"
+        progress.set_mode("quiet")
+        assert progress.mode(Terminal()) == "quiet" and progress.quiet()
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        progress.say("a note")
+        progress.problem("blur2video: error: a problem")
+        assert stream.getvalue() == "blur2video: error: a problem\n"
+        with pytest.raises(ValueError, match="choose one of"):
+            progress.set_mode("loud")
+    finally:
+        progress.set_mode(previous)
