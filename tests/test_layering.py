@@ -18,7 +18,18 @@ PACKAGE = Path(blur2video.__file__).resolve().parent
 LAYERS: tuple[tuple[str, set[str]], ...] = (
     (
         "foundation: errors, image files, native kernels, metrics",
-        {"errors", "_version", "fileio", "conventions", "settings", "native", "runtime", "metrics", "progress"},
+        {
+            "errors",
+            "_version",
+            "fileio",
+            "conventions",
+            "settings",
+            "native",
+            "runtime",
+            "metrics",
+            "progress",
+            "background",
+        },
     ),
     ("geometry", {"geometry"}),
     ("sources and synthesizers; the network", {"synth", "model", "motion_truth"}),

@@ -2,6 +2,7 @@
 
 A job is any picklable object with ``kind``, ``settings() -> dict`` and
 ``make(index) -> (blur, frames, meta, extras)``; the runner owns writing, ordering and resume.
+In process, a background thread writes each sample's PNGs while the next one is made.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +18,7 @@ import torch
 from PIL import Image
 
 from .. import progress
+from ..background import BackgroundWriter
 from ..errors import Blur2VideoError, SkipSample
 from ..fileio import read_image
 from ..runtime import keep_freed_memory
@@ -46,16 +49,47 @@ def _init_worker(job: SynthesisJob, root: Path, single_thread: bool = True) -> N
     _JOB, _ROOT = job, root
 
 
-def _make_and_write(index: int) -> dict | str | tuple[int, str]:
-    """A record, a fatal error line, or (index, reason) for a sample that must be skipped."""
-    assert _JOB is not None and _ROOT is not None
+def _make(index: int) -> tuple | str:
+    """(blur, frames, meta, extras), a fatal error line, or (index, reason) for a sample that must be
+    skipped."""
+    assert _JOB is not None
     try:
-        blur, frames, meta, extras = _JOB.make(index)
+        return _JOB.make(index)
     except SkipSample as exc:
         return index, str(exc)
     except Blur2VideoError as exc:
         return str(exc)
-    return write_sample_dir(_ROOT, index, blur, frames, meta, extras)
+
+
+def _is_sample(made: tuple | str) -> bool:
+    """Whether ``_make`` made a sample (not an error line or a skip)."""
+    return not isinstance(made, str) and len(made) == 4
+
+
+def _make_and_write(index: int) -> dict | str | tuple[int, str]:
+    """A record, a fatal error line, or (index, reason) for a sample that must be skipped."""
+    assert _ROOT is not None
+    made = _make(index)
+    if not _is_sample(made):
+        return made
+    return write_sample_dir(_ROOT, index, *made)
+
+
+def _made_here(job: SynthesisJob, root: Path, todo: list[int]) -> Iterator[dict | str | tuple[int, str]]:
+    """What ``_make_and_write`` gives for each index, in order, made in this process while a
+    background thread writes the sample before (one at a time, so memory holds two samples)."""
+    _init_worker(job, root, single_thread=False)
+    with BackgroundWriter(pending=1, name="blur2video-synth-writer") as background:
+        for index in todo:
+            made = _make(index)
+            if not _is_sample(made):
+                yield from (f.result() for f in background.finished(wait=True))
+                yield made
+                continue
+            background.submit(write_sample_dir, root, index, *made)
+            del made  # the writer holds the sample now; this frame must not keep it alive
+            yield from (f.result() for f in background.finished())
+        yield from (f.result() for f in background.finished(wait=True))
 
 
 def verify_image_file(path: Path) -> None:
@@ -131,8 +165,7 @@ def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, worke
     pool = None
     try:
         if workers == 1:
-            _init_worker(job, writer.root, single_thread=False)
-            results = map(_make_and_write, todo)
+            results = _made_here(job, writer.root, todo)
         else:
             pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(job, writer.root))
             results = pool.imap(_make_and_write, todo)
@@ -148,6 +181,8 @@ def _write_pending(job: SynthesisJob, writer: DatasetWriter, samples: int, worke
                     written += 1
                 bar.update(1)
     finally:
+        if workers == 1:
+            results.close()  # a write in progress lands before the error or interrupt goes on
         if pool is not None:
             pool.terminate()
     return written
