@@ -16,15 +16,22 @@ What may be removed, and nothing else (user files are never at risk, whatever th
 
 An existing OUT/NAME holding anything else (or a file named NAME) is refused with one line; the
 other inputs are still written.
+
+The files of one output are encoded side by side on a few threads (PNG's zlib, ffmpeg and most of
+Pillow run without the GIL), and each is encoded once: the GIF's frames are quantised to one
+palette once and reused for the ping-pong half.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +49,7 @@ _OURS = re.compile(r"\.blur2video-(?P<kind>partial|replaced)\.(?P<host>[^.]*)\.(
 _LEGACY = re.compile(r"\.tmp-(?P<name>.+)-(?P<pid>\d+)")  # what versions before issue 21 left when killed
 _OWN_FILE = re.compile(r"frame_\d+\.png|sheet\.png|motion\.json|motion\.png")
 MAX_NAME_BYTES = 150  # leaves room within the 255-byte file-name limit for our prefixes and ".mp4"
+PALETTE_SAMPLE = 1 << 19  # pixels of all frames together that the GIF's one palette is chosen from
 
 
 def output_name(path: str | os.PathLike) -> str:
@@ -220,13 +228,27 @@ def _land(tmp: Path, final: Path, name: str) -> None:
     _remove_own(aside, name)
 
 
-def _sequence(frames: np.ndarray, pingpong: bool) -> np.ndarray:
+def _sequence(frames: list | np.ndarray, pingpong: bool) -> list | np.ndarray:
     """Frames forward, then (ping-pong) back without repeating the ends."""
-    return np.concatenate([frames, frames[-2:0:-1]]) if pingpong and len(frames) > 2 else frames
+    if not (pingpong and len(frames) > 2):
+        return frames
+    return np.concatenate([frames, frames[-2:0:-1]]) if isinstance(frames, np.ndarray) else frames + frames[-2:0:-1]
+
+
+def gif_frames(frames: np.ndarray) -> list[Image.Image]:
+    """The frames as palette images sharing one 256-colour palette, chosen once from all of them
+    (a subsample, octree) and applied without dithering. Choosing a palette per frame (what Pillow
+    does with RGB frames) cost most of the GIF's time; the frames of one photo share their colours,
+    and one palette also keeps flat areas from flickering between frames."""
+    step = max(1, math.ceil(math.sqrt(frames[..., 0].size / PALETTE_SAMPLE)))
+    sample = np.concatenate([f[::step, ::step] for f in frames])
+    palette = Image.fromarray(sample).quantize(256, method=Image.Quantize.FASTOCTREE)
+    return [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
 
 
 def write_gif(path: Path, frames: np.ndarray, fps: float, pingpong: bool) -> None:
-    images = [Image.fromarray(f) for f in _sequence(frames, pingpong)]
+    """A looping GIF; each frame is quantised once even where ping-pong shows it twice."""
+    images = _sequence(gif_frames(frames), pingpong)
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False)
 
 
@@ -317,18 +339,17 @@ def flow_to_colour(flow: np.ndarray, max_mag: float) -> np.ndarray:
 
 def write_motion_png(path: Path, video: RestoredVideo) -> None:
     """One panel per frame: the flow in colour with arrows of the global (affine) motion, and a
-    colour wheel saying which colour is which direction."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    colour wheel saying which colour is which direction. Drawn on a bare Figure, not pyplot: it
+    runs on writer threads, and pyplot's global figure list is not theirs to share."""
+    from matplotlib.figure import Figure
 
     flow = video.motion.flow
     n, _, h, w = flow.shape
     step = max(1, int(max(h, w) / 64))
     small = flow[:, :, ::step, ::step]
     max_mag = max(float(np.hypot(small[:, 0], small[:, 1]).max()), 0.5)
-    fig, axes = plt.subplots(1, n + 1, figsize=(2.2 * (n + 1), 2.2 * h / w + 0.6), squeeze=False)
+    fig = Figure(figsize=(2.2 * (n + 1), 2.2 * h / w + 0.6))
+    axes = fig.subplots(1, n + 1, squeeze=False)
     gy, gx = np.mgrid[0 : h : max(1, h // 6), 0 : w : max(1, w // 8)].astype(float)
     for j in range(n):
         ax = axes[0, j]
@@ -347,7 +368,30 @@ def write_motion_png(path: Path, video: RestoredVideo) -> None:
     axes[0, n].axis("off")
     fig.suptitle("motion of each frame's content relative to the middle frame (arrows: global affine)", fontsize=8)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+
+
+def warm_up() -> None:
+    """Import what the writers use (matplotlib, imageio), so a writer thread started early does it
+    while the network runs instead of on the first photo's critical path."""
+    import imageio.v2  # noqa: F401
+    import imageio_ffmpeg
+    import matplotlib.colors  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _run_side_by_side(jobs: list[Callable[[], None]]) -> None:
+    """Run ``jobs`` on their own threads and wait for all; a failure (or Ctrl-C) is raised only
+    once every job has ended, so none is still writing into a folder that is being removed."""
+    pool = ThreadPoolExecutor(len(jobs), thread_name_prefix="blur2video-encode")
+    try:
+        futures = [pool.submit(job) for job in jobs]
+        wait(futures)
+    finally:
+        pool.shutdown(wait=True)
+    for future in futures:
+        future.result()
 
 
 def write_outputs(
@@ -376,16 +420,25 @@ def write_outputs(
             land=lambda done, dest: _land(done, dest, name),
         ) as tmp:
             frames8 = video.frames_uint8()
-            for j, f in enumerate(frames8):
-                write_png(tmp / f"frame_{j}.png", f)
-            if not frames_only:
-                if "gif" in formats:
-                    write_gif(tmp / f"{name}.gif", frames8, fps, pingpong)
-                if "mp4" in formats:
-                    write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong)
-                write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
+
+            def frames_and_sheet() -> None:
+                for j, f in enumerate(frames8):
+                    write_png(tmp / f"frame_{j}.png", f)
+                if not frames_only:
+                    write_png(tmp / "sheet.png", sheet(video.blur, frames8))
+
+            def motion() -> None:
                 (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
                 write_motion_png(tmp / "motion.png", video)
+
+            jobs = [frames_and_sheet]
+            if not frames_only:  # the longest first: they start while the shorter ones queue for a core
+                jobs = [motion, *jobs]
+                if "gif" in formats:
+                    jobs.insert(1, lambda: write_gif(tmp / f"{name}.gif", frames8, fps, pingpong))
+                if "mp4" in formats:
+                    jobs.append(lambda: write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong))
+            _run_side_by_side(jobs)
     except OSError as exc:
         raise Blur2VideoError(
             f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
