@@ -62,6 +62,45 @@ def test_synth_in_a_log_prints_step_lines_and_quiet_prints_nothing(tmp_path: Pat
     assert index == (tmp_path / "loud" / "index.jsonl").read_bytes() and len(index.splitlines()) == 3
 
 
+def test_restore_of_several_photos_in_a_log_and_quiet(tmp_path: Path) -> None:
+    photos = [str(_photo(tmp_path / "in" / f"p{i}.png", i)) for i in range(2)]
+    args = ["restore", *photos, "--format", "png", "--threads", "1"]
+    loud = _run([*args, "--out", str(tmp_path / "loud")])
+    assert loud.returncode == 0, loud.stderr
+    steps = [line for line in loud.stderr.splitlines() if line.startswith("restore: ")]
+    assert [s.split(" (")[0] for s in steps] == ["restore: 1/2 photos", "restore: 2/2 photos"], loud.stderr
+    quiet = _run([*args, "--out", str(tmp_path / "quiet"), "--quiet"])
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.count(" -> ") == 2
+    assert all((tmp_path / "quiet" / f"p{i}" / "frame_6.png").is_file() for i in range(2))
+
+
+def test_quiet_restore_still_prints_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = _photo(tmp_path / "good.png", 0)
+    (tmp_path / "bad.png").write_text("not an image")
+    args = ["restore", str(tmp_path / "bad.png"), str(good), "--out", str(tmp_path / "o"), "--format", "png"]
+    assert main([*args, "--quiet", "--threads", "1"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blur2video: error: ") and "bad.png" in lines[0]
+    assert (tmp_path / "o" / "good" / "frame_0.png").is_file()
+
+
+def test_a_large_photo_shows_its_tiles_and_verbose_says_where_the_time_went(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    photo = _photo(tmp_path / "wide.png", 1, size=(64, 352))
+    out = tmp_path / "o"
+    args = ["restore", str(photo), "--out", str(out), "--threads", "1", "--max-pixels", "4096", "--verbose"]
+    assert main(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    tiles = [line for line in err if line.startswith("restore wide.png: ")]
+    assert tiles and tiles[-1].startswith("restore wide.png: 2/2 tiles"), err
+    times = [line for line in err if line.startswith("blur2video: time: ")]
+    assert len(times) == 2 and all(w in times[0] for w in ("load", "network", "writing")), err
+    assert "start-up" in times[1] and "not overlapped" in times[1]
+    assert {p.name for p in (out / "wide").iterdir()} >= {"wide.gif", "wide.mp4", "motion.png", "sheet.png"}
+
+
 def test_train_eval_and_ablate_in_a_log_and_quiet(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     common = ["--frames", "3", "--batch-size", "2", "--crop", "32", "--workers", "0", *TINY_MODEL]
     train = ["train", "--data", str(dataset), *common, "--steps", "2", "--set", "train.val_fraction=0.34"]

@@ -448,6 +448,11 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
+    feedback = p.add_mutually_exclusive_group()
+    _add_quiet(feedback)
+    feedback.add_argument(
+        "--verbose", action="store_true", help="also say where the time went: load, network and writing seconds"
+    )
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -461,10 +466,10 @@ def _run_restore(args: argparse.Namespace) -> int:
     import threading
 
     import torch
-    from tqdm import tqdm
 
-    from .outputs import FORMATS, check_slot, output_names, prepare_out, write_outputs
+    from .outputs import FORMATS, prepare_out
     from .restore import Restorer, bundled_example, expand_inputs
+    from .restore_batch import WriteOptions, restore_all
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in (*FORMATS, "png")]
@@ -483,40 +488,21 @@ def _run_restore(args: argparse.Namespace) -> int:
     for folder in prepare_out(args.out):  # before any work: an unwritable --out fails at once
         notes.append(f"{folder}: removed, an unfinished output of an interrupted run")
     for note in notes:
-        print(f"blur2video: note: {note}", file=sys.stderr)
+        progress.say(f"blur2video: note: {note}")
     restorer = (
         Restorer.from_checkpoint(args.checkpoint, args.device)
         if args.checkpoint
         else Restorer.from_pretrained(args.device)
     )
+    options = WriteOptions(formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
-        for path, name in tqdm(
-            list(zip(paths, output_names(paths), strict=False)),
-            desc="restore",
-            unit="image",
-            disable=None if len(paths) > 1 else True,
-        ):
-            notes = []
-            try:
-                check_slot(args.out, name)  # before computing: a refused OUT/NAME costs nothing
-                video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
-                folder = write_outputs(
-                    video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",)
-                )
-            except Blur2VideoError as exc:
-                line = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
-                failures.append(line)
-                print(f"blur2video: error: {line}", file=sys.stderr)
-                continue
-            for note in notes:
-                print(f"blur2video: note: {note}", file=sys.stderr)
-            print(f"{path} -> {folder}/ ({len(video.frames)} frames)")
+        split = restore_all(restorer, paths, args.out, options, args.max_pixels, verbose=args.verbose)
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-    return 2 if failures else 0
+    return 2 if failures or split.failures else 0
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -204,12 +205,14 @@ class Restorer:
         overlap: int = 96,
         notes: list[str] | None = None,
         motion_pixels: int | None = None,
+        on_tile: Callable[[int, int], None] | None = None,
     ) -> RestoredVideo:
         """Restore the N frames and the motion of one blurred image (path, PIL image or array).
 
         Above ``max_pixels`` the photo is restored in tiles overlapping by ``overlap`` pixels that
         share the global motion estimated on the whole photo scaled to ``motion_pixels`` (default
-        ``max_pixels``)."""
+        ``max_pixels``); ``on_tile(done, total)`` is called before the first tile and after each
+        (a large photo takes minutes: the command line shows its progress)."""
         arr = load_input(image, notes)
         h, w = arr.shape[:2]
         blur = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
@@ -218,7 +221,7 @@ class Restorer:
             local_mean, local_max = local.mean(dim=(1, 2)), local.amax(dim=(1, 2))
         else:
             frames, flow, local_mean, local_max, confidence = self._run_tiled(
-                blur, max_pixels, overlap, motion_pixels or max_pixels
+                blur, max_pixels, overlap, motion_pixels or max_pixels, on_tile
             )
         motion = Motion(
             affines=fit_affines(flow),
@@ -255,7 +258,14 @@ class Restorer:
         image_affines = None if out.image_affines is None else out.image_affines.cpu().double()
         return out.affines.cpu().double(), image_affines, q
 
-    def _run_tiled(self, blur: torch.Tensor, max_pixels: int, overlap: int, motion_pixels: int):
+    def _run_tiled(
+        self,
+        blur: torch.Tensor,
+        max_pixels: int,
+        overlap: int,
+        motion_pixels: int,
+        on_tile: Callable[[int, int], None] | None = None,
+    ):
         h, w = blur.shape[-2:]
         tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
         th, tw = min(tile, h), min(tile, w)
@@ -267,6 +277,9 @@ class Restorer:
         acc_conf = None
         weight = torch.zeros(1, 1, h, w)
         local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
+        count = len(_tiles(h, th, overlap)) * len(_tiles(w, tw, overlap))
+        if on_tile is not None:
+            on_tile(0, count)
         for y in _tiles(h, th, overlap):
             for x in _tiles(w, tw, overlap):
                 tile_motion = None
@@ -289,6 +302,8 @@ class Restorer:
                 local_sum += local.mean(dim=(1, 2))
                 local_max = torch.maximum(local_max, local.amax(dim=(1, 2)))
                 tiles += 1
+                if on_tile is not None:
+                    on_tile(tiles, count)
         acc_f.div_(weight)
         if whole_middle:  # read from the whole photo at full size: blur lengths are in its pixels
             with torch.inference_mode():
