@@ -163,11 +163,13 @@ def test_the_mode_follows_the_terminal_unless_set(monkeypatch: pytest.MonkeyPatc
         assert progress.mode(Terminal()) == "bar" and progress.mode(io.StringIO()) == "lines"
         progress.set_mode("quiet")
         assert progress.mode(Terminal()) == "quiet" and progress.quiet()
-        stream = io.StringIO()
+        stream, out = io.StringIO(), io.StringIO()
         monkeypatch.setattr(sys, "stderr", stream)
+        monkeypatch.setattr(sys, "stdout", out)
         progress.say("a note")
         progress.problem("blur2video: error: a problem")
-        assert stream.getvalue() == "blur2video: error: a problem\n"
+        progress.result("photo.png -> out/photo/")
+        assert stream.getvalue() == "blur2video: error: a problem\n" and out.getvalue() == "photo.png -> out/photo/\n"
         with pytest.raises(ValueError, match="choose one of"):
             progress.set_mode("loud")
     finally:

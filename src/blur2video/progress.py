@@ -45,14 +45,15 @@ def quiet() -> bool:
     return mode() == "quiet"
 
 
-def _print(line: str) -> None:
-    """A line on stderr that does not break a bar being drawn."""
+def _print(line: str, stream: TextIO | None = None) -> None:
+    """A line on stderr (or ``stream``) that does not break a bar being drawn."""
+    stream = stream or sys.stderr
     if mode() == "bar":
         from tqdm import tqdm
 
-        tqdm.write(line, file=sys.stderr)
+        tqdm.write(line, file=stream)
     else:
-        print(line, file=sys.stderr, flush=True)
+        print(line, file=stream, flush=True)
 
 
 def say(line: str) -> None:
@@ -64,6 +65,11 @@ def say(line: str) -> None:
 def problem(line: str) -> None:
     """A line about something that went wrong: printed in every mode."""
     _print(line)
+
+
+def result(line: str) -> None:
+    """A line of the command's result on stdout (what a script reads): printed in every mode."""
+    _print(line, sys.stdout)
 
 
 def _plural(unit: str) -> str:

@@ -130,7 +130,7 @@ def restore_all(
                 else:
                     split.writing += writing
                     split.photos += 1
-                    print(f"{path} -> {folder}/ ({frames} frames)", flush=True)
+                    progress.result(f"{path} -> {folder}/ ({frames} frames)")
                     if verbose:
                         progress.say(
                             f"blur2video: time: {path}: load {load:.2f} s, network {network:.2f} s, "
