@@ -15,12 +15,13 @@ from .errors import Blur2VideoError
 
 if TYPE_CHECKING:
     from .checkpoints import load_model
-    from .restore import RestoredVideo, Restorer
+    from .outputs import RestoredVideo
+    from .restore import Restorer
     from .synth.api import synthesize_rotation
 
 _LAZY = {
     "Restorer": "restore",
-    "RestoredVideo": "restore",
+    "RestoredVideo": "outputs",
     "load_model": "checkpoints",
     "synthesize_rotation": "synth.api",
 }

@@ -533,13 +533,10 @@ def _run_restore(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .outputs import FORMATS, check_slot, output_names, prepare_out, write_outputs
+    from .outputs import check_formats, check_slot, output_names, prepare_out, write_outputs
     from .restore import Restorer, bundled_example, expand_inputs
 
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    bad = [f for f in formats if f not in (*FORMATS, "png")]
-    if bad or not formats:
-        raise Blur2VideoError(f"--format {args.format}: choose gif, mp4, gif,mp4 or png")
+    formats = check_formats(args.format, "--format")
     if args.threads:
         torch.set_num_threads(args.threads)
     notes: list[str] = []

@@ -1,4 +1,6 @@
-"""Writers for a restored photo: frames, GIF/MP4 animation, a side-by-side sheet and the motion.
+"""A restored photo (:class:`RestoredVideo`) and its writers: frames, GIF/MP4 animation, a
+side-by-side sheet and the motion. ``blur2video restore`` and ``RestoredVideo.save`` write through
+the same :func:`write_outputs`, so the API writes what the command line writes.
 
 Everything for one input goes to a temporary folder that is renamed to ``OUT/NAME`` at the end,
 so an interrupted or failed restore never leaves half an output behind.
@@ -25,6 +27,8 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,6 @@ from PIL import Image
 
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, to_uint8, write_png
-from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")
 UNSURE = 0.5  # confidence below which motion.json lists a frame as unsure
@@ -42,6 +45,65 @@ _OURS = re.compile(r"\.blur2video-(?P<kind>partial|replaced)\.(?P<host>[^.]*)\.(
 _LEGACY = re.compile(r"\.tmp-(?P<name>.+)-(?P<pid>\d+)")  # what versions before issue 21 left when killed
 _OWN_FILE = re.compile(r"frame_\d+\.png|sheet\.png|motion\.json|motion\.png")
 MAX_NAME_BYTES = 150  # leaves room within the 255-byte file-name limit for our prefixes and ".mp4"
+FPS_RANGE = (0.1, 240.0)
+
+
+@dataclass
+class Motion:
+    """The motion the network found, relative to the middle frame (backward: frame -> middle).
+
+    ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
+    ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
+    local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
+    ``confidence`` (N,): the confidence gate's mean trust in each frame (1: the network's frame,
+    0: the blurred photo itself, where it could not tell the motion), None for models without it.
+    """
+
+    affines: np.ndarray
+    flow: np.ndarray
+    local_mean: np.ndarray
+    local_max: np.ndarray
+    confidence: np.ndarray | None = None
+
+
+@dataclass
+class RestoredVideo:
+    """What ``Restorer.restore`` returns: the frames, their motion and the input."""
+
+    frames: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
+    motion: Motion
+    blur: np.ndarray  # (H, W, 3) float32, the input as read
+
+    def frames_uint8(self) -> np.ndarray:
+        return to_uint8(self.frames)
+
+    def save(
+        self,
+        folder: str | os.PathLike,
+        formats: str | Sequence[str] = FORMATS,
+        fps: float = 8.0,
+        pingpong: bool = False,
+    ) -> Path:
+        """Write into ``folder`` what ``blur2video restore`` writes for one photo: frame_K.png,
+        FOLDER.gif and FOLDER.mp4 (``formats``: "gif", "mp4", both, or "png" for the frames alone),
+        sheet.png, motion.json and motion.png. The folder appears whole or not at all; an earlier
+        output there is replaced, a folder holding anything else is refused. Returns the folder."""
+        chosen = check_formats(formats, "formats")
+        if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+            raise Blur2VideoError(f"fps {fps}: give a frame rate from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}")
+        target = Path(os.path.abspath(folder))  # "." and "out/" name their folder; links are left to check_slot
+        return write_outputs(self, target.parent, target.name, chosen, fps, pingpong, chosen == ("png",))
+
+
+def check_formats(formats: str | Sequence[str], where: str) -> tuple[str, ...]:
+    """``formats`` as a tuple of "gif", "mp4" and "png" (given as "gif,mp4" or a sequence); an
+    empty or unknown one is one line naming ``where`` it came from."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    chosen = tuple(str(f).strip() for f in items if str(f).strip())
+    if not chosen or any(f not in (*FORMATS, "png") for f in chosen):
+        shown = formats if isinstance(formats, str) else ",".join(map(str, formats))
+        raise Blur2VideoError(f"{where} {shown}: choose gif, mp4, gif,mp4 or png")
+    return chosen
 
 
 def output_name(path: str | os.PathLike) -> str:

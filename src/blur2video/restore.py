@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -26,9 +25,10 @@ from PIL import Image
 
 from .checkpoints import load_model
 from .errors import Blur2VideoError
-from .fileio import array_to_float_rgb, read_image, to_uint8
+from .fileio import array_to_float_rgb, read_image
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
+from .outputs import Motion, RestoredVideo
 from .runtime import pick_device
 
 MIN_SIDE = 32
@@ -77,34 +77,6 @@ def expand_inputs(patterns: list[str], notes: list[str] | None = None) -> tuple[
 def bundled_weights() -> Path:
     """Path of the pretrained model shipped in the package."""
     return Path(str(resources.files("blur2video") / "weights" / BUNDLED))
-
-
-@dataclass
-class Motion:
-    """The motion the network found, relative to the middle frame (backward: frame -> middle).
-
-    ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
-    ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
-    local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
-    ``confidence`` (N,): the confidence gate's mean trust in each frame (1: the network's frame,
-    0: the blurred photo itself, where it could not tell the motion), None for models without it.
-    """
-
-    affines: np.ndarray
-    flow: np.ndarray
-    local_mean: np.ndarray
-    local_max: np.ndarray
-    confidence: np.ndarray | None = None
-
-
-@dataclass
-class RestoredVideo:
-    frames: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
-    motion: Motion
-    blur: np.ndarray  # (H, W, 3) float32, the input as read
-
-    def frames_uint8(self) -> np.ndarray:
-        return to_uint8(self.frames)
 
 
 def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
