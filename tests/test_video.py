@@ -162,3 +162,8 @@ def test_bad_videos_get_one_line_and_the_rest_is_restored(
         assert line.startswith(f"blur2video: error: {tmp_path / name}: {reason}"), line
     assert sorted(p.name for p in out.iterdir()) == ["good"]
     assert frames_and_fps(out / "good" / "good.mp4") == (14, 70.0)
+
+
+def test_a_seam_blend_outside_0_to_half_is_refused_before_reading(restorer: Restorer, tmp_path: Path) -> None:
+    with pytest.raises(Blur2VideoError, match="seam_blend 0.7: give a share from 0"):
+        restore_video(restorer, tmp_path / "missing.mp4", tmp_path / "sharp.mp4", seam_blend=0.7)

@@ -66,9 +66,24 @@ def sharp_frames(
     """The sub-frames (H, W, 3) float32 of blurred frames, in one time order, pulling each blurred
     frame only when its sub-frames are due. Frames whose order was turned are appended to
     ``reversed_frames``."""
+    _check_blend(seam_blend)
+    return _joined(restorer, blurred, max_pixels, seam_blend, reversed_frames)
+
+
+def _check_blend(seam_blend: float) -> None:
     if not 0.0 <= seam_blend <= 0.5:
         raise Blur2VideoError(f"seam_blend {seam_blend}: give a share from 0 (no blend) to 0.5 (the two averaged)")
-    held: torch.Tensor | None = None
+
+
+def _joined(
+    restorer: Restorer,
+    blurred: Iterable[np.ndarray],
+    max_pixels: int,
+    seam_blend: float,
+    reversed_frames: list[int] | None,
+) -> Iterator[np.ndarray]:
+    """``sharp_frames`` once its arguments are checked (a generator runs nothing until asked)."""
+    held: torch.Tensor | None = None  # the last sub-frame, until the next frame's first is known
     for t, frame in enumerate(blurred):
         frames = torch.from_numpy(restorer.restore(frame, max_pixels=max_pixels).frames)
         if held is not None:
@@ -151,6 +166,7 @@ def write_sharp_video(
     place: ``restore_video`` makes it atomic, the command line writes into a folder renamed whole).
     ``on_frame(done, total)`` after each input frame; ``total`` is ffmpeg's estimate or inf."""
     source, destination = Path(source), Path(destination)
+    _check_blend(seam_blend)
     reader = _open_reader(source)
     try:
         meta = reader.get_meta_data()
