@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("sources and synthesizers; the network", {"synth", "model", "motion_truth"}),
     ("DATASET and streamed datasets", {"data"}),
     ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
-    ("evaluation and restore", {"evaluate", "restore", "outputs", "ablate"}),
+    ("evaluation and restore", {"evaluate", "restore", "tiling", "frame_order", "video", "outputs", "ablate"}),
     ("entry points", {"cli", "serve", "__main__", "__init__"}),
 )
 RANK = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}

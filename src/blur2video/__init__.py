@@ -1,7 +1,8 @@
 """blur2video: restore the short sharp video hidden in a single motion-blurred photograph.
 
 Public API: ``Restorer`` (restore frames and motion from a blurred photo), ``RestoredVideo`` (its
-result, ``.save(folder)`` writes what ``blur2video restore`` writes), ``load_model`` (any
+result, ``.save(folder)`` writes what ``blur2video restore`` writes), ``restore_video`` (every
+frame of a blurred video, into one video at N times its frame rate), ``load_model`` (any
 checkpoint), ``synthesize_rotation`` (camera-rotation blur datasets) and ``Blur2VideoError``.
 Each is imported on first use, so ``import blur2video`` and ``blur2video --help`` load neither
 torch nor the synthesizers: a command pays only for what it runs.
@@ -18,15 +19,27 @@ if TYPE_CHECKING:
     from .outputs import RestoredVideo
     from .restore import Restorer
     from .synth.api import synthesize_rotation
+    from .video import VideoSummary, restore_video
 
 _LAZY = {
     "Restorer": "restore",
     "RestoredVideo": "outputs",
+    "VideoSummary": "video",
     "load_model": "checkpoints",
+    "restore_video": "video",
     "synthesize_rotation": "synth.api",
 }
 
-__all__ = ["Blur2VideoError", "RestoredVideo", "Restorer", "load_model", "synthesize_rotation", "__version__"]
+__all__ = [
+    "Blur2VideoError",
+    "RestoredVideo",
+    "Restorer",
+    "VideoSummary",
+    "load_model",
+    "restore_video",
+    "synthesize_rotation",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

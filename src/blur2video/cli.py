@@ -15,11 +15,15 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .conventions import frame_count_problem
 from .errors import Blur2VideoError
 from .runtime import keep_freed_memory
+
+if TYPE_CHECKING:
+    from .restore import Restorer
 
 DESCRIPTION = """\
 Restore the sharp frames (3, 5 or 7) and the motion hidden in a motion-blurred photo, with the
@@ -499,15 +503,30 @@ def _recipe_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _add_restore(commands: argparse._SubParsersAction) -> None:
-    p = _command(commands, "restore", "restore the sharp frames and the motion hidden in blurred photos")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
+    p = _command(
+        commands,
+        "restore",
+        "restore the sharp frames and the motion hidden in blurred photos, or every frame of a blurred video",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders of images, glob patterns, or videos (.mp4, .mov, .avi, .mkv, .webm): "
+        "OUT/NAME/NAME.mp4 at N times the frame rate",
+    )
     p.add_argument("--example", action="store_true", help="also restore the blurred example shipped in the package")
     p.add_argument("--out", default="restored", help="output folder; each input gets OUT/NAME/")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument(
         "--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)"
     )
-    p.add_argument("--fps", type=_real(0.1, 240.0), default=8.0, help="animation frame rate (0.1 to 240)")
+    p.add_argument(
+        "--fps",
+        type=_real(0.1, 240.0),
+        default=8.0,
+        help="animation frame rate (0.1 to 240); a video keeps N x its own",
+    )
     p.add_argument("--pingpong", action="store_true", help="animate forward then backward")
     p.add_argument("--frames-only", action="store_true", help="write only frame_*.png")
     p.add_argument(
@@ -535,6 +554,7 @@ def _run_restore(args: argparse.Namespace) -> int:
 
     from .outputs import check_formats, check_slot, output_names, prepare_out, write_outputs
     from .restore import Restorer, bundled_example, expand_inputs
+    from .video import is_video
 
     formats = check_formats(args.format, "--format")
     if args.threads:
@@ -568,6 +588,9 @@ def _run_restore(args: argparse.Namespace) -> int:
             notes = []
             try:
                 check_slot(args.out, name)  # before computing: a refused OUT/NAME costs nothing
+                if is_video(path):
+                    print(_restore_video(restorer, path, args.out, name, args.max_pixels, notes))
+                    continue
                 video = restorer.restore(path, max_pixels=args.max_pixels, notes=notes)
                 folder = write_outputs(
                     video, args.out, name, formats, args.fps, args.pingpong, args.frames_only or formats == ("png",)
@@ -584,6 +607,29 @@ def _run_restore(args: argparse.Namespace) -> int:
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return 2 if failures else 0
+
+
+def _restore_video(restorer: Restorer, path: Path, out: str, name: str, max_pixels: int, notes: list[str]) -> str:
+    """Restore a blurred video into OUT/NAME/NAME.mp4 (written whole); the line to print."""
+    from tqdm import tqdm
+
+    from .outputs import output_folder
+    from .video import write_sharp_video
+
+    with tqdm(desc=f"restore {path.name}", unit="frame", disable=None) as bar:
+
+        def advance(done: int, total: float) -> None:
+            bar.total = total if math.isfinite(total) else None
+            bar.update(done - bar.n)
+
+        with output_folder(out, name) as tmp:
+            summary = write_sharp_video(restorer, path, tmp / f"{name}.mp4", max_pixels, notes=notes, on_frame=advance)
+    for note in notes:
+        print(f"blur2video: note: {note}", file=sys.stderr)
+    return (
+        f"{path} -> {Path(out) / name / f'{name}.mp4'} ({summary.frames_in} frames at {summary.fps_in:g} fps -> "
+        f"{summary.frames_out} at {summary.fps_out:g} fps)"
+    )
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:

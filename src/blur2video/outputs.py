@@ -22,12 +22,13 @@ other inputs are still written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -412,17 +413,10 @@ def write_motion_png(path: Path, video: RestoredVideo) -> None:
     plt.close(fig)
 
 
-def write_outputs(
-    video: RestoredVideo,
-    out_dir: str | Path,
-    name: str,
-    formats: tuple[str, ...] = FORMATS,
-    fps: float = 8.0,
-    pingpong: bool = False,
-    frames_only: bool = False,
-) -> Path:
-    """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
-    atomically. ``name`` must be one safe folder name (``output_name`` makes one); an existing
+@contextlib.contextmanager
+def output_folder(out_dir: str | Path, name: str) -> Iterator[Path]:
+    """A temporary folder to fill that becomes OUT/NAME whole when the block ends, or is removed if
+    it fails. ``name`` must be one safe folder name (``output_name`` makes one); an existing
     OUT/NAME is replaced only if restore wrote it (see the module docstring)."""
     out_dir = Path(out_dir)
     final = check_slot(out_dir, name)
@@ -437,19 +431,34 @@ def write_outputs(
             remove=lambda folder: _remove_own(folder, name),
             land=lambda done, dest: _land(done, dest, name),
         ) as tmp:
-            frames8 = video.frames_uint8()
-            for j, f in enumerate(frames8):
-                write_png(tmp / f"frame_{j}.png", f)
-            if not frames_only:
-                if "gif" in formats:
-                    write_gif(tmp / f"{name}.gif", frames8, fps, pingpong)
-                if "mp4" in formats:
-                    write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong)
-                write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
-                (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
-                write_motion_png(tmp / "motion.png", video)
+            yield tmp
     except OSError as exc:
         raise Blur2VideoError(
             f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
         ) from None
-    return final
+
+
+def write_outputs(
+    video: RestoredVideo,
+    out_dir: str | Path,
+    name: str,
+    formats: tuple[str, ...] = FORMATS,
+    fps: float = 8.0,
+    pingpong: bool = False,
+    frames_only: bool = False,
+) -> Path:
+    """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
+    atomically (``output_folder``)."""
+    with output_folder(out_dir, name) as tmp:
+        frames8 = video.frames_uint8()
+        for j, f in enumerate(frames8):
+            write_png(tmp / f"frame_{j}.png", f)
+        if not frames_only:
+            if "gif" in formats:
+                write_gif(tmp / f"{name}.gif", frames8, fps, pingpong)
+            if "mp4" in formats:
+                write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong)
+            write_png(tmp / "sheet.png", sheet(video.blur, video.frames))
+            (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
+            write_motion_png(tmp / "motion.png", video)
+    return Path(out_dir) / name

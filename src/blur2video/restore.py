@@ -7,8 +7,9 @@
     video.motion.affines    # (N, 2, 3): frame pixel (x, y, 1) -> where it sits in the middle frame
     video.motion.flow       # (N, 2, H, W): the same as a per-pixel backward flow, with local motion
 
-Images above ``max_pixels`` are cut into overlapping tiles whose results are blended with linear
-ramps across the overlaps, so memory stays bounded (a 12-megapixel photo within 4 GB) without seams.
+Images above ``max_pixels`` are cut into overlapping tiles that share the global motion of the
+whole photo, put in one time order and blended with linear ramps across the overlaps, so memory
+stays bounded (a 12-megapixel photo within 4 GB) without seams (tiling.py says how).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from PIL import Image
 from .checkpoints import load_model
 from .errors import Blur2VideoError
 from .fileio import array_to_float_rgb, read_image
+from .frame_order import matches_reversed
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
 from .outputs import Motion, RestoredVideo
 from .runtime import pick_device
+from .tiling import CONTEXT, blend_weight, tile_overlap, tile_starts, warp_reach
 
 MIN_SIDE = 32
 BUNDLED = "demo.safetensors"
@@ -98,25 +101,6 @@ def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[
     return arr
 
 
-def _tiles(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering [0, size) with tiles of ``tile`` overlapping by at least ``overlap``."""
-    if size <= tile:
-        return [0]
-    count = math.ceil((size - overlap) / (tile - overlap))
-    return [round(i * (size - tile) / (count - 1)) for i in range(count)]
-
-
-def _ramp(length: int, overlap: int, open_start: bool, open_end: bool) -> torch.Tensor:
-    """1-D blending weight: linear ramps over the overlaps, flat 1 at the image's own borders."""
-    x = torch.arange(length, dtype=torch.float32) + 0.5
-    w = torch.ones(length)
-    if open_start:
-        w = torch.minimum(w, x / overlap)
-    if open_end:
-        w = torch.minimum(w, (length - x) / overlap)
-    return w.clamp(min=1e-3)
-
-
 class Restorer:
     """A loaded model ready to restore photos of any size on a chosen device."""
 
@@ -179,9 +163,9 @@ class Restorer:
     ) -> RestoredVideo:
         """Restore the N frames and the motion of one blurred image (path, PIL image or array).
 
-        Above ``max_pixels`` the photo is restored in tiles overlapping by ``overlap`` pixels that
-        share the global motion estimated on the whole photo scaled to ``motion_pixels`` (default
-        ``max_pixels``)."""
+        Above ``max_pixels`` the photo is restored in tiles overlapping by at least ``overlap``
+        pixels (more where the motion is wider than a quarter of it) that share the global motion
+        estimated on the whole photo scaled to ``motion_pixels`` (default ``max_pixels``)."""
         arr = load_input(image, notes)
         h, w = arr.shape[:2]
         blur = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
@@ -229,29 +213,36 @@ class Restorer:
 
     def _run_tiled(self, blur: torch.Tensor, max_pixels: int, overlap: int, motion_pixels: int):
         h, w = blur.shape[-2:]
-        tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
-        th, tw = min(tile, h), min(tile, w)
         n = self.frames
         motion = self._global_motion(blur, motion_pixels)
+        # the band at a tile's inner edges where its warps read from outside it (tiling.py)
+        margin = overlap // 4 if motion is None else warp_reach(_pixel_affines(motion), h, w) + CONTEXT
+        overlap = tile_overlap(overlap, margin)
+        tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
+        th, tw = min(tile, h), min(tile, w)
         # the tiles return the network's own middle frame; the kernel-bank head makes the whole photo's below
         whole_middle = isinstance(self.model, Blur2Video) and self.model.config.kernel_bank
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
         acc_conf = None
         weight = torch.zeros(1, 1, h, w)
         local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
-        for y in _tiles(h, th, overlap):
-            for x in _tiles(w, tw, overlap):
+        for y in tile_starts(h, th, overlap):
+            for x in tile_starts(w, tw, overlap):
                 tile_motion = None
                 if motion is not None:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
                     c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
                     tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
-                frames, flow, local, confidence = self._run(
-                    blur[..., y : y + th, x : x + tw], tile_motion, whole_middle
-                )
-                wy = _ramp(th, overlap, y > 0, y + th < h)
-                wx = _ramp(tw, overlap, x > 0, x + tw < w)
+                out = self._run(blur[..., y : y + th, x : x + tw], tile_motion, whole_middle)
+                wy = blend_weight(th, overlap, margin, y > 0, y + th < h)
+                wx = blend_weight(tw, overlap, margin, x > 0, x + tw < w)
                 wt = (wy[:, None] * wx[None, :])[None, None]
+                seen = weight[..., y : y + th, x : x + tw]
+                if tiles and matches_reversed(
+                    out[0], acc_f[..., y : y + th, x : x + tw] / seen.clamp(min=1e-12), (seen * wt)[0, 0] > 1e-3
+                ):  # this tile took the other time order than the tiles before it
+                    out = tuple(None if t is None else t.flip(0) for t in out)
+                frames, flow, local, confidence = out
                 acc_f[..., y : y + th, x : x + tw] += frames * wt
                 acc_flow[..., y : y + th, x : x + tw] += flow * wt
                 weight[..., y : y + th, x : x + tw] += wt
@@ -268,6 +259,14 @@ class Restorer:
                 acc_f[n // 2] = middle[0].float().cpu().clamp(0, 1)
         confidence = None if acc_conf is None else acc_conf.div_(weight[0])
         return acc_f, acc_flow.div_(weight), local_sum / tiles, local_max, confidence
+
+
+def _pixel_affines(motion: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]) -> torch.Tensor:
+    """The whole photo's global motion (``Restorer._global_motion``) as pixel affines (N, 2, 3):
+    the full-scale image affine, or without an ITN the finest feature affine."""
+    affines, image_affines, q = motion
+    theta = image_affines[0, :, -1] if image_affines is not None else affines[0, :, 0]
+    return _conjugate(theta, q)
 
 
 def _padded(h: int, w: int) -> tuple[int, int]:
