@@ -1,8 +1,11 @@
 """Copy a training run's weights into the package as the bundled pretrained model (fp16).
 
-    python scripts/bundle_model.py runs/demo [--from best|latest|step-NNNNNNNN] [--average K] [--out PATH]
+    python scripts/bundle_model.py runs/demo --into-package [--from best|latest|step-NNNNNNNN] [--average K]
+    python scripts/bundle_model.py runs/demo --out candidate.safetensors [...]
 
-``--out`` writes the same fp16 file elsewhere, e.g. to keep a candidate that is not bundled (yet).
+The package's bundled model is replaced only with ``--into-package``; ``--out`` writes the same fp16
+file elsewhere, e.g. to keep a candidate that is not bundled (yet). One of the two is required, so
+a forgotten flag never overwrites the model every user restores with.
 ``--average K`` bundles the mean of the weights of the K kept checkpoints up to ``--from`` (a
 checkpoint folder or latest): single checkpoints of a short CPU run move by tenths of a dB from one
 to the next on unseen data, and averaging the last few is the cheap, standard remedy (Polyak
@@ -32,7 +35,13 @@ def main() -> None:
     parser.add_argument(
         "--average", type=int, default=1, metavar="K", help="the mean of the last K checkpoints up to --from"
     )
-    parser.add_argument("--out", type=Path, default=bundled_weights())
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="the model file to write (not the package's)")
+    where.add_argument(
+        "--into-package",
+        action="store_true",
+        help=f"replace the package's bundled model, {bundled_weights()}",
+    )
     parser.add_argument(
         "--command",
         default="blur2video train --recipe configs/bundled --out runs/bundled --threads 2",
@@ -40,6 +49,8 @@ def main() -> None:
     )
     parser.add_argument("--where", default=where_trained(), help="the machine it ran on, recorded likewise")
     args = parser.parse_args()
+    if args.into_package:
+        args.out = bundled_weights()
     try:
         extra = bundle_run(args.run, args.out, args.which, args.average, args.command, args.where)
     except Blur2VideoError as exc:

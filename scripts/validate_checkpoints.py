@@ -7,7 +7,9 @@ mean moves by tenths of a dB between checkpoints, too little data to pick a chec
 draws ``--samples`` items of the same validation stream (the trainer's validation seed; its first
 ``val_samples`` items are the trainer's), so choosing a checkpoint here never looks at a held-out
 set. Prints, per checkpoint, the order-invariant PSNR gain over the blur (mean over frames) on
-every ``[[data.stream]]`` table and on all items, and writes RUN/validation.json.
+every ``[[data.stream]]`` table and on all items, and writes RUN/validation.json. A run trained
+from a DATASET folder (``--data``) is scored on the validation samples it held out (``--val-data``
+or its share of the folder), up to ``--samples`` of them.
 """
 
 from __future__ import annotations
@@ -19,18 +21,30 @@ from pathlib import Path
 
 import tomllib
 import torch
+from torch.utils.data import Dataset
 
 from blur2video.checkpoints import load_model, read_metadata
+from blur2video.data.dataset import StreamDataset
 from blur2video.errors import Blur2VideoError
 from blur2video.fileio import atomic_write_bytes
 from blur2video.metrics import order_invariant_psnr
-from blur2video.train_config import resolve
+from blur2video.train_config import TrainingConfig, resolve
 from blur2video.train_data import build_datasets
 
 
 def stream_label(table: dict) -> str:
     source = str(table.get("source", table.get("textures", "")))
     return f"{table['kind']}:{Path(source).name if '/' in source else source}"[:40]
+
+
+def validation_streams(val: Dataset, cfg: TrainingConfig, samples: int) -> tuple[torch.Tensor, list[str]]:
+    """Which stream each scored item comes from, and the streams' labels. A run trained from
+    streams scores ``samples`` items of its validation stream; a run trained from a DATASET folder
+    scores (up to ``samples`` of) the validation samples it held out, as one stream."""
+    if isinstance(val, StreamDataset):
+        labels = [stream_label(t) for t in cfg.as_dict()["data"]["stream"]]
+        return torch.tensor([val.stream_of(i) for i in range(len(val))]), labels
+    return torch.zeros(min(samples, len(val)), dtype=torch.long), [f"dataset:{Path(val.root).name}"[:40]]
 
 
 def main() -> None:
@@ -60,12 +74,14 @@ def main() -> None:
         _, val = build_datasets(cfg, cfg.model.frames)
     except Blur2VideoError as exc:
         parser.exit(2, f"validate_checkpoints: {exc}\n")
-    items = [val[i] for i in range(len(val))]
-    streams = torch.tensor([val.stream_of(i) for i in range(len(val))])
-    blur = torch.stack([b for b, _, _ in items])
-    frames = torch.stack([f for _, f, _ in items])
+    streams, labels = validation_streams(val, cfg, args.samples)
+    try:
+        items = [val[i] for i in range(len(streams))]
+    except Blur2VideoError as exc:
+        parser.exit(2, f"validate_checkpoints: {exc}\n")
+    blur = torch.stack([item[0] for item in items])
+    frames = torch.stack([item[1] for item in items])
     base = order_invariant_psnr(blur.unsqueeze(1).expand_as(frames), frames)[0].clamp(max=100)
-    labels = [stream_label(t) for t in cfg.as_dict()["data"]["stream"]]
     rows = []
     for name, weights in candidates:
         try:

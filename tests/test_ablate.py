@@ -30,7 +30,7 @@ def test_ablate_trains_and_reports_every_variant(tmp_path: Path) -> None:
     )
     base = tmp_path / "base.toml"
     base.write_text(
-        "[model]\nframes = 3\nbase_channels = 4\ngrowth = 4\n"
+        "[model]\nbase_channels = 4\ngrowth = 4\n"  # no frames: N comes from the 3-frame DATASET
         "[train]\nbatch_size = 2\ncrop = 32\nworkers = 0\nval_fraction = 0.25\n"
     )
     table = ablate(str(data), tmp_path / "abl", str(base), steps=2, variants=["no-stn", "pml"], device="cpu")

@@ -35,7 +35,10 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("sources and synthesizers; the network", {"synth", "model", "motion_truth"}),
     ("DATASET and streamed datasets", {"data"}),
     ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
-    ("evaluation and restore", {"evaluate", "restore", "outputs", "restore_batch", "ablate"}),
+    (
+        "evaluation and restore",
+        {"evaluate", "restore", "tiling", "frame_order", "video", "outputs", "restore_batch", "ablate"},
+    ),
     ("entry points", {"cli", "serve", "__main__", "__init__"}),
 )
 RANK = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}

@@ -68,7 +68,7 @@ def test_restore_of_several_photos_in_a_log_and_quiet(tmp_path: Path) -> None:
     loud = _run([*args, "--out", str(tmp_path / "loud")])
     assert loud.returncode == 0, loud.stderr
     steps = [line for line in loud.stderr.splitlines() if line.startswith("restore: ")]
-    assert [s.split(" (")[0] for s in steps] == ["restore: 1/2 photos", "restore: 2/2 photos"], loud.stderr
+    assert [s.split(" (")[0] for s in steps] == ["restore: 1/2 inputs", "restore: 2/2 inputs"], loud.stderr
     quiet = _run([*args, "--out", str(tmp_path / "quiet"), "--quiet"])
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout.count(" -> ") == 2
@@ -99,6 +99,21 @@ def test_a_large_photo_shows_its_tiles_and_verbose_says_where_the_time_went(
     assert len(times) == 2 and all(w in times[0] for w in ("load", "network", "writing")), err
     assert "start-up" in times[1] and "not overlapped" in times[1]
     assert {p.name for p in (out / "wide").iterdir()} >= {"wide.gif", "wide.mp4", "motion.png", "sheet.png"}
+
+
+def test_a_video_shows_its_frames_in_a_log(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import imageio.v2 as imageio
+
+    clip = tmp_path / "clip.mp4"
+    writer = imageio.get_writer(clip, format="FFMPEG", fps=10, codec="libx264", ffmpeg_log_level="error")
+    for k in range(3):
+        writer.append_data(np.roll(np.asarray(Image.open(_photo(tmp_path / "f.png", 0))), 4 * k, axis=1))
+    writer.close()
+    assert main(["restore", str(clip), "--out", str(tmp_path / "o"), "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    steps = [line for line in captured.err.splitlines() if line.startswith("restore clip.mp4: ")]
+    assert steps and steps[0].startswith("restore clip.mp4: 1") and " frames" in steps[0], captured.err
+    assert "clip.mp4 -> " in captured.out and (tmp_path / "o" / "clip" / "clip.mp4").is_file()
 
 
 def test_train_eval_and_ablate_in_a_log_and_quiet(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

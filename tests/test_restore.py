@@ -59,6 +59,36 @@ def test_restore_command_writes_every_output(photo: Path, tmp_path: Path) -> Non
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp")]
 
 
+def test_save_writes_what_the_restore_command_writes(restorer: Restorer, photo: Path, tmp_path: Path) -> None:
+    assert main(["restore", str(photo), "--out", str(tmp_path / "cli")]) == 0
+    cli = tmp_path / "cli" / "cup"
+    video = restorer.restore(photo)
+    folder = video.save(tmp_path / "api" / "cup")  # the README's API example
+    assert folder == tmp_path / "api" / "cup"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in cli.iterdir())
+    for j in range(7):
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(folder / f"frame_{j}.png")), np.asarray(Image.open(cli / f"frame_{j}.png"))
+        )
+    assert json.loads((folder / "motion.json").read_text()) == json.loads((cli / "motion.json").read_text())
+    video.save(folder, "png")  # an earlier output is replaced
+    assert {p.name for p in folder.iterdir()} == {f"frame_{j}.png" for j in range(7)}
+
+
+def test_save_refuses_a_folder_of_other_files_and_unknown_formats(restorer: Restorer, tmp_path: Path) -> None:
+    video = restorer.restore(skimage.data.coffee()[:64, :64])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(Blur2VideoError, match="notes.txt") as err:
+        video.save(mine)
+    assert "\n" not in str(err.value) and (mine / "notes.txt").read_text() == "keep me"
+    for formats, fps in (("webm", 8.0), ((), 8.0), ("gif", 0.0)):
+        with pytest.raises(Blur2VideoError):
+            video.save(tmp_path / "out", formats, fps)
+    assert not (tmp_path / "out").exists()
+
+
 def test_formats_folders_and_globs(photo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["restore", str(photo.parent), "--out", str(out), "--format", "gif"]) == 0
@@ -103,7 +133,7 @@ def test_bad_inputs_get_one_line_and_the_rest_is_processed(
     out = tmp_path / "out"
     code = main(["restore", *[str(tmp_path / b) for b in bad], str(photo), "--out", str(out)])
     lines = capsys.readouterr().err.strip().splitlines()
-    err = [line for line in lines if not line.startswith("restore: ")]  # less the step lines (test_progress.py)
+    err = [line for line in lines if not line.startswith("restore")]  # less the step lines (test_progress.py)
     assert len(lines) - len(err) == 6  # one per input, good or bad
     assert code == 2
     assert len(err) == len(bad) and all(line.startswith("blur2video: error: ") for line in err)

@@ -96,7 +96,7 @@ def ablate(
         raise Blur2VideoError(f"eval samples {eval_samples}: give at least 1 (or none for the whole dataset)")
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
         raise Blur2VideoError(f"seeds {seeds}: give one or more distinct seeds")
-    base = resolve(config, [])
+    base = resolve(config, [{"data": {"path": data}}])  # N from the DATASET where the config sets none
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if jobs > 1 and device in ("auto", "cuda"):

@@ -17,13 +17,43 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import progress
+from ._version import __version__
 from .conventions import frame_count_problem
 from .errors import Blur2VideoError
 from .runtime import keep_freed_memory
 
+DESCRIPTION = """\
+Restore the sharp frames (3, 5 or 7) and the motion hidden in a motion-blurred photo, with the
+bundled model or your own; make blurred datasets, train and evaluate models as in the paper
+(Argaw et al., "Restoration of Video Frames from a Single Blurred Image with Motion
+Understanding", CVPR workshops 2021)."""
+
+EPILOG = """\
+start here:
+  blur2video restore --example --out restored    restore the blurred photo shipped in the package
+  blur2video restore photo.jpg --out restored    your photos: frames, GIF, MP4, sheet and motion
+  blur2video COMMAND --help                      every flag of a command, with its default"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's help ends with its default, unless the help already says it or there is none
+    to show (an on/off flag, or a value that comes from elsewhere, such as train's config)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if action.option_strings and not hidden and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's error format: one line on stderr, exit 2, no usage block."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)  # subcommands' parsers are made through here too
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"blur2video: error: {message} (see '{self.prog} --help')\n")
@@ -100,6 +130,17 @@ def _shard(text: str) -> str:
     return text
 
 
+def _key(key: str) -> str:
+    """How a train flag's help names the config key it sets, whose default the config gives."""
+    return f"sets {key} (default: the config's; see --print-config)"
+
+
+SEED_HELP = "seed of every random choice: the same seed and flags give the same samples"
+ACCUMULATE_HELP = "average stored sRGB values (paper) or linear light"
+SHARD_HELP = "i/n: write only samples with index %% n == i, to split one dataset over machines (default: all)"
+THREADS_HELP = "CPU threads for torch (default: torch's own choice, one per core)"
+DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
+
 COUNT = _whole(1)  # samples, steps, epochs, batch sizes, pool workers, threads
 NATURAL = _whole(0)  # frame indices, object counts, DataLoader workers, crops where 0 means "whole"
 SEED = _whole(0, 2**63 - 1)  # numpy's SeedSequence refuses negative seeds, torch's above 2**63
@@ -125,8 +166,13 @@ class _Distinct(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _command(commands: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one line in the list above is also the opening line of its own --help."""
+    return commands.add_parser(name, help=text, description=text)
+
+
 def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("rotation", help="camera-rotation blur from panoramas or photos (paper section 3)")
+    p = _command(sub, "rotation", "camera-rotation blur from panoramas or photos (paper section 3)")
     p.add_argument("--source", required=True, help="folder or image file, or 'skimage[:name,...]' for bundled photos")
     p.add_argument(
         "--kind",
@@ -135,7 +181,7 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
         help="equirectangular 2:1 panoramas or ordinary photos",
     )
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
-    p.add_argument("--samples", type=COUNT, default=100)
+    p.add_argument("--samples", type=COUNT, default=100, help="how many blurred samples to write")
     p.add_argument("--frames", type=_odd_frames, default=7, help="N target frames (odd, >= 3)")
     p.add_argument("--size", type=_whole(16), default=256, help="square output size in pixels")
     p.add_argument(
@@ -160,7 +206,7 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
         "--accumulate",
         choices=["srgb", "linear"],
         default="srgb",
-        help="average stored sRGB values (paper) or linear light",
+        help=ACCUMULATE_HELP,
     )
     p.add_argument(
         "--max-pitch",
@@ -168,9 +214,9 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
         default=30.0,
         help="initial views look at most this far up or down (panorama)",
     )
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help=SEED_HELP)
     p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
-    p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
+    p.add_argument("--shard", type=_shard, default=None, help=SHARD_HELP)
     p.add_argument("--force", action="store_true", help="accept panoramas that are not 2:1")
     _add_quiet(p)
 
@@ -198,7 +244,7 @@ def _run_synth_rotation(args: argparse.Namespace) -> int:
 
 
 def _add_synth_video(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("video", help="dynamic blur: the mean of N consecutive high-speed frames (GoPro style)")
+    p = _command(sub, "video", "dynamic blur: the mean of N consecutive high-speed frames (GoPro style)")
     p.add_argument("--source", required=True, help="video file, folder of frames, folder of clips, or GoPro_Large root")
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
     p.add_argument("--frames", type=_odd_frames, default=7, help="N consecutive frames per blur (odd)")
@@ -206,19 +252,22 @@ def _add_synth_video(sub: argparse._SubParsersAction) -> None:
         "--stride", type=COUNT, default=None, help="frames between window starts (default: N, non-overlapping)"
     )
     p.add_argument("--size", type=NATURAL, default=256, help="square random crop size; 0 for whole frames")
-    p.add_argument("--crops-per-window", type=COUNT, default=1)
+    p.add_argument("--crops-per-window", type=COUNT, default=1, help="random crops taken from every window")
     p.add_argument("--samples", type=COUNT, default=None, help="how many samples (default: every window x crops)")
     p.add_argument(
-        "--split", choices=["train", "test"], default=None, help="GoPro split when the source has train/ and test/"
+        "--split",
+        choices=["train", "test"],
+        default=None,
+        help="GoPro split when the source has train/ and test/ (default: train there)",
     )
     p.add_argument(
         "--first", type=NATURAL, default=0, help="use frames from this index of every clip (hold earlier ones out)"
     )
     p.add_argument("--last", type=NATURAL, default=0, help="use frames before this index of every clip (0: to the end)")
-    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
-    p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--workers", type=COUNT, default=1)
-    p.add_argument("--shard", type=_shard, default=None, help="i/n: write only samples with index %% n == i")
+    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb", help=ACCUMULATE_HELP)
+    p.add_argument("--seed", type=SEED, default=0, help=SEED_HELP)
+    p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
+    p.add_argument("--shard", type=_shard, default=None, help=SHARD_HELP)
     _add_quiet(p)
 
 
@@ -245,13 +294,13 @@ def _run_synth_video(args: argparse.Namespace) -> int:
 
 
 def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "scenes", help="procedural dynamic blur: textured objects moving over a moving background, with true flows"
+    p = _command(
+        sub, "scenes", "procedural dynamic blur: textured objects moving over a moving background, with true flows"
     )
     p.add_argument("--out", required=True, help="DATASET folder to write (resumed if it exists)")
-    p.add_argument("--samples", type=COUNT, default=100)
-    p.add_argument("--frames", type=_odd_frames, default=7)
-    p.add_argument("--size", type=_whole(32), default=256)
+    p.add_argument("--samples", type=COUNT, default=100, help="how many blurred samples to write")
+    p.add_argument("--frames", type=_odd_frames, default=7, help="N target frames (odd, >= 3)")
+    p.add_argument("--size", type=_whole(32), default=256, help="square output size in pixels")
     p.add_argument("--objects", type=NATURAL, default=3, help="foreground objects per scene")
     p.add_argument(
         "--textures", default="skimage", help="folder of photos to cut textures from (default: scikit-image's photos)"
@@ -261,10 +310,10 @@ def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-rotation", type=_real(0.0, 45.0), default=3.0, help="background rotation, degrees (objects: 4x)"
     )
-    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb")
-    p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--workers", type=COUNT, default=1)
-    p.add_argument("--shard", type=_shard, default=None)
+    p.add_argument("--accumulate", choices=["srgb", "linear"], default="srgb", help=ACCUMULATE_HELP)
+    p.add_argument("--seed", type=SEED, default=0, help=SEED_HELP)
+    p.add_argument("--workers", type=COUNT, default=1, help="worker processes")
+    p.add_argument("--shard", type=_shard, default=None, help=SHARD_HELP)
     _add_quiet(p)
 
 
@@ -290,35 +339,65 @@ def _run_synth_scenes(args: argparse.Namespace) -> int:
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("train", help="train a model (one process, or data-parallel under torchrun)")
-    p.add_argument("--config", default=None, help="TOML preset (configs/*.toml) or a RUN/config.toml")
+    p = _command(commands, "train", "train a model (one process, or data-parallel under torchrun)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="TOML preset (configs/*.toml) or a RUN/config.toml (default: none, the built-in defaults)",
+    )
     p.add_argument(
         "--recipe",
         default=None,
-        help="a folder of stages run in order into --out, each from the last one's weights (configs/bundled)",
+        help="a folder of stages run in order into --out, each from the last one's weights (configs/bundled); "
+        "instead of --config and --data (default: none, one run of one config)",
     )
-    p.add_argument("--data", default=None, help="DATASET folder (sets data.path, instead of the config's streams)")
-    p.add_argument("--val-data", default=None, help="separate validation DATASET (else a fraction of --data)")
-    p.add_argument("--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="DATASET folder; sets data.path, instead of the config's streams (default: the config's data)",
+    )
+    p.add_argument(
+        "--val-data",
+        default=None,
+        help="separate validation DATASET; sets data.val_path (default: a share of --data, train.val_fraction)",
+    )
+    p.add_argument(
+        "--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required to train)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--epochs", type=COUNT, default=None)
-    p.add_argument("--steps", type=COUNT, default=None, help="train this many steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=COUNT, default=None, help="global batch size")
-    p.add_argument("--lr", type=_real(0.0, 1.0, low_open=True), default=None)
-    p.add_argument("--crop", type=NATURAL, default=None, help="random crop size (0: whole samples)")
-    p.add_argument("--frames", type=_odd_frames, default=None, help="N frames the model predicts")
-    p.add_argument("--workers", type=NATURAL, default=None, help="DataLoader worker processes")
-    p.add_argument("--seed", type=SEED, default=None)
+    p.add_argument("--epochs", type=COUNT, default=None, help=f"passes over the training data; {_key('train.epochs')}")
+    p.add_argument(
+        "--steps", type=COUNT, default=None, help=f"train this many steps (overrides --epochs); {_key('train.steps')}"
+    )
+    p.add_argument("--batch-size", type=COUNT, default=None, help=f"global batch size; {_key('train.batch_size')}")
+    p.add_argument(
+        "--lr", type=_real(0.0, 1.0, low_open=True), default=None, help=f"Adam's learning rate; {_key('train.lr')}"
+    )
+    p.add_argument(
+        "--crop", type=NATURAL, default=None, help=f"random crop size (0: whole samples); {_key('train.crop')}"
+    )
+    p.add_argument(
+        "--frames",
+        type=_odd_frames,
+        default=None,
+        help="N frames the model predicts; sets model.frames (default: the config's, else --data's N, else 7)",
+    )
+    p.add_argument(
+        "--workers", type=NATURAL, default=None, help=f"DataLoader worker processes; {_key('train.workers')}"
+    )
+    p.add_argument(
+        "--seed", type=SEED, default=None, help=f"seeds weights, sample order and augmentation; {_key('train.seed')}"
+    )
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override any config value, e.g. loss.penalty=false",
+        help="override any config value, e.g. loss.penalty=false; repeat it for more (default: none)",
     )
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
-    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
     p.add_argument(
         "--print-config",
@@ -429,25 +508,40 @@ def _recipe_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _add_restore(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("restore", help="restore the sharp frames and the motion hidden in blurred photos")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
+    p = _command(
+        commands,
+        "restore",
+        "restore the sharp frames and the motion hidden in blurred photos, or every frame of a blurred video",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders of images, glob patterns, or videos (.mp4, .mov, .avi, .mkv, .webm): "
+        "OUT/NAME/NAME.mp4 at N times the frame rate",
+    )
     p.add_argument("--example", action="store_true", help="also restore the blurred example shipped in the package")
     p.add_argument("--out", default="restored", help="output folder; each input gets OUT/NAME/")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument(
         "--format", default="gif,mp4", help="animations to write: gif, mp4, both (gif,mp4) or png (frames only)"
     )
-    p.add_argument("--fps", type=_real(0.1, 240.0), default=8.0, help="animation frame rate (0.1 to 240)")
+    p.add_argument(
+        "--fps",
+        type=_real(0.1, 240.0),
+        default=8.0,
+        help="animation frame rate (0.1 to 240); a video keeps N x its own",
+    )
     p.add_argument("--pingpong", action="store_true", help="animate forward then backward")
     p.add_argument("--frames-only", action="store_true", help="write only frame_*.png")
     p.add_argument(
         "--max-pixels",
         type=_whole(64 * 64),
         default=1280 * 736,
-        help="above this, restore in overlapping tiles (bounds memory)",
+        help="pixels above which a photo is restored in overlapping tiles, to bound memory (default: 942080, 1280x736)",
     )
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     feedback = p.add_mutually_exclusive_group()
     _add_quiet(feedback)
     feedback.add_argument(
@@ -467,14 +561,11 @@ def _run_restore(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .outputs import FORMATS, prepare_out
+    from .outputs import check_formats, prepare_out
     from .restore import Restorer, bundled_example, expand_inputs
     from .restore_batch import WriteOptions, restore_all
 
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    bad = [f for f in formats if f not in (*FORMATS, "png")]
-    if bad or not formats:
-        raise Blur2VideoError(f"--format {args.format}: choose gif, mp4, gif,mp4 or png")
+    formats = check_formats(args.format, "--format")
     if args.threads:
         torch.set_num_threads(args.threads)
     notes: list[str] = []
@@ -506,13 +597,13 @@ def _run_restore(args: argparse.Namespace) -> int:
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("serve", help="a local web page for restore: drop a photo, see and download its video")
+    p = _command(commands, "serve", "a local web page for restore: drop a photo, see and download its video")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=_whole(0, 65535), default=7860, help="port (0: any free one)")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument("--max-megapixels", type=_real(0.0, 1e4, low_open=True), default=16.0, help="largest photo accepted")
     p.add_argument("--max-file-mb", type=_real(0.0, 1e5, low_open=True), default=50.0, help="largest upload accepted")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -523,17 +614,23 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "eval", help="order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET"
+    p = _command(
+        commands, "eval", "order-invariant PSNR/SSIM, motion error and the paper's tables for checkpoints on a DATASET"
     )
     p.add_argument("--checkpoint", nargs="+", required=True, help="one or more model files (one report row each)")
-    p.add_argument("--name", nargs="*", default=None, action=_Distinct, help="row labels, one per checkpoint")
+    p.add_argument(
+        "--name",
+        nargs="*",
+        default=None,
+        action=_Distinct,
+        help="row labels, one per checkpoint (default: from the file names)",
+    )
     p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
     p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
-    p.add_argument("--batch-size", type=COUNT, default=4)
-    p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--threads", type=COUNT, default=None, help="CPU threads for torch")
+    p.add_argument("--batch-size", type=COUNT, default=4, help="samples per forward pass")
+    p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples (default: all)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
 
 
@@ -554,10 +651,12 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _add_ablate(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("ablate", help="train and evaluate every Table-5 variant with the same budget")
+    p = _command(commands, "ablate", "train and evaluate every Table-5 variant with the same budget")
     p.add_argument("--data", required=True, help="training DATASET folder")
     p.add_argument("--val-data", default=None, help="evaluation DATASET (default: --data)")
-    p.add_argument("--config", default=None, help="base TOML config the variants modify")
+    p.add_argument(
+        "--config", default=None, help="base TOML config the variants modify (default: the built-in defaults)"
+    )
     p.add_argument("--steps", type=COUNT, required=True, help="training steps per variant")
     p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
     p.add_argument(
@@ -566,16 +665,19 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jobs", type=COUNT, default=1, help="variants trained in parallel (one GPU each when CUDA is present)"
     )
-    p.add_argument("--eval-samples", type=COUNT, default=None, help="evaluate on the first S samples only")
+    p.add_argument(
+        "--eval-samples", type=COUNT, default=None, help="evaluate on the first S samples only (default: all)"
+    )
     p.add_argument(
         "--seeds",
         nargs="+",
         type=SEED,
         default=None,
         action=_Distinct,
-        help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation",
+        help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation "
+        "(default: once, with the config's train.seed)",
     )
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_quiet(p)
 
 
@@ -599,11 +701,11 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="blur2video", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    synth = commands.add_parser("synth", help="synthesise blurred datasets").add_subparsers(
-        dest="source_type", required=True
-    )
+    parser = _Parser(prog="blur2video", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    synth = _command(commands, "synth", "synthesise blurred datasets (DATASET folders) to train and evaluate on")
+    synth = synth.add_subparsers(dest="source_type", required=True, metavar="KIND")
     _add_synth_rotation(synth)
     _add_synth_video(synth)
     _add_synth_scenes(synth)

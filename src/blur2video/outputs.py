@@ -1,4 +1,6 @@
-"""Writers for a restored photo: frames, GIF/MP4 animation, a side-by-side sheet and the motion.
+"""A restored photo (:class:`RestoredVideo`) and its writers: frames, GIF/MP4 animation, a
+side-by-side sheet and the motion. ``blur2video restore`` and ``RestoredVideo.save`` write through
+the same :func:`write_outputs`, so the API writes what the command line writes.
 
 Everything for one input goes to a temporary folder that is renamed to ``OUT/NAME`` at the end,
 so an interrupted or failed restore never leaves half an output behind.
@@ -24,14 +26,16 @@ palette once and reused for the ping-pong half.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +43,6 @@ from PIL import Image
 
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, to_uint8, write_png
-from .restore import RestoredVideo
 
 FORMATS = ("gif", "mp4")
 UNSURE = 0.5  # confidence below which motion.json lists a frame as unsure
@@ -50,6 +53,65 @@ _LEGACY = re.compile(r"\.tmp-(?P<name>.+)-(?P<pid>\d+)")  # what versions before
 _OWN_FILE = re.compile(r"frame_\d+\.png|sheet\.png|motion\.json|motion\.png")
 MAX_NAME_BYTES = 150  # leaves room within the 255-byte file-name limit for our prefixes and ".mp4"
 PALETTE_SAMPLE = 1 << 19  # pixels of all frames together that the GIF's one palette is chosen from
+FPS_RANGE = (0.1, 240.0)
+
+
+@dataclass
+class Motion:
+    """The motion the network found, relative to the middle frame (backward: frame -> middle).
+
+    ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
+    ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
+    local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
+    ``confidence`` (N,): the confidence gate's mean trust in each frame (1: the network's frame,
+    0: the blurred photo itself, where it could not tell the motion), None for models without it.
+    """
+
+    affines: np.ndarray
+    flow: np.ndarray
+    local_mean: np.ndarray
+    local_max: np.ndarray
+    confidence: np.ndarray | None = None
+
+
+@dataclass
+class RestoredVideo:
+    """What ``Restorer.restore`` returns: the frames, their motion and the input."""
+
+    frames: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
+    motion: Motion
+    blur: np.ndarray  # (H, W, 3) float32, the input as read
+
+    def frames_uint8(self) -> np.ndarray:
+        return to_uint8(self.frames)
+
+    def save(
+        self,
+        folder: str | os.PathLike,
+        formats: str | Sequence[str] = FORMATS,
+        fps: float = 8.0,
+        pingpong: bool = False,
+    ) -> Path:
+        """Write into ``folder`` what ``blur2video restore`` writes for one photo: frame_K.png,
+        FOLDER.gif and FOLDER.mp4 (``formats``: "gif", "mp4", both, or "png" for the frames alone),
+        sheet.png, motion.json and motion.png. The folder appears whole or not at all; an earlier
+        output there is replaced, a folder holding anything else is refused. Returns the folder."""
+        chosen = check_formats(formats, "formats")
+        if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+            raise Blur2VideoError(f"fps {fps}: give a frame rate from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}")
+        target = Path(os.path.abspath(folder))  # "." and "out/" name their folder; links are left to check_slot
+        return write_outputs(self, target.parent, target.name, chosen, fps, pingpong, chosen == ("png",))
+
+
+def check_formats(formats: str | Sequence[str], where: str) -> tuple[str, ...]:
+    """``formats`` as a tuple of "gif", "mp4" and "png" (given as "gif,mp4" or a sequence); an
+    empty or unknown one is one line naming ``where`` it came from."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    chosen = tuple(str(f).strip() for f in items if str(f).strip())
+    if not chosen or any(f not in (*FORMATS, "png") for f in chosen):
+        shown = formats if isinstance(formats, str) else ",".join(map(str, formats))
+        raise Blur2VideoError(f"{where} {shown}: choose gif, mp4, gif,mp4 or png")
+    return chosen
 
 
 def output_name(path: str | os.PathLike) -> str:
@@ -394,17 +456,10 @@ def _run_side_by_side(jobs: list[Callable[[], None]]) -> None:
         future.result()
 
 
-def write_outputs(
-    video: RestoredVideo,
-    out_dir: str | Path,
-    name: str,
-    formats: tuple[str, ...] = FORMATS,
-    fps: float = 8.0,
-    pingpong: bool = False,
-    frames_only: bool = False,
-) -> Path:
-    """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
-    atomically. ``name`` must be one safe folder name (``output_name`` makes one); an existing
+@contextlib.contextmanager
+def output_folder(out_dir: str | Path, name: str) -> Iterator[Path]:
+    """A temporary folder to fill that becomes OUT/NAME whole when the block ends, or is removed if
+    it fails. ``name`` must be one safe folder name (``output_name`` makes one); an existing
     OUT/NAME is replaced only if restore wrote it (see the module docstring)."""
     out_dir = Path(out_dir)
     final = check_slot(out_dir, name)
@@ -419,28 +474,43 @@ def write_outputs(
             remove=lambda folder: _remove_own(folder, name),
             land=lambda done, dest: _land(done, dest, name),
         ) as tmp:
-            frames8 = video.frames_uint8()
-
-            def frames_and_sheet() -> None:
-                for j, f in enumerate(frames8):
-                    write_png(tmp / f"frame_{j}.png", f)
-                if not frames_only:
-                    write_png(tmp / "sheet.png", sheet(video.blur, frames8))
-
-            def motion() -> None:
-                (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
-                write_motion_png(tmp / "motion.png", video)
-
-            jobs = [frames_and_sheet]
-            if not frames_only:  # the longest first: they start while the shorter ones queue for a core
-                jobs = [motion, *jobs]
-                if "gif" in formats:
-                    jobs.insert(1, lambda: write_gif(tmp / f"{name}.gif", frames8, fps, pingpong))
-                if "mp4" in formats:
-                    jobs.append(lambda: write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong))
-            _run_side_by_side(jobs)
+            yield tmp
     except OSError as exc:
         raise Blur2VideoError(
             f"{final}: cannot be written ({exc.strerror or exc}); free disk space or fix the folder's permissions"
         ) from None
-    return final
+
+
+def write_outputs(
+    video: RestoredVideo,
+    out_dir: str | Path,
+    name: str,
+    formats: tuple[str, ...] = FORMATS,
+    fps: float = 8.0,
+    pingpong: bool = False,
+    frames_only: bool = False,
+) -> Path:
+    """Write OUT/NAME/{frame_*.png, NAME.gif, NAME.mp4, sheet.png, motion.json, motion.png}
+    atomically (``output_folder``)."""
+    with output_folder(out_dir, name) as tmp:
+        frames8 = video.frames_uint8()
+
+        def frames_and_sheet() -> None:
+            for j, f in enumerate(frames8):
+                write_png(tmp / f"frame_{j}.png", f)
+            if not frames_only:
+                write_png(tmp / "sheet.png", sheet(video.blur, frames8))
+
+        def motion() -> None:
+            (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
+            write_motion_png(tmp / "motion.png", video)
+
+        jobs = [frames_and_sheet]
+        if not frames_only:  # the longest first: they start while the shorter ones queue for a core
+            jobs = [motion, *jobs]
+            if "gif" in formats:
+                jobs.insert(1, lambda: write_gif(tmp / f"{name}.gif", frames8, fps, pingpong))
+            if "mp4" in formats:
+                jobs.append(lambda: write_mp4(tmp / f"{name}.mp4", frames8, fps, pingpong))
+        _run_side_by_side(jobs)
+    return Path(out_dir) / name

@@ -125,6 +125,13 @@ class Progress:
                 self.last_line = now
                 print(self.line(now), file=sys.stderr, flush=True)
 
+    def set_total(self, total: int | None) -> None:
+        """A new estimate of the steps in all (a video's frame count, known only roughly at first)."""
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
     def line(self, now: float | None = None) -> str:
         """The plain line of the count so far: done/total, the rate, the time left."""
         elapsed = (time.monotonic() if now is None else now) - self.started

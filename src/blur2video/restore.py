@@ -7,8 +7,9 @@
     video.motion.affines    # (N, 2, 3): frame pixel (x, y, 1) -> where it sits in the middle frame
     video.motion.flow       # (N, 2, H, W): the same as a per-pixel backward flow, with local motion
 
-Images above ``max_pixels`` are cut into overlapping tiles whose results are blended with linear
-ramps across the overlaps, so memory stays bounded (a 12-megapixel photo within 4 GB) without seams.
+Images above ``max_pixels`` are cut into overlapping tiles that share the global motion of the
+whole photo, put in one time order and blended with linear ramps across the overlaps, so memory
+stays bounded (a 12-megapixel photo within 4 GB) without seams (tiling.py says how).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -27,10 +27,13 @@ from PIL import Image
 
 from .checkpoints import load_model
 from .errors import Blur2VideoError
-from .fileio import array_to_float_rgb, read_image, to_uint8
+from .fileio import array_to_float_rgb, read_image
+from .frame_order import matches_reversed
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
+from .outputs import Motion, RestoredVideo
 from .runtime import pick_device
+from .tiling import CONTEXT, blend_weight, tile_overlap, tile_starts, warp_reach
 
 MIN_SIDE = 32
 BUNDLED = "demo.safetensors"
@@ -80,34 +83,6 @@ def bundled_weights() -> Path:
     return Path(str(resources.files("blur2video") / "weights" / BUNDLED))
 
 
-@dataclass
-class Motion:
-    """The motion the network found, relative to the middle frame (backward: frame -> middle).
-
-    ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
-    ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
-    local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
-    ``confidence`` (N,): the confidence gate's mean trust in each frame (1: the network's frame,
-    0: the blurred photo itself, where it could not tell the motion), None for models without it.
-    """
-
-    affines: np.ndarray
-    flow: np.ndarray
-    local_mean: np.ndarray
-    local_max: np.ndarray
-    confidence: np.ndarray | None = None
-
-
-@dataclass
-class RestoredVideo:
-    frames: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
-    motion: Motion
-    blur: np.ndarray  # (H, W, 3) float32, the input as read
-
-    def frames_uint8(self) -> np.ndarray:
-        return to_uint8(self.frames)
-
-
 def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
     """Any supported input as float32 HxWx3; an alpha channel, or the frames after the first of
     an animation, are dropped with a note."""
@@ -125,25 +100,6 @@ def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[
     if min(h, w) < MIN_SIDE:
         raise Blur2VideoError(f"{name}: {w}x{h} is too small; the minimum is {MIN_SIDE}x{MIN_SIDE} pixels")
     return arr
-
-
-def _tiles(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering [0, size) with tiles of ``tile`` overlapping by at least ``overlap``."""
-    if size <= tile:
-        return [0]
-    count = math.ceil((size - overlap) / (tile - overlap))
-    return [round(i * (size - tile) / (count - 1)) for i in range(count)]
-
-
-def _ramp(length: int, overlap: int, open_start: bool, open_end: bool) -> torch.Tensor:
-    """1-D blending weight: linear ramps over the overlaps, flat 1 at the image's own borders."""
-    x = torch.arange(length, dtype=torch.float32) + 0.5
-    w = torch.ones(length)
-    if open_start:
-        w = torch.minimum(w, x / overlap)
-    if open_end:
-        w = torch.minimum(w, (length - x) / overlap)
-    return w.clamp(min=1e-3)
 
 
 class Restorer:
@@ -209,10 +165,11 @@ class Restorer:
     ) -> RestoredVideo:
         """Restore the N frames and the motion of one blurred image (path, PIL image or array).
 
-        Above ``max_pixels`` the photo is restored in tiles overlapping by ``overlap`` pixels that
-        share the global motion estimated on the whole photo scaled to ``motion_pixels`` (default
-        ``max_pixels``); ``on_tile(done, total)`` is called before the first tile and after each
-        (a large photo takes minutes: the command line shows its progress)."""
+        Above ``max_pixels`` the photo is restored in tiles overlapping by at least ``overlap``
+        pixels (more where the motion is wider than a quarter of it) that share the global motion
+        estimated on the whole photo scaled to ``motion_pixels`` (default ``max_pixels``);
+        ``on_tile(done, total)`` is called before the first tile and after each (a large photo
+        takes minutes: the command line shows its progress)."""
         arr = load_input(image, notes)
         h, w = arr.shape[:2]
         blur = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
@@ -267,32 +224,39 @@ class Restorer:
         on_tile: Callable[[int, int], None] | None = None,
     ):
         h, w = blur.shape[-2:]
-        tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
-        th, tw = min(tile, h), min(tile, w)
         n = self.frames
         motion = self._global_motion(blur, motion_pixels)
+        # the band at a tile's inner edges where its warps read from outside it (tiling.py)
+        margin = overlap // 4 if motion is None else warp_reach(_pixel_affines(motion), h, w) + CONTEXT
+        overlap = tile_overlap(overlap, margin)
+        tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
+        th, tw = min(tile, h), min(tile, w)
         # the tiles return the network's own middle frame; the kernel-bank head makes the whole photo's below
         whole_middle = isinstance(self.model, Blur2Video) and self.model.config.kernel_bank
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
         acc_conf = None
         weight = torch.zeros(1, 1, h, w)
         local_sum, local_max, tiles = torch.zeros(n), torch.zeros(n), 0
-        count = len(_tiles(h, th, overlap)) * len(_tiles(w, tw, overlap))
+        count = len(tile_starts(h, th, overlap)) * len(tile_starts(w, tw, overlap))
         if on_tile is not None:
             on_tile(0, count)
-        for y in _tiles(h, th, overlap):
-            for x in _tiles(w, tw, overlap):
+        for y in tile_starts(h, th, overlap):
+            for x in tile_starts(w, tw, overlap):
                 tile_motion = None
                 if motion is not None:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
                     c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
                     tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
-                frames, flow, local, confidence = self._run(
-                    blur[..., y : y + th, x : x + tw], tile_motion, whole_middle
-                )
-                wy = _ramp(th, overlap, y > 0, y + th < h)
-                wx = _ramp(tw, overlap, x > 0, x + tw < w)
+                out = self._run(blur[..., y : y + th, x : x + tw], tile_motion, whole_middle)
+                wy = blend_weight(th, overlap, margin, y > 0, y + th < h)
+                wx = blend_weight(tw, overlap, margin, x > 0, x + tw < w)
                 wt = (wy[:, None] * wx[None, :])[None, None]
+                seen = weight[..., y : y + th, x : x + tw]
+                if tiles and matches_reversed(
+                    out[0], acc_f[..., y : y + th, x : x + tw] / seen.clamp(min=1e-12), (seen * wt)[0, 0] > 1e-3
+                ):  # this tile took the other time order than the tiles before it
+                    out = tuple(None if t is None else t.flip(0) for t in out)
+                frames, flow, local, confidence = out
                 acc_f[..., y : y + th, x : x + tw] += frames * wt
                 acc_flow[..., y : y + th, x : x + tw] += flow * wt
                 weight[..., y : y + th, x : x + tw] += wt
@@ -311,6 +275,14 @@ class Restorer:
                 acc_f[n // 2] = middle[0].float().cpu().clamp(0, 1)
         confidence = None if acc_conf is None else acc_conf.div_(weight[0])
         return acc_f, acc_flow.div_(weight), local_sum / tiles, local_max, confidence
+
+
+def _pixel_affines(motion: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]) -> torch.Tensor:
+    """The whole photo's global motion (``Restorer._global_motion``) as pixel affines (N, 2, 3):
+    the full-scale image affine, or without an ITN the finest feature affine."""
+    affines, image_affines, q = motion
+    theta = image_affines[0, :, -1] if image_affines is not None else affines[0, :, 0]
+    return _conjugate(theta, q)
 
 
 def _padded(h: int, w: int) -> tuple[int, int]:

@@ -4,12 +4,14 @@ while the next photo runs through the network, with progress and, on request, wh
 Per photo the work is load (decode the file), network (the restore, tiles and all) and writing
 (PNG, GIF, MP4, sheet, motion). The writer takes one photo at a time and the next photo waits for
 it, so memory holds at most the photo being written and the one being computed; a photo that is
-restored in tiles (the ones that need the most memory) first waits until the writer is idle.
-Results, notes and errors are printed in input order.
+restored in tiles (the ones that need the most memory) and a video (video.py streams its frames
+and writes as it goes) first wait until the writer is idle. Results, notes and errors are printed
+in input order.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -20,8 +22,9 @@ from pathlib import Path
 from . import progress
 from .background import BackgroundWriter
 from .errors import Blur2VideoError
-from .outputs import check_slot, output_names, warm_up, write_outputs
-from .restore import RestoredVideo, Restorer, load_input
+from .outputs import RestoredVideo, check_slot, output_folder, output_names, warm_up, write_outputs
+from .restore import Restorer, load_input
+from .video import is_video, write_sharp_video
 
 
 @dataclass(frozen=True)
@@ -58,16 +61,20 @@ def process_age() -> float | None:
         return None
 
 
-class _Tiles:
-    """The progress of one tiled photo, drawn only once it turns out to be tiled."""
+class _Counter:
+    """The progress of one long input, drawn once the work says how big it is (the tiles of a large
+    photo, the frames of a video; a total that is not finite is unknown)."""
 
-    def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, None
+    def __init__(self, desc: str, unit: str, every_s: float = progress.LINE_EVERY_S) -> None:
+        self.desc, self.unit, self.every_s, self.bar = desc, unit, every_s, None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: float) -> None:
+        known = int(total) if math.isfinite(total) else None
         if self.bar is None:
-            self.bar = progress.track(total, self.desc, "tile", initial=done, every_s=0.0, leave=False)
-        else:
+            self.bar = progress.track(known, self.desc, self.unit, every_s=self.every_s, leave=False)
+        elif known != self.bar.total:
+            self.bar.set_total(known)
+        if done > self.bar.done:
             self.bar.update(done - self.bar.done)
 
     def close(self) -> None:
@@ -77,6 +84,24 @@ class _Tiles:
 
 def _failure(path: Path, exc: Blur2VideoError) -> str:
     return str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+
+
+def _restore_video(restorer: Restorer, path: Path, out: str | os.PathLike, name: str, max_pixels: int) -> str:
+    """Restore a blurred video into OUT/NAME/NAME.mp4 (written whole, as it streams); its notes and
+    the line to print."""
+    notes: list[str] = []
+    frames = _Counter(f"restore {path.name}", "frame")
+    try:
+        with output_folder(out, name) as tmp:
+            summary = write_sharp_video(restorer, path, tmp / f"{name}.mp4", max_pixels, notes=notes, on_frame=frames)
+    finally:
+        frames.close()
+    for note in notes:
+        progress.say(f"blur2video: note: {note}")
+    return (
+        f"{path} -> {Path(out) / name / f'{name}.mp4'} ({summary.frames_in} frames at {summary.fps_in:g} fps -> "
+        f"{summary.frames_out} at {summary.fps_out:g} fps)"
+    )
 
 
 def _timed_warm_up() -> float:
@@ -108,7 +133,7 @@ def restore_all(
     frames = restorer.frames
     with (
         BackgroundWriter(pending=1, name="blur2video-restore-writer") as writer,
-        progress.track(len(paths), "restore", "photo", every_s=0.0, enabled=len(paths) > 1) as bar,
+        progress.track(len(paths), "restore", "input", every_s=0.0, enabled=len(paths) > 1) as bar,
     ):
         if not options.frames_only:
             writer.submit(_timed_warm_up)  # the writers' imports happen while the network reads the first photo
@@ -140,9 +165,17 @@ def restore_all(
 
         for path, name in zip(paths, output_names(paths), strict=True):
             notes: list[str] = []
-            tiles = _Tiles(f"restore {path.name}")
+            tiles = _Counter(f"restore {path.name}", "tile", every_s=0.0)
             try:
                 check_slot(out, name)  # before computing: a refused OUT/NAME costs nothing
+                if is_video(path):
+                    report(writer.finished(wait=True))  # the photos before it first, and no write held meanwhile
+                    started = time.perf_counter()
+                    progress.result(_restore_video(restorer, path, out, name, max_pixels))
+                    if verbose:
+                        progress.say(f"blur2video: time: {path}: {time.perf_counter() - started:.2f} s (a video)")
+                    bar.update(1)
+                    continue
                 started = time.perf_counter()
                 image = load_input(path, notes)
                 loaded = time.perf_counter()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import Blur2VideoError
+
+if TYPE_CHECKING:
+    import torch
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
 
@@ -31,7 +33,11 @@ def keep_freed_memory() -> bool:
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto`` takes CUDA when present; a CPU device also gets :func:`keep_freed_memory`."""
+    """``auto`` takes CUDA when present; a CPU device also gets :func:`keep_freed_memory`.
+    torch is imported here, not at the top: the command line imports this module for every
+    command, ``--help`` included."""
+    import torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -43,7 +43,8 @@ from PIL import Image
 from .errors import Blur2VideoError
 from .fileio import write_png
 from .outputs import motion_summary, output_name, write_gif, write_motion_png, write_mp4
-from .restore import Motion, RestoredVideo, Restorer, _tiles, bundled_example
+from .restore import Motion, RestoredVideo, Restorer, bundled_example
+from .tiling import tile_starts
 
 PIP = "pip install 'blur2video[serve]'"
 TILE_PIXELS = 1280 * 736  # restore's default: above it a photo is restored in tiles
@@ -95,12 +96,14 @@ class Result:
 
 def plan(width: int, height: int, tile_pixels: int = TILE_PIXELS, overlap: int = OVERLAP) -> tuple[int, int]:
     """(tiles, pixels the network processes) for a photo, cut as ``Restorer.restore`` cuts it, so
-    the page can say how long a large photo will take before it starts."""
+    the page can say how long a large photo will take before it starts. Restore widens the overlap
+    where the global motion exceeds 24 pixels (tiling.py), which is not known beforehand: then
+    this is an estimate."""
     if width * height <= tile_pixels:
         return 1, width * height
     tile = max(2 * overlap + 32, int(math.sqrt(tile_pixels)) // 32 * 32)
     th, tw = min(tile, height), min(tile, width)
-    count = len(_tiles(height, th, overlap)) * len(_tiles(width, tw, overlap))
+    count = len(tile_starts(height, th, overlap)) * len(tile_starts(width, tw, overlap))
     scale = min(1.0, math.sqrt(tile_pixels / (width * height)))  # the global motion's pass on a scaled copy
     return count, count * th * tw + round(height * scale) * round(width * scale)
 

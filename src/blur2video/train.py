@@ -107,8 +107,8 @@ class Trainer:
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch == 0:
             raise Blur2VideoError(
-                f"{len(self.train_set)} training samples make no batch of {t.batch_size}; lower train.batch_size "
-                f"or add data"
+                f"{len(self.train_set)} training samples make no batch of {t.batch_size}; lower --batch-size "
+                f"(train.batch_size) or add data"
             )
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.objective = objective_for(self.model, t.part, cfg.loss, self.amp, self.amp_dtype)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import tomllib
 
 from .checkpoints import ARCHS
-from .data.dataset import Augment
+from .data.dataset import Augment, FolderDataset
 from .data.degrade import Degradation
 from .errors import Blur2VideoError
 from .losses import LossConfig
@@ -71,7 +71,10 @@ class TrainSettings:
     workers: int = setting(2, "DataLoader worker processes (0: load in the training process)", low=0)
     seed: int = setting(0, "seeds the initial weights, the sample order, augmentation and the streams", low=0)
     val_fraction: float = setting(
-        0.05, "the share of data.path kept for validation when data.val_path is not given", above=0.0, below=1.0
+        0.05,
+        "the share of data.path kept for validation when data.val_path is not given (at least 1 sample)",
+        above=0.0,
+        below=1.0,
     )
     val_batches: int = setting(0, "batches per validation (0: the whole validation set)", low=0)
     log_every: int = setting(20, "steps between TensorBoard scalars", low=1)
@@ -370,13 +373,26 @@ def parse_override(text: str) -> dict:
 
 
 def resolve(config_path: str | Path | None, overrides: list[dict]) -> TrainingConfig:
-    """Defaults, then the file, then each override in order."""
+    """Defaults, then the file, then each override in order; model.frames that none of them sets
+    is the N of the DATASET that data.path names."""
     tables: dict = {}
     if config_path is not None:
         tables = merge(tables, read_config_file(config_path), str(config_path))
     for o in overrides:
         tables = merge(tables, o, "--set")
-    return _typed(tables)
+    cfg = _typed(tables)
+    if cfg.data.path and "frames" not in tables.get("model", {}):
+        return _with_frames_of_data(cfg)
+    return cfg
+
+
+def _with_frames_of_data(cfg: TrainingConfig) -> TrainingConfig:
+    """``cfg`` predicting the N of the DATASET at data.path, for a config that sets no N: a
+    3-frame dataset then trains a 3-frame model without being told twice, where the default
+    N = 7 would refuse it. An N that is set and disagrees with the data is refused when the data
+    is loaded (train_data.py)."""
+    frames = FolderDataset(cfg.data.path).frames
+    return cfg if frames == cfg.model.frames else replace(cfg, model=replace(cfg.model, frames=frames))
 
 
 def reference() -> str:

@@ -93,8 +93,8 @@ def build_datasets(cfg: TrainingConfig, frames: int):
         for ds in (train, val):
             if ds.frames != frames:
                 raise Blur2VideoError(
-                    f"{ds.root}: the dataset has N={ds.frames} frames but the model predicts {frames}; set "
-                    f"model.frames = {ds.frames} or use another dataset"
+                    f"{ds.root}: the dataset has N={ds.frames} frames but model.frames = {frames} (set by the config "
+                    f"or --frames); give --frames {ds.frames}, or use a DATASET of {frames} frames"
                 )
         return train, val
     if not d.stream:

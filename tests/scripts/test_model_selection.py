@@ -1,10 +1,13 @@
 """Choosing and bundling a checkpoint (scripts/bundle_model.py --average, scripts/validate_checkpoints.py):
-the averaged weights are the mean of the last K checkpoints, and the larger validation scores each
-checkpoint per stream from the trainer's own validation stream."""
+the averaged weights are the mean of the last K checkpoints, the package's model is replaced only
+when asked to, and the larger validation scores each checkpoint per stream from the trainer's own
+validation stream, or on the samples a run trained on a DATASET folder held out."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +16,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import blur2video
 from blur2video.checkpoints import read_metadata
+from blur2video.synth.api import synthesize_rotation
+from blur2video.synth.rotation import RotationSettings
 from blur2video.train import train
 from blur2video.train_config import resolve
 
@@ -56,8 +62,53 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _script(name: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module")
+def dataset_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run trained on a DATASET folder (12 samples, N = 3; 3 held out for validation)."""
+    root = tmp_path_factory.mktemp("data")
+    settings = RotationSettings(source_kind="photo", frames=3, size=32, fov_deg=60, max_angle_deg=2.0, seed=3)
+    synthesize_rotation("skimage:astronaut", root / "rot3", 12, settings)
+    cfg = resolve(
+        None,
+        [
+            {
+                "model": {"base_channels": 4, "growth": 4},
+                "data": {"path": str(root / "rot3")},
+                "train": {"batch_size": 3, "crop": 32, "workers": 0, "steps": 4, "val_fraction": 0.25},
+            }
+        ],
+    )
+    train(cfg, root / "run", device="cpu", quiet=True)
+    return root / "run"
+
+
+def _script(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A copy of the package whose bundled model is a stand-in file, and the environment that
+    imports it: a regression here overwrites the stand-in, never the real bundled model."""
+    source = Path(blur2video.__file__).parent
+    shutil.copytree(
+        source, tmp_path / "pkg" / "blur2video", ignore=shutil.ignore_patterns("__pycache__", "*.safetensors")
+    )
+    stand_in = tmp_path / "pkg" / "blur2video" / "weights" / "demo.safetensors"
+    stand_in.write_bytes(b"the bundled model")
+    return {**os.environ, "PYTHONPATH": str(tmp_path / "pkg")}, stand_in
+
+
+def test_bundling_never_replaces_the_package_model_unasked(run: Path, package_copy: tuple) -> None:
+    env, stand_in = package_copy
+    done = _script("bundle_model.py", str(run), env=env)
+    assert done.returncode == 2 and "--into-package" in done.stderr and "--out" in done.stderr, done.stderr
+    assert stand_in.read_bytes() == b"the bundled model"
+    done = _script("bundle_model.py", str(run), "--into-package", env=env)
+    assert done.returncode == 0, done.stderr
+    assert read_metadata(stand_in)["train_step"] == "6"
 
 
 def test_average_is_the_mean_of_the_last_checkpoints(run: Path, tmp_path: Path) -> None:
@@ -105,6 +156,16 @@ def test_validation_scores_every_checkpoint_per_stream(run: Path) -> None:
         pooled = sum(w * g for w, g in zip(weights, r["per_stream_gain_db"].values(), strict=False)) / sum(weights)
         assert r["gain_db"] == pytest.approx(pooled, abs=1e-6)
     assert report["best"] == max(report["rows"], key=lambda r: r["gain_db"])["checkpoint"]
+
+
+def test_validation_scores_a_run_trained_on_a_dataset_folder(dataset_run: Path) -> None:
+    done = _script("validate_checkpoints.py", str(dataset_run), "--samples", "8", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((dataset_run / "validation.json").read_text())
+    assert report["items_per_stream"] == {"dataset:rot3": 3} and report["samples"] == 3  # the 3 held out
+    assert [r["checkpoint"] for r in report["rows"]] == ["step-00000003", "step-00000004"]
+    for r in report["rows"]:
+        assert r["per_stream_gain_db"] == {"dataset:rot3": pytest.approx(r["gain_db"])}
 
 
 def test_validation_refuses_what_it_cannot_score_in_one_line(run: Path, tmp_path: Path) -> None:

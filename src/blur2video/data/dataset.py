@@ -215,14 +215,20 @@ class FolderDataset(Dataset):
         self.epoch = epoch
 
     def split(self, val_fraction: float) -> tuple[FolderDataset, FolderDataset]:
-        """Every k-th record goes to validation (deterministic, spread over the whole dataset)."""
+        """Every k-th record goes to validation (deterministic, spread over the whole dataset); a
+        dataset of fewer than k records still gives its last one, so a small dataset trains."""
         if not 0 < val_fraction < 1:
             raise Blur2VideoError(f"val_fraction {val_fraction}: must be between 0 and 1")
+        n = len(self.records)
+        if n < 2:
+            raise Blur2VideoError(
+                f"{self.root}: 1 sample is too few to split off a validation set; give a validation DATASET with "
+                f"--val-data (data.val_path), or synthesize more samples"
+            )
         k = max(2, round(1 / val_fraction))
-        val = [r for i, r in enumerate(self.records) if i % k == k - 1]
-        train = [r for i, r in enumerate(self.records) if i % k != k - 1]
-        if not val or not train:
-            raise Blur2VideoError(f"{self.root}: {len(self.records)} samples are too few to split off a validation set")
+        held = {i for i in range(n) if i % k == k - 1} or {n - 1}
+        val = [r for i, r in enumerate(self.records) if i in held]
+        train = [r for i, r in enumerate(self.records) if i not in held]
         return FolderDataset(self.root, self.augment, self.seed, train), FolderDataset(
             self.root, Augment(), self.seed, val
         )

@@ -25,7 +25,7 @@ class ModelConfig:
     towards the blur where a small CNN finds the network unsure (model/confidence_gate.py).
     """
 
-    frames: int = setting(7, "N, the frames restored from one blur (odd, >= 3)")
+    frames: int = setting(7, "N, the frames restored from one blur (odd, >= 3); unset with data.path: that DATASET's N")
     base_channels: int = setting(12, "encoder width c: widths c, 2c, 4c, 8c, 8c (0 in TOML: the preset's)", low=1)
     growth: int = setting(8, "the dense blocks' growth rate (0 in TOML: the preset's)", low=1)
     dense_layers: tuple[int, ...] = setting(

@@ -1,0 +1,79 @@
+"""Training on a DATASET folder as it is: the model takes the dataset's N unless the config or
+--frames sets one, and a small dataset still keeps a validation sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from blur2video.checkpoints import model_config_of, read_metadata
+from blur2video.cli import main
+from blur2video.data.dataset import FolderDataset
+from blur2video.errors import Blur2VideoError
+from blur2video.synth.api import synthesize_rotation
+from blur2video.synth.rotation import RotationSettings
+
+TINY = ["--set", "model.base_channels=4", "--set", "model.growth=4"]
+
+
+@pytest.fixture(scope="module")
+def sixteen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 samples of 32x32 with N = 3 (the default model predicts 7)."""
+    root = tmp_path_factory.mktemp("data") / "rot3"
+    settings = RotationSettings(source_kind="photo", frames=3, size=32, fov_deg=60, max_angle_deg=2.0, seed=5)
+    synthesize_rotation("skimage:astronaut", root, 16, settings)
+    return root
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_a_small_three_frame_dataset_trains_with_no_frames_given(sixteen: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(sixteen), "--out", str(run), "--steps", "1", "--batch-size", "4"]
+    assert main([*argv, "--crop", "32", "--workers", "0", "--quiet", *TINY]) == 0
+    assert model_config_of(read_metadata(run / "model.safetensors"), run).frames == 3
+    assert tomllib.loads((run / "config.toml").read_text())["model"]["frames"] == 3
+    validated = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_psnr_middle" in row for row in validated)
+
+
+def test_print_config_shows_the_datasets_n(sixteen: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--print-config", "--data", str(sixteen)]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["model"]["frames"] == 3
+
+
+@pytest.mark.parametrize("how", ["--frames", "config"])
+def test_an_n_that_is_set_and_disagrees_with_the_data_is_one_line(
+    sixteen: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if how == "--frames":
+        given = ["--frames", "5"]
+    else:
+        (tmp_path / "n7.toml").write_text("[model]\nframes = 7\n")
+        given = ["--config", str(tmp_path / "n7.toml")]
+    argv = ["train", "--data", str(sixteen), "--out", str(tmp_path / "run"), "--workers", "0", *given, *TINY]
+    assert main(argv) == 2
+    err = _lines(capsys.readouterr().err)
+    assert len(err) == 1 and str(sixteen) in err[0] and "N=3" in err[0] and "--frames 3" in err[0], err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_small_dataset_keeps_at_least_one_validation_sample(sixteen: Path) -> None:
+    full = FolderDataset(sixteen)
+    train, val = full.split(0.05)  # the default share: 1 in 20
+    assert (len(train), len(val)) == (15, 1)
+    assert {r["id"] for r in train.records}.isdisjoint(r["id"] for r in val.records)
+    train, val = full.split(0.25)  # enough samples for the share: every 4th
+    assert (len(train), len(val)) == (12, 4)
+
+
+def test_a_one_sample_dataset_is_refused_naming_val_data(sixteen: Path) -> None:
+    one = FolderDataset(sixteen, records=FolderDataset(sixteen).records[:1])
+    with pytest.raises(Blur2VideoError) as err:
+        one.split(0.05)
+    assert str(sixteen) in str(err.value) and "--val-data" in str(err.value) and "\n" not in str(err.value)
