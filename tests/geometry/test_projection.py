@@ -15,6 +15,7 @@ from blur2video.errors import Blur2VideoError
 from blur2video.geometry import (
     EquirectImage,
     PinholeCamera,
+    directions_to_equirect_grid,
     interpolate_orientations,
     render_photo,
     rotation_magnitude_deg,
@@ -87,6 +88,14 @@ def test_equirect_agrees_with_py360convert_on_real_panorama(yaw: float, pitch: f
     ref = py360convert.e2p(e, fov, yaw, pitch, (size, size))
     psnr = 10 * np.log10(1.0 / np.mean((ours - ref) ** 2))
     assert psnr >= 40.0
+
+
+def test_a_grid_written_into_a_buffer_is_the_same_grid_bit_for_bit() -> None:
+    directions = torch.randn(3, 17, 19, 3, generator=torch.Generator().manual_seed(0))
+    plain = directions_to_equirect_grid(directions, 64, 32)
+    buffer = torch.empty(5, 17, 19, 2)
+    assert directions_to_equirect_grid(directions, 64, 32, out=buffer[1:4]).data_ptr() == buffer[1:4].data_ptr()
+    assert torch.equal(buffer[1:4], plain)
 
 
 def test_render_is_seamless_across_the_longitude_wrap() -> None:

@@ -36,7 +36,12 @@ def directions_to_equirect_grid(
     scale = width / (2.0 * math.pi) / (width + 2) * 2.0
     gx = lon.mul_(scale).add_((0.5 * width + 1.0) / (width + 2) * 2.0 - 1.0)
     gy = lat.mul_(2.0 / math.pi)
-    return torch.stack([gx, gy], dim=-1, out=out)
+    if out is None or not out.is_contiguous():
+        return torch.stack([gx, gy], dim=-1, out=out)
+    # the same values: torch.complex interleaves the two planes in one vectorised pass, where stack
+    # into the (..., 2) layout moves them one element at a time
+    torch.complex(gx, gy, out=torch.view_as_complex(out))
+    return out
 
 
 class EquirectImage:
