@@ -4,8 +4,9 @@ earlier one (``--before``) measured in the same run.
 
     python benchmarks/restore_cli.py [--before /tmp/before/src] [--photos 3] [--repeats 2]
 
-``--before`` is another source tree (``git worktree add /tmp/before main``, then ``--before
-/tmp/before/src``). Three tables:
+``--before`` is another source tree (``git archive main src | tar -x -C /tmp/before``, then
+``--before /tmp/before/src``); give both trees the C kernels a ``pip install -e .`` builds
+(``src/blur2video/*/*.so``), or neither, so that their networks run alike. Three tables:
 
 - writing alone: the same restored video (one network pass, saved) written by each tree's
   ``write_outputs`` in a fresh process, cold (its imports included) and warm, with the GIF's

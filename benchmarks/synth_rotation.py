@@ -4,9 +4,9 @@
   very same views;
 - whole: the whole command, start-up and PNG writing included: ``blur2video synth rotation`` in
   a fresh process against benchmarks/_py360_synth.py (the same views with py360convert, in a
-  fresh process too), repeated and interleaved, each repeat's ratio stated; ``--before SRC`` adds
-  another blur2video source tree as a row (``git worktree add /tmp/before main``, then
-  ``--before /tmp/before/src``);
+  fresh process too), repeated and interleaved, each repeat's ratio stated; ``--before SRC ...``
+  adds other blur2video source trees as rows (``git archive main src | tar -x -C /tmp/before``,
+  then ``--before /tmp/before/src``);
 - workers: whole samples/s in process, by ``--workers``.
 
     python benchmarks/synth_rotation.py [--views 64] [--samples 24] [--repeats 3] [--tables render whole workers]
@@ -99,11 +99,10 @@ def _row(name: str, runs: list[tuple[float, float]], peer: list[tuple[float, flo
     return "| " + " | ".join(cells) + " |"
 
 
-def whole_table(src: Path, tmp: Path, samples: int, repeats: int, before: str | None) -> None:
-    """The whole command, ours (and ``before``) against the py360convert peer, interleaved."""
+def whole_table(src: Path, tmp: Path, samples: int, repeats: int, before: list[str]) -> None:
+    """The whole command, ours (and the ``before`` trees) against the py360convert peer, interleaved."""
     trees = {"blur2video synth rotation (this tree)": str(HERE.parent / "src")}
-    if before:
-        trees[f"blur2video synth rotation ({before})"] = before
+    trees.update((f"blur2video synth rotation ({tree})", tree) for tree in before)
     flags = ["--kind", "panorama", "--samples", str(samples), "--frames", "7", "--size", "256", "--max-angle", "5"]
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in [*trees, "py360convert peer"]}
     for k in range(repeats):
@@ -151,7 +150,12 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=64, help="views per batched render (one sample's renders)")
     parser.add_argument("--samples", type=int, default=24, help="samples for the whole-command and workers tables")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each whole command, interleaved")
-    parser.add_argument("--before", help="another blur2video source tree (its src/) timed as a row of the whole table")
+    parser.add_argument(
+        "--before",
+        nargs="*",
+        default=[],
+        help="other blur2video source trees (their src/) timed as rows of the whole table",
+    )
     parser.add_argument(
         "--tables", nargs="+", choices=["render", "whole", "workers"], default=["render", "whole", "workers"]
     )
