@@ -411,6 +411,16 @@ def cross_section(out: Path) -> list[str]:
     return lines
 
 
+def _training_minutes(folder: Path) -> float:
+    """The training time of every run under ``folder``, from each run's own clock (its last
+    metrics line): what a table cost, however many sessions it took."""
+    total = 0.0
+    for metrics in folder.rglob("metrics.jsonl"):
+        lines = [line for line in metrics.read_text().splitlines() if line.strip()]
+        total += json.loads(lines[-1]).get("wall_seconds", 0.0) if lines else 0.0
+    return total / 60
+
+
 def render(args: argparse.Namespace) -> None:
     out = args.out
     wall = json.loads((out / "wall.json").read_text()) if (out / "wall.json").exists() else {}
@@ -428,8 +438,13 @@ def render(args: argparse.Namespace) -> None:
             where = Path(missing.filename).relative_to(out)
             lines = [f"Not run yet (`{where}` is missing): the command above runs it."]
         template = template.replace("{" + key + "}", "\n".join(lines))
+    runs = {"table5": "table5-n3", "propagation": "propagation", "cross": "cross"}
     for step in ("data", "table5", "propagation", "cross"):
-        template = template.replace("{WALL_" + step.upper() + "}", f"{wall.get(step, float('nan')) / 60:.0f} min")
+        text = f"{wall.get(step, float('nan')) / 60:.0f} min"
+        if step in runs:  # interrupted and resumed, a step's last invocation holds only part of it
+            trained = _training_minutes(out / runs[step])
+            text = f"{trained:.0f} min of training (the runs' own clocks; the last invocation {text})"
+        template = template.replace("{WALL_" + step.upper() + "}", text)
     template = template.replace("{STEPS}", str(args.steps)).replace("{STEPS7}", str(2 * args.steps))
     if (out / "fig6.png").exists():
         (ROOT / "docs" / "paper-fig6.png").write_bytes((out / "fig6.png").read_bytes())
