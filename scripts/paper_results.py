@@ -56,6 +56,12 @@ PAPER_TABLE5 = {
     "pml": (25.98, 30.77, 25.97),
     "pml-tcl": (27.08, 31.78, 27.12),
 }
+# The file each step writes last: with it present, a rerun only re-renders the page.
+DONE = {
+    "table5": "table5-n3/table5.json",
+    "propagation": "propagation/eval/report.json",
+    "cross": "cross/rot3-test/report.json",
+}
 PAPER_NAMES = {
     "stn-only": "FTN[STN]",
     "no-itn": "FTN[STN LW]",
@@ -411,6 +417,16 @@ def cross_section(out: Path) -> list[str]:
     return lines
 
 
+def _training_minutes(folder: Path) -> float:
+    """The training time of every run under ``folder``, from each run's own clock (its last
+    metrics line): what a table cost, however many sessions it took."""
+    total = 0.0
+    for metrics in folder.rglob("metrics.jsonl"):
+        lines = [line for line in metrics.read_text().splitlines() if line.strip()]
+        total += json.loads(lines[-1]).get("wall_seconds", 0.0) if lines else 0.0
+    return total / 60
+
+
 def render(args: argparse.Namespace) -> None:
     out = args.out
     wall = json.loads((out / "wall.json").read_text()) if (out / "wall.json").exists() else {}
@@ -428,8 +444,13 @@ def render(args: argparse.Namespace) -> None:
             where = Path(missing.filename).relative_to(out)
             lines = [f"Not run yet (`{where}` is missing): the command above runs it."]
         template = template.replace("{" + key + "}", "\n".join(lines))
+    runs = {"table5": "table5-n3", "propagation": "propagation", "cross": "cross"}
     for step in ("data", "table5", "propagation", "cross"):
-        template = template.replace("{WALL_" + step.upper() + "}", f"{wall.get(step, float('nan')) / 60:.0f} min")
+        text = f"{wall.get(step, float('nan')) / 60:.0f} min"
+        if step in runs:  # interrupted and resumed, a step's last invocation holds only part of it
+            trained = _training_minutes(out / runs[step])
+            text = f"{trained:.0f} min of training (the runs' own clocks; the last invocation {text})"
+        template = template.replace("{WALL_" + step.upper() + "}", text)
     template = template.replace("{STEPS}", str(args.steps)).replace("{STEPS7}", str(2 * args.steps))
     if (out / "fig6.png").exists():
         (ROOT / "docs" / "paper-fig6.png").write_bytes((out / "fig6.png").read_bytes())
@@ -445,13 +466,19 @@ def main() -> None:
     parser.add_argument("--gopro", type=Path, default=ROOT.parent / "shared" / "data" / "gopro")
     parser.add_argument("--steps", type=int, default=500, help="training steps of each N = 3 run (N = 7: twice)")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "paper-results.md")
+    parser.add_argument("--force", action="store_true", help="rerun finished steps' training and evaluation")
     args = parser.parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     steps = {"data": make_data, "table5": table5, "propagation": propagation, "cross": cross}
     for name, work in steps.items():
-        if args.step in (name, "all"):
-            timed(args.out, name, lambda work=work: work(args))
+        if args.step not in (name, "all"):
+            continue
+        report = DONE.get(name)
+        if report is not None and (args.out / report).exists() and not args.force:
+            print(f"paper_results: {name} is finished ({report}); rendering only (--force runs it again)")
+            continue
+        timed(args.out, name, lambda work=work: work(args))
     if args.step in ("render", "all"):
         render(args)
 
