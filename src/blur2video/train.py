@@ -36,7 +36,6 @@ import numpy as np
 import tomli_w
 import torch
 import torch.distributed as dist
-from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
@@ -624,18 +623,10 @@ def _check_crop(crop: int, dataset: Dataset) -> None:
     if not crop:
         return
     if isinstance(dataset, FolderDataset):
-        record = dataset.records[0]
-        blur = record.get("blur") if isinstance(record, dict) else None
-        if not isinstance(blur, str):
+        size = dataset.sample_size()
+        if size is None:
             return
-        path = dataset.root / blur
-        if not path.resolve().is_relative_to(dataset.root.resolve()):
-            return
-        try:
-            with Image.open(path) as img:
-                width, height = img.size
-        except (OSError, ValueError, Image.DecompressionBombError):
-            return  # an unreadable sample is reported by name when it is read
+        path, width, height = size
         if crop > min(width, height):
             raise Blur2VideoError(
                 f"{dataset.root}: its samples are {width}x{height} (e.g. {path}) but train.crop is {crop}; "

@@ -374,7 +374,8 @@ def parse_override(text: str) -> dict:
 
 def resolve(config_path: str | Path | None, overrides: list[dict]) -> TrainingConfig:
     """Defaults, then the file, then each override in order; model.frames that none of them sets
-    is the N of the DATASET that data.path names."""
+    is the N of the DATASET that data.path names, and a train.crop none of them sets is at most
+    its samples' shorter side."""
     tables: dict = {}
     if config_path is not None:
         tables = merge(tables, read_config_file(config_path), str(config_path))
@@ -382,7 +383,9 @@ def resolve(config_path: str | Path | None, overrides: list[dict]) -> TrainingCo
         tables = merge(tables, o, "--set")
     cfg = _typed(tables)
     if cfg.data.path and "frames" not in tables.get("model", {}):
-        return _with_frames_of_data(cfg)
+        cfg = _with_frames_of_data(cfg)
+    if cfg.data.path and "crop" not in tables.get("train", {}):
+        cfg = _with_crop_of_data(cfg)
     return cfg
 
 
@@ -393,6 +396,16 @@ def _with_frames_of_data(cfg: TrainingConfig) -> TrainingConfig:
     is loaded (train_data.py)."""
     frames = FolderDataset(cfg.data.path).frames
     return cfg if frames == cfg.model.frames else replace(cfg, model=replace(cfg.model, frames=frames))
+
+
+def _with_crop_of_data(cfg: TrainingConfig) -> TrainingConfig:
+    """``cfg`` cropping no more than the samples of the DATASET at data.path hold, for a config
+    that sets no crop: small samples (a first try, a quick test) then train whole instead of being
+    refused for the default 128-px crop. A crop that is set and too large is refused (train.py)."""
+    size = FolderDataset(cfg.data.path).sample_size()
+    if size is None or cfg.train.crop <= min(size[1:]):
+        return cfg
+    return replace(cfg, train=replace(cfg.train, crop=min(size[1:])))
 
 
 def reference() -> str:

@@ -468,12 +468,14 @@ def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(
             "2",
             "--set",
             "train.val_fraction=0.5",
+            "--crop",
+            "128",
         ]
-    )  # the default crop 128 and 2 workers
+    )  # a crop given (the default one fits itself to the samples) and 2 workers
     line = one_error_line(proc.stderr)
     assert proc.returncode == 2 and "are 64x64" in line and "train.crop is 128" in line and "--crop 64" in line, line
     assert not run.joinpath("checkpoints").exists()
-    (tmp_path / "n3.toml").write_text("[model]\nframes = 3\n")
+    (tmp_path / "n3.toml").write_text("[model]\nframes = 3\n[train]\ncrop = 128\n")
     code, err = run_cli(
         [
             "ablate",

@@ -77,3 +77,21 @@ def test_a_one_sample_dataset_is_refused_naming_val_data(sixteen: Path) -> None:
     with pytest.raises(Blur2VideoError) as err:
         one.split(0.05)
     assert str(sixteen) in str(err.value) and "--val-data" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_crop_fits_the_samples_when_none_is_given(sixteen: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 32-px DATASET trains whole samples under the default 128-px crop; a crop that is given
+    is kept, and one too large for the samples is refused in one line naming the fix."""
+    assert main(["train", "--print-config", "--data", str(sixteen)]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["train"]["crop"] == 32
+    assert main(["train", "--print-config", "--data", str(sixteen), "--crop", "24"]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["train"]["crop"] == 24
+
+
+def test_a_crop_that_is_given_and_too_large_is_one_line(
+    sixteen: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--data", str(sixteen), "--out", str(tmp_path / "run"), "--crop", "64", "--workers", "0"]
+    assert main([*argv, *TINY]) == 2
+    (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
+    assert "32x32" in error and "--crop 32" in error

@@ -233,6 +233,23 @@ class FolderDataset(Dataset):
             self.root, Augment(), self.seed, val
         )
 
+    def sample_size(self) -> tuple[Path, int, int] | None:
+        """(path, width, height) of the first sample's blurred image (a DATASET's samples share one
+        size), read from its header; None where it cannot be told (it is reported by name when read)."""
+        from PIL import Image
+
+        blur = self.records[0].get("blur") if isinstance(self.records[0], dict) else None
+        if not isinstance(blur, str):
+            return None
+        path = self.root / blur
+        if not path.resolve().is_relative_to(self.real_root):
+            return None
+        try:
+            with Image.open(path) as img:
+                return path, *img.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
+
     def __len__(self) -> int:
         return len(self.records)
 
