@@ -46,7 +46,8 @@ def synthesize_video(
     total = job.available if samples is None else samples
     if total > job.available:
         raise Blur2VideoError(
-            f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer or lower --stride"
+            f"--samples {samples}: the source has only {job.available} windows x crops; ask for fewer, "
+            "raise --crops-per-window (random crops of each window) or lower --stride"
         )
     job.total = total
     return run_synthesis(job, out, total, workers=workers, shard=parse_shard(shard))
