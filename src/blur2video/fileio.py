@@ -39,7 +39,7 @@ def _to_float_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception as one line: its first line of text, or its type when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
@@ -54,7 +54,7 @@ class ImageTooLarge(Blur2VideoError):
 def too_large_error(path: str | os.PathLike, exc: Image.DecompressionBombError) -> ImageTooLarge:
     """The one line for an image PIL refuses as a possible decompression bomb."""
     return ImageTooLarge(
-        f"{path}: refused to decode, too many pixels ({_first_line(exc).rstrip('.')}); if the image is genuine, "
+        f"{path}: refused to decode, too many pixels ({first_line(exc).rstrip('.')}); if the image is genuine, "
         f"scale it down first"
     )
 
@@ -161,11 +161,11 @@ def read_image(path: str | os.PathLike, notes: list[str] | None = None) -> np.nd
             raise too_large_error(path, exc) from None
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
             raise Blur2VideoError(
-                f"{path}: not a readable image ({_first_line(exc)}); give a PNG, JPEG or TIFF file"
+                f"{path}: not a readable image ({first_line(exc)}); give a PNG, JPEG or TIFF file"
             ) from None
     if notes is not None:  # one line each (corrupt EXIF, a very large image), where a warning prints two
         notes += dropped + [
-            f"{path}: {_first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)
+            f"{path}: {first_line(w.message)}" for w in caught or [] if not issubclass(w.category, DeprecationWarning)
         ]
     return arr
 
@@ -177,7 +177,7 @@ def _read_tiff(path: Path, notes: list[str] | None = None) -> np.ndarray:
     try:
         arr = tifffile.imread(path)
     except Exception as exc:  # tifffile raises many types for broken files
-        raise Blur2VideoError(f"{path}: not a readable TIFF ({_first_line(exc)})") from None
+        raise Blur2VideoError(f"{path}: not a readable TIFF ({first_line(exc)})") from None
     if notes is not None and arr.ndim == 3 and arr.shape[2] == 4:
         notes.append(f"{path}: alpha channel dropped (the model restores RGB)")
     return array_to_float_rgb(arr, name=str(path))

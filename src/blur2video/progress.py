@@ -84,7 +84,9 @@ def _clock(seconds: float) -> str:
 
 class Progress:
     """A step counter drawn as the mode says; ``update`` after each step, ``close`` at the end
-    (or use it as a context manager)."""
+    (or use it as a context manager). ``enabled=False`` makes it silent (a DDP rank other than 0,
+    a caller's own ``quiet``). A bar stays on screen when it ends unless ``leave`` is False, or
+    None (the default) and it was drawn below another (ablate's runs)."""
 
     def __init__(
         self,
@@ -159,16 +161,4 @@ class Progress:
         self.close()
 
 
-def track(
-    total: int | None,
-    desc: str,
-    unit: str = "step",
-    initial: int = 0,
-    every_s: float = LINE_EVERY_S,
-    leave: bool | None = None,
-    enabled: bool = True,
-) -> Progress:
-    """A step counter for a loop of ``total`` steps; ``enabled=False`` makes it silent (a DDP rank
-    other than 0, a caller's own ``quiet``). A bar stays on screen when it ends unless ``leave``
-    is False, or None (the default) and it was drawn below another (ablate's runs)."""
-    return Progress(total, desc, unit, initial, every_s, leave, enabled)
+track = Progress  # the name the library's loops use: ``with progress.track(total, desc) as bar``

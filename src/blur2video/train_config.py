@@ -382,30 +382,24 @@ def resolve(config_path: str | Path | None, overrides: list[dict]) -> TrainingCo
     for o in overrides:
         tables = merge(tables, o, "--set")
     cfg = _typed(tables)
-    if cfg.data.path and "frames" not in tables.get("model", {}):
-        cfg = _with_frames_of_data(cfg)
-    if cfg.data.path and "crop" not in tables.get("train", {}):
-        cfg = _with_crop_of_data(cfg)
+    if cfg.data.path:
+        cfg = _fitted_to_data(cfg, "frames" in tables.get("model", {}), "crop" in tables.get("train", {}))
     return cfg
 
 
-def _with_frames_of_data(cfg: TrainingConfig) -> TrainingConfig:
-    """``cfg`` predicting the N of the DATASET at data.path, for a config that sets no N: a
-    3-frame dataset then trains a 3-frame model without being told twice, where the default
-    N = 7 would refuse it. An N that is set and disagrees with the data is refused when the data
-    is loaded (train_data.py)."""
-    frames = FolderDataset(cfg.data.path).frames
-    return cfg if frames == cfg.model.frames else replace(cfg, model=replace(cfg.model, frames=frames))
-
-
-def _with_crop_of_data(cfg: TrainingConfig) -> TrainingConfig:
-    """``cfg`` cropping no more than the samples of the DATASET at data.path hold, for a config
-    that sets no crop: small samples (a first try, a quick test) then train whole instead of being
-    refused for the default 128-px crop. A crop that is set and too large is refused (train.py)."""
-    size = FolderDataset(cfg.data.path).sample_size()
-    if size is None or cfg.train.crop <= min(size[1:]):
-        return cfg
-    return replace(cfg, train=replace(cfg.train, crop=min(size[1:])))
+def _fitted_to_data(cfg: TrainingConfig, frames_set: bool, crop_set: bool) -> TrainingConfig:
+    """``cfg`` fitted to the DATASET at data.path where nothing set the value, reading its header
+    once: the model predicts the data's N (a 3-frame dataset trains a 3-frame model without being
+    told twice, where the default N = 7 would refuse it), and the crop is at most the samples'
+    shorter side (small samples train whole instead of being refused for the default 128 px).
+    A value that is set and disagrees with the data is refused when the data is loaded (train_data.py, train.py)."""
+    data = FolderDataset(cfg.data.path)
+    if not frames_set and data.frames != cfg.model.frames:
+        cfg = replace(cfg, model=replace(cfg.model, frames=data.frames))
+    size = None if crop_set else data.sample_size()
+    if size is not None and cfg.train.crop > min(size[1:]):
+        cfg = replace(cfg, train=replace(cfg.train, crop=min(size[1:])))
+    return cfg
 
 
 def reference() -> str:

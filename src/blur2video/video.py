@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .errors import Blur2VideoError
-from .fileio import atomic_file, to_uint8
+from .fileio import atomic_file, first_line, to_uint8
 from .frame_order import continues_reversed
 from .restore import MIN_SIDE, Restorer
 
@@ -111,7 +111,7 @@ def _open_reader(source: Path):
         return imageio.get_reader(source, format="FFMPEG")
     except Exception as exc:  # imageio-ffmpeg raises OSError, RuntimeError, ... for files ffmpeg cannot read
         raise Blur2VideoError(
-            f"{source}: not a readable video ({_first_line(exc)}); give an MP4, MOV, AVI, MKV or WebM file"
+            f"{source}: not a readable video ({first_line(exc)}); give an MP4, MOV, AVI, MKV or WebM file"
         ) from None
 
 
@@ -126,7 +126,7 @@ def _read_frames(reader, source: Path) -> Iterator[np.ndarray]:
             return
         except Exception as exc:  # a truncated or damaged stream
             raise Blur2VideoError(
-                f"{source}: frame {index} cannot be decoded ({_first_line(exc)}); the file may be truncated: "
+                f"{source}: frame {index} cannot be decoded ({first_line(exc)}); the file may be truncated: "
                 f"re-encode or download it again"
             ) from None
         yield np.asarray(frame)[..., :3]
@@ -146,11 +146,6 @@ def _even(frame: np.ndarray) -> np.ndarray:
     """Pad an odd height or width by one edge pixel: H.264 in yuv420p needs even sizes."""
     h, w = frame.shape[:2]
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def write_sharp_video(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Blur2VideoError
-from ..fileio import IMAGE_SUFFIXES, holds_16bit_colour, read_image, too_large_error
+from ..fileio import IMAGE_SUFFIXES, first_line, holds_16bit_colour, read_image, too_large_error
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -87,8 +87,7 @@ def _video_clip(path: Path) -> Clip:
         reader.close()
     except (RuntimeError, OSError, StopIteration) as exc:
         raise Blur2VideoError(
-            f"{path}: not a readable video ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}); "
-            f"check the file or convert it with ffmpeg"
+            f"{path}: not a readable video ({first_line(exc)}); check the file or convert it with ffmpeg"
         ) from None
     w, h = meta["size"]
     if count < 1:
