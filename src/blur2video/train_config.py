@@ -393,6 +393,8 @@ def _fitted_to_data(cfg: TrainingConfig, frames_set: bool, crop_set: bool) -> Tr
     told twice, where the default N = 7 would refuse it), and the crop is at most the samples'
     shorter side (small samples train whole instead of being refused for the default 128 px).
     A value that is set and disagrees with the data is refused when the data is loaded (train_data.py, train.py)."""
+    if frames_set and crop_set:
+        return cfg  # nothing to fit: a DATASET that a recipe has yet to make is not read
     data = FolderDataset(cfg.data.path)
     if not frames_set and data.frames != cfg.model.frames:
         cfg = replace(cfg, model=replace(cfg.model, frames=data.frames))
