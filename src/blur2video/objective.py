@@ -41,7 +41,7 @@ class WholeNetworkObjective(Objective):
         self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         with torch.autocast(blur.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            out = self.model(blur)
+            out = self.model(blur, fallback=False)  # the fallback has no weights: the frames before it
         return compute_loss(_float_restoration(out), frames, self.config, order_free)
 
 
@@ -73,7 +73,7 @@ class GateObjective(Objective):
         self, blur: torch.Tensor, frames: torch.Tensor, order_free: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            raw = self.model(blur, gate=False).frames.float()
+            raw = self.model(blur, gate=False, fallback=False).frames.float()
         return gate_loss(self.model.gate(blur, raw)[0], frames, order_free)
 
 

@@ -63,8 +63,9 @@ class Motion:
     ``affines`` (N, 2, 3) in pixels: frame pixel (x, y) shows the middle frame's content at
     ``A @ (x, y, 1)``; ``flow`` (N, 2, H, W): that displacement per pixel, global affine plus the
     local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
-    ``confidence`` (N,): the confidence gate's mean trust in each frame (1: the network's frame,
-    0: the blurred photo itself, where it could not tell the motion), None for models without it.
+    ``confidence`` (N,): the mean trust in each frame of the confidence gate and the reblur fallback
+    (1: the network's frame, 0: the blurred photo itself, where it could not tell the motion), None
+    for models with neither.
     """
 
     affines: np.ndarray
@@ -381,10 +382,11 @@ def motion_summary(video: RestoredVideo) -> dict:
         "middle_frame": n // 2,
         "frames": frames,
     }
-    if video.motion.confidence is not None:  # the confidence gate: where the model could not tell the motion
+    if video.motion.confidence is not None:  # the gate and the fallback: where the model could not tell the motion
         summary["confidence_convention"] = (
-            f"the mean trust of the confidence gate in each frame: 1 is the network's frame, 0 the blurred "
-            f"photo itself; frames below {UNSURE} are listed as unsure_frames (their motion is a guess)"
+            "the mean trust in each frame (the confidence gate's and the reblur fallback's): 1 is the network's "
+            f"frame, 0 the blurred photo itself; frames below {UNSURE} are listed as unsure_frames (their motion "
+            "is a guess)"
         )
         summary["unsure_frames"] = [j for j in range(n) if video.motion.confidence[j] < UNSURE]
     return summary

@@ -51,7 +51,7 @@ def test_every_model_field_is_a_model_key() -> None:
         if isinstance(default, bool):
             value = not default
         else:
-            value = default + 2 if isinstance(default, int) else tuple(v + 1 for v in default)
+            value = default + 2 if isinstance(default, int | float) else tuple(v + 1 for v in default)
         cfg = resolve(None, [{"model": {f.name: list(value) if isinstance(value, tuple) else value}}])
         assert getattr(cfg.model, f.name) == value, f.name
 

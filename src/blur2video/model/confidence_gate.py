@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .reblur_gate import blend_towards_blur, trust_middle
+
 POOL = 4  # the gate looks at the frames at 1/4 scale: it decides where to trust, not what to draw
 INITIAL_TRUST = 3.0  # logit of the untrained gate: sigmoid(3) = 0.95, close to the ungated network
 
@@ -47,7 +49,8 @@ class ConfidenceGate(nn.Module):
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.constant_(self.head.bias, INITIAL_TRUST)
 
-    def forward(self, blur: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def confidence(self, blur: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """(B, N, H, W) trust in each frame, 1 for the middle."""
         b, n, c, h, w = frames.shape
         small_blur = F.avg_pool2d(blur.float(), POOL, ceil_mode=True)
         small_frames = F.avg_pool2d(frames.float().flatten(0, 1), POOL, ceil_mode=True)
@@ -60,11 +63,8 @@ class ConfidenceGate(nn.Module):
         confidence = torch.sigmoid(F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)).view(
             b, n, h, w
         )
-        confidence = torch.cat(
-            [confidence[:, : n // 2], torch.ones_like(confidence[:, :1]), confidence[:, n // 2 + 1 :]], 1
-        )
-        gated = blur.unsqueeze(1) + confidence.unsqueeze(2).to(frames.dtype) * (frames - blur.unsqueeze(1))
-        gated = torch.cat(
-            [gated[:, : n // 2], frames[:, n // 2 : n // 2 + 1], gated[:, n // 2 + 1 :]], 1
-        )  # the middle bit for bit
-        return gated, confidence
+        return trust_middle(confidence)
+
+    def forward(self, blur: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        confidence = self.confidence(blur, frames)
+        return blend_towards_blur(blur, frames, confidence), confidence

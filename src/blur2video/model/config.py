@@ -22,7 +22,9 @@ class ModelConfig:
     transformers, ``refine`` the middle decoder's refining block. ``kernel_bank`` (not in the
     paper) makes the middle frame the kernel-bank head's deconvolution of the blur
     (model/kernel_bank.py). ``gate`` (not in the paper) blends every non-middle frame back
-    towards the blur where a small CNN finds the network unsure (model/confidence_gate.py).
+    towards the blur where a small CNN finds the network unsure (model/confidence_gate.py);
+    ``fallback`` (not in the paper, no weights) where the frames do not average back to the blur
+    (model/reblur_gate.py).
     """
 
     frames: int = setting(7, "N, the frames restored from one blur (odd, >= 3); unset with data.path: that DATASET's N")
@@ -37,6 +39,12 @@ class ModelConfig:
     refine: bool = setting(True, "the middle decoder's refining block")
     kernel_bank: bool = setting(False, "not in the paper: the full-scale middle frame from the kernel-bank head")
     gate: bool = setting(False, "not in the paper: the other frames fall back towards the blur where unsure")
+    fallback: float = setting(
+        0.0,
+        "not in the paper: the other frames fall back towards the blur where their mean misses it by about this "
+        "much (RMS, 0..1 units; model/reblur_gate.py); 0: off",
+        low=0.0,
+    )
 
     def __post_init__(self) -> None:
         check_ranges(self, "model")

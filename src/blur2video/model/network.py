@@ -30,6 +30,7 @@ from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
 from .encoder import Encoder
 from .kernel_bank import KernelBankDeblur
+from .reblur_gate import blend_towards_blur, reblur_confidence, trust_middle
 from .transformers import IDENTITY, FeatureTransformer, ImageTransformer
 
 
@@ -171,6 +172,16 @@ class Blur2Video(nn.Module):
         middle frame here once: tiles would each reflect their borders and read their own blur."""
         return candidate if self.kernel_bank is None else self.kernel_bank(blur, candidate)
 
+    def _confidence(self, blur: torch.Tensor, frames: torch.Tensor, gate: bool, fallback: bool) -> torch.Tensor | None:
+        """(B, N, H, W) trust in each frame: the learned gate's times the reblur fallback's, or
+        None where the model has (or is asked for) neither."""
+        confidence = self.gate.confidence(blur, frames) if self.gate is not None and gate else None
+        if self.config.fallback and fallback:
+            trust = reblur_confidence(blur, frames, self.config.fallback).unsqueeze(1)
+            trust = trust_middle(trust.expand(-1, frames.shape[1], -1, -1))
+            confidence = trust if confidence is None else confidence * trust
+        return confidence
+
     def forward(
         self,
         blur: torch.Tensor,
@@ -178,13 +189,15 @@ class Blur2Video(nn.Module):
         image_affines: torch.Tensor | None = None,
         bank: bool = True,
         gate: bool = True,
+        fallback: bool = True,
     ) -> Restoration:
         """Restore (B, 3, H, W) blurs. ``affines`` (B, N, 5, 2, 3) / ``image_affines`` (B, N, 6, 2, 3),
         when given, replace the estimated global motion (normalised to the padded input), so that
         tiles of one large photo share the motion estimated on the whole photo. ``bank`` False
         returns the network's own middle frame instead of the kernel-bank head's (see
         :meth:`deblur_middle`), ``gate`` False the frames before the confidence gate (what the gate
-        is trained on)."""
+        is trained on), ``fallback`` False before the reblur fallback (which has no weights: the
+        network and the gate are trained without it)."""
         cfg = self.config
         b, _, h, w = blur.shape
         x, feats, mid_images = self.middle_path(blur)
@@ -229,9 +242,9 @@ class Blur2Video(nn.Module):
             for scale, mid_img in enumerate(mid_images)
         ]
         scales = crop_scales(sequences, h, w)
-        confidence = None
-        if self.gate is not None and gate:
-            scales[-1], confidence = self.gate(blur, scales[-1])
+        confidence = self._confidence(blur, scales[-1], gate, fallback)
+        if confidence is not None:
+            scales[-1] = blend_towards_blur(blur, scales[-1], confidence)
         ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]
         affines = _insert_middle(torch.stack(ftn_thetas, 2), identity_affines(blur, b, len(ftn_thetas)), mid)
         image_affines = None
