@@ -7,7 +7,7 @@ from scipy.ndimage import gaussian_filter
 
 from blur2video.model.config import ModelConfig
 from blur2video.model.network import Blur2Video
-from blur2video.model.reblur_gate import SIGMA, reblur_confidence
+from blur2video.model.reblur_gate import RELATIVE, SIGMA, reblur_confidence
 
 
 def test_frames_that_average_to_the_blur_are_trusted():
@@ -19,19 +19,25 @@ def test_frames_that_average_to_the_blur_are_trusted():
 def test_a_constant_residual_of_the_scale_gives_one_over_e():
     blur = torch.full((1, 3, 32, 32), 0.5)
     frames = blur[:, None].repeat(1, 3, 1, 1, 1) + 0.02
-    assert torch.allclose(reblur_confidence(blur, frames, 0.02), torch.full((1, 32, 32), float(np.exp(-1))), atol=1e-5)
+    one_over_e = torch.full((1, 32, 32), float(np.exp(-1)))
+    assert torch.allclose(reblur_confidence(blur, frames, 0.02, relative=0.0), one_over_e, atol=1e-5)
+    # the frames departed from the blur by 0.02 too: the relative term allows 0.2 of that on top
+    relaxed = float(np.exp(-((0.02 / (0.02 + 0.2 * 0.02)) ** 2)))
+    assert torch.allclose(reblur_confidence(blur, frames, 0.02, relative=0.2), torch.full((1, 32, 32), relaxed))
 
 
 def test_confidence_matches_scipy_gaussian_of_the_squared_residual():
     """An independent reference: scipy's Gaussian (whole-sample mirror borders, as torch's
-    reflect padding; radius 3 sigma) of the channel-mean squared residual."""
+    reflect padding; radius 3 sigma) of the channel-mean squared residual and of the frames'
+    mean squared departure from the blur."""
     rng = np.random.default_rng(1)
     blur = rng.random((3, 50, 70)).astype(np.float32)
     frames = rng.random((7, 3, 50, 70)).astype(np.float32)
-    residual = ((blur - frames.mean(0)) ** 2).mean(0)
-    rms = np.sqrt(gaussian_filter(residual.astype(np.float64), SIGMA, mode="mirror", truncate=3.0))
-    expected = np.exp(-((rms / 0.3) ** 2))
-    got = reblur_confidence(torch.from_numpy(blur)[None], torch.from_numpy(frames)[None], 0.3)[0].numpy()
+    residual = ((blur - frames.mean(0)) ** 2).mean(0).astype(np.float64)
+    departure = ((frames - blur) ** 2).mean((0, 1)).astype(np.float64)
+    miss, moved = (np.sqrt(gaussian_filter(x, SIGMA, mode="mirror", truncate=3.0)) for x in (residual, departure))
+    expected = np.exp(-((miss / (0.1 + RELATIVE * moved)) ** 2))
+    got = reblur_confidence(torch.from_numpy(blur)[None], torch.from_numpy(frames)[None], 0.1)[0].numpy()
     assert np.abs(got - expected).max() < 1e-5
 
 
