@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from blur2video.restore import bundled_example
 from blur2video.serve import OFFLINE_ENV, Limits, Service, serve_in_thread
@@ -79,7 +80,8 @@ def test_upload_shows_the_animation_at_1280x720(page_url, tmp_path: Path) -> Non
             assert len(frames) >= 3 and viewer.get_attribute("data-playing") == "1"
 
             page.wait_for_function("() => document.querySelector('.b2v-motion').naturalWidth > 0", timeout=60_000)
-            assert "Restored blurred.png (288x288)" in page.locator(".b2v-done").inner_text()
+            w, h = Image.open(photo).size
+            assert f"Restored blurred.png ({w}x{h})" in page.locator(".b2v-done").inner_text()
             links = page.locator(".b2v-downloads a").evaluate_all("links => links.map(a => a.textContent)")
             assert links == ["blurred.gif", "blurred.mp4", "blurred_frames.zip", "motion.json", "motion.png"]
             assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 1280  # no sideways scrolling
