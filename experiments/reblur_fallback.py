@@ -1,7 +1,8 @@
 """Probe (experiments/README.md, "the reblur fallback"): what the reblur fallback (model/reblur_gate.py)
-buys the bundled model's non-middle frames, per scale s, window sigma and relative term, and with sensor noise added
-to the blurred input. Gains in dB over the blurred input (the clean one), order-invariant, on the
-first samples of each held-out set (scripts/make_heldout.sh).
+buys the bundled network's non-middle frames (its own fallback switched off), per scale s, window
+sigma and relative term, and with sensor noise added to the blurred input. Gains in dB over the
+blurred input (the clean one), order-invariant, on the first samples of each held-out set
+(scripts/make_heldout.sh).
 
     python experiments/reblur_fallback.py [--sets gopro-full photo-1deg ...] [--samples 16] [--noise 0 0.01]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01, 0.02])
     args = parser.parse_args()
     restorer = Restorer.from_pretrained()
+    restorer.model.config = replace(restorer.model.config, fallback=0.0)  # the network's own frames
     rng = np.random.default_rng(0)
     print("| set | noise | variant | first | last | lowest frame | mean of frames |")
     print("|---|---:|---|---:|---:|---:|---:|")
