@@ -20,7 +20,7 @@ from . import progress
 from ._version import __version__
 from .conventions import frame_count_problem
 from .errors import Blur2VideoError
-from .runtime import keep_freed_memory
+from .runtime import check_device_name, keep_freed_memory
 
 DESCRIPTION = """\
 Restore the sharp frames (3, 5 or 7) and the motion hidden in a motion-blurred photo, with the
@@ -128,6 +128,14 @@ def _shard(text: str) -> str:
     except Blur2VideoError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _device(text: str) -> str:
+    """--device checked where it is parsed, before any model loads."""
+    try:
+        return check_device_name(text)
+    except Blur2VideoError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--device ")) from None
 
 
 def _key(key: str) -> str:
@@ -395,7 +403,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override any config value, e.g. loss.penalty=false; repeat it for more (default: none)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
@@ -540,7 +548,7 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
         default=1280 * 736,
         help="pixels above which a photo is restored in overlapping tiles, to bound memory (default: 942080, 1280x736)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     feedback = p.add_mutually_exclusive_group()
     _add_quiet(feedback)
@@ -603,7 +611,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument("--max-megapixels", type=_real(0.0, 1e4, low_open=True), default=16.0, help="largest photo accepted")
     p.add_argument("--max-file-mb", type=_real(0.0, 1e5, low_open=True), default=50.0, help="largest upload accepted")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -629,7 +637,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
     p.add_argument("--batch-size", type=COUNT, default=4, help="samples per forward pass")
     p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples (default: all)")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
 
@@ -677,7 +685,7 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation "
         "(default: once, with the config's train.seed)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     _add_quiet(p)
 
 

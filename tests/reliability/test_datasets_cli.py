@@ -126,6 +126,11 @@ BAD = [
     (ABL, "--jobs", "0"),
     (ABL, "--eval-samples", "0"),
     (ABL, "--seeds", "-1"),
+    (TRN, "--device", "gpu"),
+    (RST, "--device", "gpu"),
+    (SRV, "--device", "cuda0"),
+    (EVL, "--device", "GPU"),
+    (ABL, "--device", "cuda:x"),
 ]
 
 
