@@ -138,6 +138,14 @@ def _device(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--device ")) from None
 
 
+def _out_folder(text: str) -> str:
+    """An output folder: made if missing, refused where a file already has its name (else a
+    traceback from mkdir once the work has started)."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder; give a folder (it is created if missing)")
+    return text
+
+
 def _key(key: str) -> str:
     """How a train flag's help names the config key it sets, whose default the config gives."""
     return f"sets {key} (default: the config's; see --print-config)"
@@ -370,7 +378,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="separate validation DATASET; sets data.val_path (default: a share of --data, train.val_fraction)",
     )
     p.add_argument(
-        "--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required to train)"
+        "--out",
+        type=_out_folder,
+        default=None,
+        help="RUN folder for checkpoints, logs and the resolved config (required to train)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--epochs", type=COUNT, default=None, help=f"passes over the training data; {_key('train.epochs')}")
@@ -634,7 +645,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="row labels, one per checkpoint (default: from the file names)",
     )
     p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
-    p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
+    p.add_argument("--out", type=_out_folder, required=True, help="report folder (report.md, report.json, plots)")
     p.add_argument("--batch-size", type=COUNT, default=4, help="samples per forward pass")
     p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples (default: all)")
     p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
@@ -666,7 +677,7 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         "--config", default=None, help="base TOML config the variants modify (default: the built-in defaults)"
     )
     p.add_argument("--steps", type=COUNT, required=True, help="training steps per variant")
-    p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
+    p.add_argument("--out", type=_out_folder, required=True, help="folder for one RUN per variant and table5.md")
     p.add_argument(
         "--variants", nargs="*", default=None, action=_Distinct, help="a subset of the variants (default: all)"
     )

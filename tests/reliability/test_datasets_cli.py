@@ -131,6 +131,9 @@ BAD = [
     (SRV, "--device", "cuda0"),
     (EVL, "--device", "GPU"),
     (ABL, "--device", "cuda:x"),
+    (TRN, "--out", __file__),  # a file where the output folder should go
+    (EVL, "--out", __file__),
+    (ABL, "--out", __file__),
 ]
 
 
