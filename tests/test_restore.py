@@ -152,6 +152,16 @@ def test_corrupt_or_foreign_checkpoint(photo: Path, tmp_path: Path, capsys: pyte
     assert len(err) == 1 and str(cut) in err[0]
     with pytest.raises(Blur2VideoError, match="no such checkpoint"):
         Restorer.from_checkpoint(tmp_path / "none.safetensors")
+    assert "truncated" in err[0]
+    with pytest.raises(Blur2VideoError, match=r"cup.png: not a safetensors file; give a model file"):
+        Restorer.from_checkpoint(photo)  # a photo given as the checkpoint is not "truncated"
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(Blur2VideoError, match=r"run: is a folder, not a model file; give a model file in it"):
+        Restorer.from_checkpoint(run)
+    (run / "best.safetensors").write_bytes(b"")
+    with pytest.raises(Blur2VideoError, match=r"run: is a folder, not a model file; give .*run/best.safetensors$"):
+        Restorer.from_checkpoint(run)  # a RUN folder: the model file in it is named
 
 
 def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path) -> None:
