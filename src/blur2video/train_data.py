@@ -74,10 +74,10 @@ def stream_job(stream: Stream, frames: int, seed_offset: int = 0, data: DataSett
     settings = stream.synth_settings(frames, seed_offset)
     source = stream_source(stream, data)
     if stream.kind == "rotation":
-        return RotationJob(discover_sources(source), settings, force=stream.force)
+        return RotationJob(discover_sources(source, "[[data.stream]] source"), settings, force=stream.force)
     if stream.kind == "video":
         return VideoJob(source, settings)
-    return SceneJob(discover_sources(source), settings)
+    return SceneJob(discover_sources(source, "[[data.stream]] textures"), settings)
 
 
 def build_datasets(cfg: TrainingConfig, frames: int):
