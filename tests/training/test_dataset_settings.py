@@ -95,3 +95,13 @@ def test_a_crop_that_is_given_and_too_large_is_one_line(
     assert main([*argv, *TINY]) == 2
     (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
     assert "32x32" in error and "--crop 32" in error
+
+
+def test_a_missing_dataset_or_its_index_file_is_named_as_such(tmp_path: Path) -> None:
+    """A typo'd --data said 'not a DATASET folder', as if the folder existed; its index file given
+    instead of the folder names the folder."""
+    with pytest.raises(Blur2VideoError, match=r"pano3: no such folder; give a DATASET folder made by"):
+        FolderDataset(tmp_path / "pano3")
+    (tmp_path / "index.jsonl").write_text("")
+    with pytest.raises(Blur2VideoError, match=r"index.jsonl: give the DATASET folder that holds it"):
+        FolderDataset(tmp_path / "index.jsonl")
