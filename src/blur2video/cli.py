@@ -291,6 +291,12 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     from .synth.api import synthesize_video
     from .synth.video import VideoSettings
 
+    source = Path(args.source)
+    if args.split and source.is_dir() and not ((source / "train").is_dir() or (source / "test").is_dir()):
+        raise Blur2VideoError(  # else every clip was used, silently, as if it were the split asked for
+            f"--split {args.split}: {source} has no train/ or test/ folder (a GoPro_Large root has both); "
+            "drop --split to use all its clips"
+        )
     settings = VideoSettings(
         frames=args.frames,
         stride=args.stride or args.frames,
