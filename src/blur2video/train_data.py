@@ -90,6 +90,11 @@ def build_datasets(cfg: TrainingConfig, frames: int):
             train, val = full, FolderDataset(d.val_path)
         else:
             train, val = full.split(t.val_fraction)
+        if d.val_path and train.frames == frames != val.frames:  # the N came from --data: --frames is no fix
+            raise Blur2VideoError(
+                f"{val.root}: the validation DATASET (--val-data, data.val_path) has N={val.frames} frames but "
+                f"{train.root} has {frames}; give a --val-data of {frames} frames"
+            )
         for ds in (train, val):
             if ds.frames != frames:
                 raise Blur2VideoError(

@@ -105,3 +105,16 @@ def test_a_missing_dataset_or_its_index_file_is_named_as_such(tmp_path: Path) ->
     (tmp_path / "index.jsonl").write_text("")
     with pytest.raises(Blur2VideoError, match=r"index.jsonl: give the DATASET folder that holds it"):
         FolderDataset(tmp_path / "index.jsonl")
+
+
+def test_a_validation_dataset_of_another_n_names_the_two_datasets(
+    sixteen: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The N came from --data: the message told the user to give --frames 5, which --data refuses."""
+    five = tmp_path / "rot5"
+    synthesize_rotation("skimage:astronaut", five, 2, RotationSettings(source_kind="photo", frames=5, size=32))
+    argv = ["train", "--data", str(sixteen), "--val-data", str(five), "--out", str(tmp_path / "run"), *TINY]
+    assert main([*argv, "--workers", "0", "--batch-size", "2"]) == 2
+    (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
+    assert f"{five}: the validation DATASET (--val-data, data.val_path) has N=5 frames but {sixteen} has 3" in error
+    assert error.endswith("give a --val-data of 3 frames") and "--frames" not in error
