@@ -589,6 +589,7 @@ def _run_restore(args: argparse.Namespace) -> int:
     from .outputs import check_formats, prepare_out
     from .restore import Restorer, bundled_example, expand_inputs
     from .restore_batch import WriteOptions, restore_all
+    from .video import is_video
 
     formats = check_formats(args.format, "--format")
     if args.threads:
@@ -601,6 +602,17 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise Blur2VideoError("no input: give image files, folders or globs (or --example)")
     for line in failures:
         print(f"blur2video: error: {line}", file=sys.stderr)
+    photo_flags = [
+        flag
+        for flag, given in (
+            (f"--format {args.format}", args.format != "gif,mp4"),
+            ("--pingpong", args.pingpong),
+            ("--frames-only", args.frames_only),
+        )
+        if given
+    ]
+    if photo_flags and any(is_video(p) for p in paths):  # else a video's MP4 looked like a flag ignored
+        notes.append(f"{' '.join(photo_flags)}: for photos; a video becomes OUT/NAME/NAME.mp4, N sub-frames per frame")
     for folder in prepare_out(args.out):  # before any work: an unwritable --out fails at once
         notes.append(f"{folder}: removed, an unfinished output of an interrupted run")
     for note in notes:
