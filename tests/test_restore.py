@@ -205,3 +205,23 @@ def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path)
     restorer = Restorer.from_checkpoint(tmp_path / "gate.safetensors", "cpu")
     tiled = restorer.restore(photo, max_pixels=64 * 64, overlap=16)
     np.testing.assert_allclose(tiled.motion.confidence, [0.0, 1.0, 0.0], atol=1e-6)
+
+
+def test_a_folders_subfolders_are_named_not_silently_left_out(photo: Path, tmp_path: Path) -> None:
+    """restore takes a folder's own images: a photo one level down was skipped without a word."""
+    from blur2video.restore import expand_inputs
+
+    top = tmp_path / "shoot"
+    (top / "day2").mkdir(parents=True)
+    (top / "day2" / "b.png").write_bytes(photo.read_bytes())
+    notes: list[str] = []
+    assert expand_inputs([str(top)], notes) == (
+        [],
+        [
+            f"{top}: the folder has no images (.png, .jpg, .tif, .gif, ...); "
+            "its subfolders are not searched (day2): give them too"
+        ],
+    )
+    (top / "a.png").write_bytes(photo.read_bytes())
+    assert expand_inputs([str(top)], notes) == ([top / "a.png"], [])
+    assert notes == [f"{top}: its subfolders are not searched (day2): give them too"]
