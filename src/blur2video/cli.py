@@ -311,7 +311,9 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     root, written = synthesize_video(
         args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard
     )
-    print(f"wrote {written} samples to {root}/ (index: {root}/index.jsonl)")
+    index = Path(root) / "index.jsonl"  # absent while other shards are still writing
+    total = f" ({len(index.read_text().splitlines())} in total)" if index.is_file() else ""
+    print(f"wrote {written} samples{total} to {root}/ (index: {index})")  # a rerun writes 0: the total says why
     return 0
 
 
