@@ -756,8 +756,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` ran: its --help lists the flags a typo missed."""
+    for dest in ("command", "source_type"):
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or getattr(args, dest, None) not in sub.choices:
+            break
+        parser = sub.choices[getattr(args, dest)]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse's own error names the top-level --help, not the command's
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()  # every command moves large tensors (see blur2video.runtime)
     # torch warns in three lines when train.workers exceeds the CPUs this process may use; the
     # user asked for those workers, and every error of ours must stay one line on stderr.
