@@ -177,9 +177,12 @@ def test_validation_refuses_what_it_cannot_score_in_one_line(run: Path, tmp_path
     assert truncated.returncode == 2 and truncated.stderr.count("\n") == 1 and "truncated" in truncated.stderr
 
 
-@pytest.mark.parametrize("script", ["bundle_model.py", "validate_checkpoints.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["bundle_model.py", "validate_checkpoints.py", "paper_results.py", "training_curve.py", "make_gallery.py"],
+)
 def test_every_argument_of_the_scripts_says_what_it_is(script: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Their --help listed ``run``, ``--samples`` and ``--threads`` bare."""
+    """Their --help listed arguments bare (``run``, ``--samples``, ``--data``, ``--out``, ...)."""
     import argparse
 
     parsers: list[argparse.ArgumentParser] = []
@@ -189,7 +192,7 @@ def test_every_argument_of_the_scripts_says_what_it_is(script: str, monkeypatch:
         raise SystemExit(0)
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
-    namespace: dict = {"__name__": "not_main"}
+    namespace: dict = {"__name__": "not_main", "__file__": str(SCRIPTS / script)}
     exec(compile((SCRIPTS / script).read_text(), script, "exec"), namespace)
     with pytest.raises(SystemExit):
         namespace["main"]()
