@@ -162,6 +162,13 @@ def test_corrupt_or_foreign_checkpoint(photo: Path, tmp_path: Path, capsys: pyte
     (run / "best.safetensors").write_bytes(b"")
     with pytest.raises(Blur2VideoError, match=r"run: is a folder, not a model file; give .*run/best.safetensors$"):
         Restorer.from_checkpoint(run)  # a RUN folder: the model file in it is named
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"moment": torch.zeros(2)}, run / "state.safetensors")
+    (run / "model.safetensors").write_bytes(b"")
+    with pytest.raises(Blur2VideoError, match=r"state.safetensors: a checkpoint's optimiser state, not its model"):
+        Restorer.from_checkpoint(run / "state.safetensors")
 
 
 def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path) -> None:

@@ -81,6 +81,14 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise Blur2VideoError(
             f"{path}: not a readable safetensors checkpoint ({exc}); it may be truncated, copy it again"
         ) from None
+    if (
+        meta.get("format") != FORMAT
+        and path.name == "state.safetensors"
+        and (path.parent / "model.safetensors").is_file()
+    ):
+        raise Blur2VideoError(
+            f"{path}: a checkpoint's optimiser state, not its model; give {path.parent / 'model.safetensors'}"
+        )
     if meta.get("format") != FORMAT:
         raise Blur2VideoError(
             f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by "
