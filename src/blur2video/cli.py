@@ -460,6 +460,11 @@ def _run_train(args: argparse.Namespace) -> int:
     config = args.config
     if args.resume and config is None and args.out is not None and (Path(args.out) / "config.toml").exists():
         config = Path(args.out) / "config.toml"
+    elif args.resume and config is None and args.data is None and not args.print_config and args.out is not None:
+        raise Blur2VideoError(  # else "no training data", as if the run's own config were not meant
+            f"{args.out}: no run to resume (no config.toml); check the folder's name, or start a run there with "
+            "--config or --data"
+        )
     cfg = resolve(config, overrides)
     if args.print_config:
         import tomli_w

@@ -215,7 +215,8 @@ def run_recipe(
             make_dataset(stage, cfg, data_path, dataset_overrides)
             synth_seconds = time.perf_counter() - started
         say(f"{head}: training {stage.config} into {out / stage.name} from {previous or 'scratch'}")
-        train(cfg, out / stage.name, device=device, amp=amp, resume=True, quiet=quiet)
+        started_before = (out / stage.name / "last.json").exists()  # an interrupted stage continues
+        train(cfg, out / stage.name, device=device, amp=amp, resume=started_before, quiet=quiet)
         extra = bundle_run(
             out / stage.name,
             weights,

@@ -118,3 +118,19 @@ def test_a_validation_dataset_of_another_n_names_the_two_datasets(
     (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
     assert f"{five}: the validation DATASET (--val-data, data.val_path) has N=5 frames but {sixteen} has 3" in error
     assert error.endswith("give a --val-data of 3 frames") and "--frames" not in error
+
+
+def test_resume_where_there_is_no_run_says_so(
+    sixteen: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume with a mistyped --out said 'no training data', or with --data trained anew without a word."""
+    assert main(["train", "--out", str(tmp_path / "runs" / "dmeo"), "--resume"]) == 2
+    (error,) = _lines(capsys.readouterr().err)
+    assert error == (
+        f"blur2video: error: {tmp_path / 'runs' / 'dmeo'}: no run to resume (no config.toml); check the folder's "
+        "name, or start a run there with --config or --data"
+    )
+    run = tmp_path / "fresh"
+    argv = ["train", "--data", str(sixteen), "--out", str(run), "--resume", "--steps", "1", "--batch-size", "4"]
+    assert main([*argv, "--crop", "32", "--workers", "0", *TINY]) == 0
+    assert f"nothing to resume in {run} (no last.json): training from step 0" in capsys.readouterr().err
