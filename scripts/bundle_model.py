@@ -1,4 +1,4 @@
-"""Copy a training run's weights into the package as the bundled pretrained model (fp16).
+"""Write a training run's weights as one fp16 model file (--out), or as the package's bundled model.
 
     python scripts/bundle_model.py runs/demo --into-package [--from best|latest|step-NNNNNNNN] [--average K]
     python scripts/bundle_model.py runs/demo --out candidate.safetensors [...]
@@ -28,7 +28,7 @@ from blur2video.restore import bundled_weights
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=Path, help="the RUN folder blur2video train wrote (--out)")
     parser.add_argument(
         "--from", dest="which", default="latest", help="best, latest or a checkpoint folder name (step-NNNNNNNN)"
     )

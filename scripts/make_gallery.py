@@ -59,10 +59,20 @@ def _stack(top: Image.Image, bottom: Image.Image, gap: int = 6) -> Image.Image:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/real_blur/blurred"))
-    parser.add_argument("--published", type=Path, default=Path("../shared/data/real_blur/deepdeblur"))
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=Path("../shared/data/real_blur/blurred"),
+        help="real blurred photos (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--published",
+        type=Path,
+        default=Path("../shared/data/real_blur/deepdeblur"),
+        help="the same photos deblurred by DeepDeblur, same names (default: %(default)s)",
+    )
     parser.add_argument("--checkpoint", default=None, help="a model .safetensors (default: the bundled model)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="gallery folder (NAME.jpg, NAME.gif, index.md)")
     parser.add_argument("--width", type=int, default=400, help="pixels per panel")
     args = parser.parse_args(argv)
     try:

@@ -460,12 +460,28 @@ def render(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["all", "data", "table5", "propagation", "cross", "render"])
+    parser.add_argument(
+        "step",
+        choices=["all", "data", "table5", "propagation", "cross", "render"],
+        help="what to run: all, or one step (data: the datasets; render: only rewrite --doc from --out)",
+    )
     parser.add_argument("--out", type=Path, default=Path("paper-runs"), help="working folder (runs, datasets)")
-    parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
-    parser.add_argument("--gopro", type=Path, default=ROOT.parent / "shared" / "data" / "gopro")
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "photos",
+        help="sharp photographs for the camera-rotation sets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gopro",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "gopro",
+        help="sharp 240 fps GoPro frames for the dynamic-blur sets (default: %(default)s)",
+    )
     parser.add_argument("--steps", type=int, default=500, help="training steps of each N = 3 run (N = 7: twice)")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "paper-results.md")
+    parser.add_argument(
+        "--doc", type=Path, default=ROOT / "docs" / "paper-results.md", help="the page to write (default: %(default)s)"
+    )
     parser.add_argument("--force", action="store_true", help="rerun finished steps' training and evaluation")
     args = parser.parse_args()
     args.out = args.out.resolve()

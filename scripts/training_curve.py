@@ -56,9 +56,9 @@ def main() -> None:
         "--run", action="append", default=[], help="RUN folder, optionally @MINUTES of earlier training"
     )
     parser.add_argument("--previous", type=Path, help="an earlier plot's JSON whose curves are drawn too")
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--samples", type=int, default=None)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", required=True, help="held-out DATASET folder to evaluate on")
+    parser.add_argument("--samples", type=int, default=None, help="only its first S samples (default: all)")
+    parser.add_argument("--out", type=Path, required=True, help="the plot (.png; its data beside it as .json)")
     args = parser.parse_args()
     curves = json.loads(args.previous.read_text()) if args.previous else {}
     for spec in args.run or []:

@@ -49,9 +49,13 @@ def validation_streams(val: Dataset, cfg: TrainingConfig, samples: int) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("run", type=Path, help="the RUN folder blur2video train wrote (--out)")
+    parser.add_argument(
+        "--samples", type=int, default=256, help="validation items to score each checkpoint on (default: 256)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for torch (default: one per core)"
+    )
     parser.add_argument(
         "--also", type=Path, nargs="*", default=[], help="more weights to score, e.g. bundle_model.py --average output"
     )

@@ -32,6 +32,9 @@ def test_ablate_trains_and_reports_every_variant(tmp_path: Path) -> None:
     base.write_text(
         "[model]\nbase_channels = 4\ngrowth = 4\n"  # no frames: N comes from the 3-frame DATASET
         "[train]\nbatch_size = 2\ncrop = 32\nworkers = 0\nval_fraction = 0.25\n"
+        # a preset's streams (docs/evaluation.md's ablate command gives configs/panorama-3.toml):
+        # --data takes their place, as it does for train, instead of "data.path or streams, not both"
+        '[data]\npanoramas = ""\n[[data.stream]]\nkind = "rotation"\nsource = "${data.panoramas}"\n'
     )
     table = ablate(str(data), tmp_path / "abl", str(base), steps=2, variants=["no-stn", "pml"], device="cpu")
     assert set(table["variants"]) == {"no-stn", "pml"}
@@ -50,3 +53,33 @@ def test_ablate_trains_and_reports_every_variant(tmp_path: Path) -> None:
     assert " ± " in (tmp_path / "s" / "table5.md").read_text()
     with pytest.raises(Blur2VideoError, match="distinct seeds"):
         ablate(str(data), tmp_path / "y", str(base), steps=1, variants=["pml"], seeds=[3, 3])
+
+
+def test_datasets_that_do_not_fit_are_one_line_in_ablates_terms(tmp_path: Path) -> None:
+    """ablate has no --frames or --crop: a mismatch names the DATASET, the config key and the fix,
+    before any variant trains."""
+    for name, frames in (("n3", 3), ("n5", 5)):
+        synthesize_rotation(
+            "skimage:astronaut", tmp_path / name, 2, RotationSettings(source_kind="photo", frames=frames, size=32)
+        )
+    with pytest.raises(
+        Blur2VideoError,
+        match=r"--val-data .*n5: its samples have N=5 frames but the variants "
+        r"predict 3 \(the N of --data .*n3\); give DATASETs of 3 frames",
+    ):
+        ablate(str(tmp_path / "n3"), tmp_path / "a", steps=1, val_data=str(tmp_path / "n5"))
+    config = tmp_path / "c.toml"
+    config.write_text("[model]\nframes = 5\n[train]\ncrop = 64\n")
+    with pytest.raises(
+        Blur2VideoError,
+        match=r"--data .*n3: its samples have N=3 frames but the variants predict 5 "
+        r"\(model.frames of .*c.toml\)",
+    ):
+        ablate(str(tmp_path / "n3"), tmp_path / "b", str(config), steps=1)
+    with pytest.raises(
+        Blur2VideoError,
+        match=r"c.toml: train.crop = 64 is larger than the 32x32 samples of --data "
+        r".*n5; set train.crop to 32 or less in the config",
+    ):
+        ablate(str(tmp_path / "n5"), tmp_path / "c", str(config), steps=1)
+    assert not any((tmp_path / d).exists() for d in "abc")  # refused before anything was written

@@ -95,3 +95,21 @@ def test_help_and_import_load_neither_torch_nor_scipy_nor_a_synthesizer(code: st
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    "argv,unknown,command",
+    [
+        (["restore", "x.png", "--exmaple"], "--exmaple", "blur2video restore"),
+        (["synth", "video", "--source", "v", "--out", "o", "--stirde", "2"], "--stirde 2", "blur2video synth video"),
+    ],
+)
+def test_a_mistyped_flag_points_at_its_commands_help(
+    argv: list[str], unknown: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said see 'blur2video --help', whose list of commands does not hold the flags."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"blur2video: error: unrecognized arguments: {unknown} (see '{command} --help')"

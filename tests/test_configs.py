@@ -104,6 +104,22 @@ def test_a_missing_data_path_is_refused_with_the_key_to_set(tmp_path: Path) -> N
     assert "--set data.gopro=PATH" in line and "\n" not in line
 
 
+def test_every_missing_data_key_is_named_in_one_line(tmp_path: Path) -> None:
+    """A clone without the data learnt of a config's data sets one failed run at a time."""
+    streams = [
+        {"kind": "rotation", "source": "${data.panoramas}", "source_kind": "panorama"},
+        {"kind": "video", "source": "${data.gopro}"},
+        {"kind": "rotation", "source": "skimage:astronaut", "source_kind": "photo"},
+    ]
+    cfg = resolve(None, [{"data": {"panoramas": str(tmp_path / "none"), "gopro": "", "stream": streams}}])
+    with pytest.raises(Blur2VideoError) as err:
+        build_datasets(cfg, 7)
+    line = str(err.value)
+    assert line.startswith(f"this config needs data it cannot find: data.panoramas = {tmp_path / 'none'} does not")
+    assert "data.gopro is not set (" in line and "360-degree" in line and "Nah, Kim and Lee" in line
+    assert line.endswith("; pass --set data.panoramas=PATH --set data.gopro=PATH") and "\n" not in line
+
+
 def test_a_missing_literal_source_names_the_stream_not_a_synth_flag(tmp_path: Path) -> None:
     cfg = resolve(None, [{"data": {"stream": [{"kind": "rotation", "source": str(tmp_path / "absent")}]}}])
     with pytest.raises(Blur2VideoError, match=r"\[\[data.stream\]\] rotation: source = .* does not exist") as err:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,8 @@ def test_a_video_shows_its_frames_in_a_log(tmp_path: Path, capsys: pytest.Captur
     captured = capsys.readouterr()
     steps = [line for line in captured.err.splitlines() if line.startswith("restore clip.mp4: ")]
     assert steps and steps[0].startswith("restore clip.mp4: 1") and " frames" in steps[0], captured.err
+    rate = re.search(r"([\d.]+) frames/s", steps[0])  # else "S s/frame": slower than a frame a second
+    assert rate is None or float(rate.group(1)) < 1000, steps[0]  # timed from the start, not from frame 1's end
     assert "clip.mp4 -> " in captured.out and (tmp_path / "o" / "clip" / "clip.mp4").is_file()
 
 

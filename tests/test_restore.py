@@ -152,6 +152,23 @@ def test_corrupt_or_foreign_checkpoint(photo: Path, tmp_path: Path, capsys: pyte
     assert len(err) == 1 and str(cut) in err[0]
     with pytest.raises(Blur2VideoError, match="no such checkpoint"):
         Restorer.from_checkpoint(tmp_path / "none.safetensors")
+    assert "truncated" in err[0]
+    with pytest.raises(Blur2VideoError, match=r"cup.png: not a safetensors file; give a model file"):
+        Restorer.from_checkpoint(photo)  # a photo given as the checkpoint is not "truncated"
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(Blur2VideoError, match=r"run: is a folder, not a model file; give a model file in it"):
+        Restorer.from_checkpoint(run)
+    (run / "best.safetensors").write_bytes(b"")
+    with pytest.raises(Blur2VideoError, match=r"run: is a folder, not a model file; give .*run/best.safetensors$"):
+        Restorer.from_checkpoint(run)  # a RUN folder: the model file in it is named
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"moment": torch.zeros(2)}, run / "state.safetensors")
+    (run / "model.safetensors").write_bytes(b"")
+    with pytest.raises(Blur2VideoError, match=r"state.safetensors: a checkpoint's optimiser state, not its model"):
+        Restorer.from_checkpoint(run / "state.safetensors")
 
 
 def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path) -> None:
@@ -195,3 +212,23 @@ def test_confidence_gate_is_reported_in_motion_json(photo: Path, tmp_path: Path)
     restorer = Restorer.from_checkpoint(tmp_path / "gate.safetensors", "cpu")
     tiled = restorer.restore(photo, max_pixels=64 * 64, overlap=16)
     np.testing.assert_allclose(tiled.motion.confidence, [0.0, 1.0, 0.0], atol=1e-6)
+
+
+def test_a_folders_subfolders_are_named_not_silently_left_out(photo: Path, tmp_path: Path) -> None:
+    """restore takes a folder's own images: a photo one level down was skipped without a word."""
+    from blur2video.restore import expand_inputs
+
+    top = tmp_path / "shoot"
+    (top / "day2").mkdir(parents=True)
+    (top / "day2" / "b.png").write_bytes(photo.read_bytes())
+    notes: list[str] = []
+    assert expand_inputs([str(top)], notes) == (
+        [],
+        [
+            f"{top}: the folder has no images (.png, .jpg, .tif, .gif, ...); "
+            "its subfolders are not searched (day2): give them too"
+        ],
+    )
+    (top / "a.png").write_bytes(photo.read_bytes())
+    assert expand_inputs([str(top)], notes) == ([top / "a.png"], [])
+    assert notes == [f"{top}: its subfolders are not searched (day2): give them too"]

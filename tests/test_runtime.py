@@ -22,3 +22,9 @@ def test_auto_picks_what_exists() -> None:
 def test_cuda_without_cuda_is_one_clear_error() -> None:
     with pytest.raises(Blur2VideoError, match="--device cpu"):
         pick_device("cuda")
+
+
+def test_a_typo_in_the_device_is_one_clear_error() -> None:
+    with pytest.raises(Blur2VideoError, match="--device gpu: not a device; give auto, cpu or cuda"):
+        pick_device("gpu")
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")  # the API may pass a torch.device

@@ -57,6 +57,16 @@ def test_a_clip_becomes_one_video_at_n_times_the_frame_rate(
     assert "6 frames at 10 fps -> 42 at 70 fps" in capsys.readouterr().out
 
 
+def test_photo_flags_given_with_a_video_get_a_note(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--format gif with a video wrote its MP4 as if the flag were not there."""
+    clip = blurred_clip(tmp_path / "clip.mp4", frames=2, fps=30)
+    assert main(["restore", str(clip), "--out", str(tmp_path / "out"), "--format", "gif", "--pingpong"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("blur2video: note:")]
+    note = "--format gif --pingpong: for photos; a video becomes OUT/NAME/NAME.mp4, N sub-frames per frame"
+    assert notes == [f"blur2video: note: {note}"]
+    assert (tmp_path / "out" / "clip" / "clip.mp4").is_file()
+
+
 def test_the_python_api_writes_the_video_whole(restorer: Restorer, tmp_path: Path) -> None:
     clip = blurred_clip(tmp_path / "clip.mp4", frames=3, fps=30)
     summary = restore_video(restorer, clip, tmp_path / "sharp" / "sharp.mp4")

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import progress
+from .data.dataset import FolderDataset
 from .errors import Blur2VideoError
 from .evaluate import BLUR_ROW, evaluate
 from .fileio import atomic_write_bytes
-from .train_config import TrainingConfig, merge, resolve
+from .train_config import TrainingConfig, merge, read_config_file, resolve
 
 VARIANTS: dict[str, dict] = {
     # network components (losses as in "full")
@@ -96,7 +97,9 @@ def ablate(
         raise Blur2VideoError(f"eval samples {eval_samples}: give at least 1 (or none for the whole dataset)")
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
         raise Blur2VideoError(f"seeds {seeds}: give one or more distinct seeds")
-    base = resolve(config, [{"data": {"path": data}}])  # N from the DATASET where the config sets none
+    # N from the DATASET where the config sets none; the DATASET takes the place of a preset's streams
+    base = resolve(config, [{"data": {"path": data, "stream": []}}])
+    _check_data(base, config, data, val_data)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if jobs > 1 and device in ("auto", "cuda"):
@@ -137,6 +140,26 @@ def ablate(
     atomic_write_bytes(out / "table5.json", json.dumps(table, indent=1).encode())
     atomic_write_bytes(out / "table5.md", _markdown(table).encode())
     return table
+
+
+def _check_data(base: TrainingConfig, config: str | None, data: str, val_data: str | None) -> None:
+    """The DATASETs fit the variants' N and crop, said in ablate's terms (it has no --frames or
+    --crop: training would name those flags, and fail only after the first variant's start-up)."""
+    tables = read_config_file(config) if config is not None else {}
+    frames, crop = base.model.frames, base.train.crop
+    source = f"model.frames of {config}" if "frames" in tables.get("model", {}) else f"the N of --data {data}"
+    for flag, path in (("--data", data), ("--val-data", val_data)):
+        if path is not None and (n := FolderDataset(path).frames) != frames:
+            raise Blur2VideoError(
+                f"{flag} {path}: its samples have N={n} frames but the variants predict {frames} ({source}); "
+                f"give DATASETs of {frames} frames"
+            )
+    size = FolderDataset(data).sample_size()
+    if crop and size is not None and crop > min(size[1:]):
+        raise Blur2VideoError(
+            f"{config}: train.crop = {crop} is larger than the {size[1]}x{size[2]} samples of --data {data}; "
+            f"set train.crop to {min(size[1:])} or less in the config (0: whole samples)"
+        )
 
 
 def _variant_row(name: str, rows: list[dict]) -> dict:

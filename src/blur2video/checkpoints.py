@@ -61,15 +61,34 @@ def save_model(path: str | Path, model: nn.Module, extra: dict | None = None, dt
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of a model file, or a one-line error for a missing, truncated or foreign file."""
     path = Path(path)
+    if path.is_dir():  # a RUN folder: name the model file in it
+        inside = [path / name for name in ("best.safetensors", "model.safetensors") if (path / name).is_file()]
+        hint = f"give {inside[0]}" if inside else "give a model file in it, such as RUN/best.safetensors"
+        raise Blur2VideoError(f"{path}: is a folder, not a model file; {hint}")
     if not path.is_file():
         raise Blur2VideoError(f"{path}: no such checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
+        with path.open("rb") as f:
+            head = f.read(9)
+        if head[8:9] != b"{":  # a safetensors file opens with its header's length, then the JSON header
+            raise Blur2VideoError(
+                f"{path}: not a safetensors file; give a model file written by 'blur2video train' "
+                "(RUN/best.safetensors)"
+            ) from None
         raise Blur2VideoError(
             f"{path}: not a readable safetensors checkpoint ({exc}); it may be truncated, copy it again"
         ) from None
+    if (
+        meta.get("format") != FORMAT
+        and path.name == "state.safetensors"
+        and (path.parent / "model.safetensors").is_file()
+    ):
+        raise Blur2VideoError(
+            f"{path}: a checkpoint's optimiser state, not its model; give {path.parent / 'model.safetensors'}"
+        )
     if meta.get("format") != FORMAT:
         raise Blur2VideoError(
             f"{path}: not a blur2video model checkpoint (no '{FORMAT}' metadata); pass a file written by "

@@ -20,7 +20,7 @@ from . import progress
 from ._version import __version__
 from .conventions import frame_count_problem
 from .errors import Blur2VideoError
-from .runtime import keep_freed_memory
+from .runtime import check_device_name, keep_freed_memory
 
 DESCRIPTION = """\
 Restore the sharp frames (3, 5 or 7) and the motion hidden in a motion-blurred photo, with the
@@ -127,6 +127,22 @@ def _shard(text: str) -> str:
         parse_shard(text)
     except Blur2VideoError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _device(text: str) -> str:
+    """--device checked where it is parsed, before any model loads."""
+    try:
+        return check_device_name(text)
+    except Blur2VideoError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--device ")) from None
+
+
+def _out_folder(text: str) -> str:
+    """An output folder: made if missing, refused where a file already has its name (else a
+    traceback from mkdir once the work has started)."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder; give a folder (it is created if missing)")
     return text
 
 
@@ -275,6 +291,12 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     from .synth.api import synthesize_video
     from .synth.video import VideoSettings
 
+    source = Path(args.source)
+    if args.split and source.is_dir() and not ((source / "train").is_dir() or (source / "test").is_dir()):
+        raise Blur2VideoError(  # else every clip was used, silently, as if it were the split asked for
+            f"--split {args.split}: {source} has no train/ or test/ folder (a GoPro_Large root has both); "
+            "drop --split to use all its clips"
+        )
     settings = VideoSettings(
         frames=args.frames,
         stride=args.stride or args.frames,
@@ -289,7 +311,9 @@ def _run_synth_video(args: argparse.Namespace) -> int:
     root, written = synthesize_video(
         args.source, args.out, args.samples, settings, workers=args.workers, shard=args.shard
     )
-    print(f"wrote {written} samples to {root}/ (index: {root}/index.jsonl)")
+    index = Path(root) / "index.jsonl"  # absent while other shards are still writing
+    total = f" ({len(index.read_text().splitlines())} in total)" if index.is_file() else ""
+    print(f"wrote {written} samples{total} to {root}/ (index: {index})")  # a rerun writes 0: the total says why
     return 0
 
 
@@ -362,7 +386,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="separate validation DATASET; sets data.val_path (default: a share of --data, train.val_fraction)",
     )
     p.add_argument(
-        "--out", default=None, help="RUN folder for checkpoints, logs and the resolved config (required to train)"
+        "--out",
+        type=_out_folder,
+        default=None,
+        help="RUN folder for checkpoints, logs and the resolved config (required to train)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--epochs", type=COUNT, default=None, help=f"passes over the training data; {_key('train.epochs')}")
@@ -395,7 +422,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override any config value, e.g. loss.penalty=false; repeat it for more (default: none)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
@@ -433,6 +460,11 @@ def _run_train(args: argparse.Namespace) -> int:
     config = args.config
     if args.resume and config is None and args.out is not None and (Path(args.out) / "config.toml").exists():
         config = Path(args.out) / "config.toml"
+    elif args.resume and config is None and args.data is None and not args.print_config and args.out is not None:
+        raise Blur2VideoError(  # else "no training data", as if the run's own config were not meant
+            f"{args.out}: no run to resume (no config.toml); check the folder's name, or start a run there with "
+            "--config or --data"
+        )
     cfg = resolve(config, overrides)
     if args.print_config:
         import tomli_w
@@ -540,7 +572,7 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
         default=1280 * 736,
         help="pixels above which a photo is restored in overlapping tiles, to bound memory (default: 942080, 1280x736)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     feedback = p.add_mutually_exclusive_group()
     _add_quiet(feedback)
@@ -564,6 +596,7 @@ def _run_restore(args: argparse.Namespace) -> int:
     from .outputs import check_formats, prepare_out
     from .restore import Restorer, bundled_example, expand_inputs
     from .restore_batch import WriteOptions, restore_all
+    from .video import is_video
 
     formats = check_formats(args.format, "--format")
     if args.threads:
@@ -576,6 +609,17 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise Blur2VideoError("no input: give image files, folders or globs (or --example)")
     for line in failures:
         print(f"blur2video: error: {line}", file=sys.stderr)
+    photo_flags = [
+        flag
+        for flag, given in (
+            (f"--format {args.format}", args.format != "gif,mp4"),
+            ("--pingpong", args.pingpong),
+            ("--frames-only", args.frames_only),
+        )
+        if given
+    ]
+    if photo_flags and any(is_video(p) for p in paths):  # else a video's MP4 looked like a flag ignored
+        notes.append(f"{' '.join(photo_flags)}: for photos; a video becomes OUT/NAME/NAME.mp4, N sub-frames per frame")
     for folder in prepare_out(args.out):  # before any work: an unwritable --out fails at once
         notes.append(f"{folder}: removed, an unfinished output of an interrupted run")
     for note in notes:
@@ -603,7 +647,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled pretrained model)")
     p.add_argument("--max-megapixels", type=_real(0.0, 1e4, low_open=True), default=16.0, help="largest photo accepted")
     p.add_argument("--max-file-mb", type=_real(0.0, 1e5, low_open=True), default=50.0, help="largest upload accepted")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -626,10 +670,10 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="row labels, one per checkpoint (default: from the file names)",
     )
     p.add_argument("--data", required=True, help="DATASET folder to evaluate on")
-    p.add_argument("--out", required=True, help="report folder (report.md, report.json, plots)")
+    p.add_argument("--out", type=_out_folder, required=True, help="report folder (report.md, report.json, plots)")
     p.add_argument("--batch-size", type=COUNT, default=4, help="samples per forward pass")
     p.add_argument("--samples", type=COUNT, default=None, help="only the first S samples (default: all)")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     _add_quiet(p)
 
@@ -658,7 +702,7 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         "--config", default=None, help="base TOML config the variants modify (default: the built-in defaults)"
     )
     p.add_argument("--steps", type=COUNT, required=True, help="training steps per variant")
-    p.add_argument("--out", required=True, help="folder for one RUN per variant and table5.md")
+    p.add_argument("--out", type=_out_folder, required=True, help="folder for one RUN per variant and table5.md")
     p.add_argument(
         "--variants", nargs="*", default=None, action=_Distinct, help="a subset of the variants (default: all)"
     )
@@ -677,7 +721,7 @@ def _add_ablate(commands: argparse._SubParsersAction) -> None:
         help="train every variant once per seed (into NAME/seed-S) and report mean ± standard deviation "
         "(default: once, with the config's train.seed)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     _add_quiet(p)
 
 
@@ -717,8 +761,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` ran: its --help lists the flags a typo missed."""
+    for dest in ("command", "source_type"):
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or getattr(args, dest, None) not in sub.choices:
+            break
+        parser = sub.choices[getattr(args, dest)]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse's own error names the top-level --help, not the command's
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()  # every command moves large tensors (see blur2video.runtime)
     # torch warns in three lines when train.workers exceeds the CPUs this process may use; the
     # user asked for those workers, and every error of ours must stay one line on stderr.

@@ -40,7 +40,7 @@ from .bundle import bundle_run, where_trained
 from .errors import Blur2VideoError
 from .fileio import atomic_write_bytes
 from .train_config import Stream, TrainingConfig, resolve
-from .train_data import stream_job, stream_source
+from .train_data import check_data_keys, stream_job, stream_source
 
 RECIPE_FILE = "recipe.toml"
 _STAGE_KEYS = {"name", "config", "average", "fp16", "dataset"}
@@ -143,13 +143,16 @@ def dataset_stream(stage: Stage, frames: int, overrides: dict) -> tuple[Stream, 
 def check_stages(stages: list[Stage], overrides: list[dict], dataset_overrides: dict) -> None:
     """Resolve every stage and find its data before anything is written: a missing data set
     should stop the recipe now, in one line, not hours later at the stage that needs it."""
+    found = []
     for stage in stages:
         cfg = stage_config(stage, overrides, None, Path("dataset") if stage.dataset is not None else None)
         streams = list(cfg.data.stream)
         if stage.dataset is not None:
             streams.append(dataset_stream(stage, cfg.model.frames, dataset_overrides)[0])
-        for stream in streams:
-            stream_source(stream, cfg.data)
+        found += [(stream, cfg.data) for stream in streams]
+    check_data_keys(found)
+    for stream, data in found:
+        stream_source(stream, data)
 
 
 def make_dataset(stage: Stage, cfg: TrainingConfig, out: Path, overrides: dict) -> Path:
@@ -212,7 +215,8 @@ def run_recipe(
             make_dataset(stage, cfg, data_path, dataset_overrides)
             synth_seconds = time.perf_counter() - started
         say(f"{head}: training {stage.config} into {out / stage.name} from {previous or 'scratch'}")
-        train(cfg, out / stage.name, device=device, amp=amp, resume=True, quiet=quiet)
+        started_before = (out / stage.name / "last.json").exists()  # an interrupted stage continues
+        train(cfg, out / stage.name, device=device, amp=amp, resume=started_before, quiet=quiet)
         extra = bundle_run(
             out / stage.name,
             weights,

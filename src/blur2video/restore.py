@@ -62,11 +62,18 @@ def expand_inputs(patterns: list[str], notes: list[str] | None = None) -> tuple[
             files = sorted(q for q in p.iterdir() if q.is_file())
             found = [q for q in files if q.suffix.lower() in IMAGE_SUFFIXES]
             skipped = [q.name for q in files if q.suffix.lower() not in IMAGE_SUFFIXES and not q.name.startswith(".")]
+            folders = sorted(q.name for q in p.iterdir() if q.is_dir() and not q.name.startswith("."))
+            inside = f"its subfolders are not searched ({_shown(folders)}): give them too" if folders else ""
             if not found:
-                errors.append(f"{p}: the folder has no images (.png, .jpg, .tif, .gif, ...)")
-            elif skipped and notes is not None:
-                shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-                notes.append(f"{p}: skipped {len(skipped)} file(s) that are not images by their suffix ({shown})")
+                hint = f"; {inside}" if inside else ""
+                errors.append(f"{p}: the folder has no images (.png, .jpg, .tif, .gif, ...){hint}")
+            elif notes is not None:
+                if skipped:
+                    notes.append(
+                        f"{p}: skipped {len(skipped)} file(s) that are not images by their suffix ({_shown(skipped)})"
+                    )
+                if folders:
+                    notes.append(f"{p}: {inside}")
             paths += found
         elif p.exists() or not any(c in pattern for c in "*?["):
             paths.append(p)  # a missing file is reported when it is read, in input order
@@ -76,6 +83,10 @@ def expand_inputs(patterns: list[str], notes: list[str] | None = None) -> tuple[
                 errors.append(f"{pattern}: the pattern matches no file")
             paths += found
     return paths, errors
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def bundled_weights() -> Path:

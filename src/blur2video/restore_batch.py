@@ -67,11 +67,13 @@ class _Counter:
 
     def __init__(self, desc: str, unit: str, every_s: float = progress.LINE_EVERY_S) -> None:
         self.desc, self.unit, self.every_s, self.bar = desc, unit, every_s, None
+        self.started = time.monotonic()
 
     def __call__(self, done: int, total: float) -> None:
         known = int(total) if math.isfinite(total) else None
         if self.bar is None:
             self.bar = progress.track(known, self.desc, self.unit, every_s=self.every_s, leave=False)
+            self.bar.started = self.started  # the rate counts the first step's time (it said 21084 frames/s)
         elif known != self.bar.total:
             self.bar.set_total(known)
         if done > self.bar.done:

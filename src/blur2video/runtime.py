@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import re
 from typing import TYPE_CHECKING
 
 from .errors import Blur2VideoError
@@ -32,12 +33,24 @@ def keep_freed_memory() -> bool:
         return False
 
 
+_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def check_device_name(name: str) -> str:
+    """``name`` if it names a device (auto, cpu, cuda, cuda:K, mps), else one line saying which do;
+    torch's own error for a typo is a traceback listing twenty device types."""
+    if not _DEVICE_NAME.fullmatch(name):
+        raise Blur2VideoError(f"--device {name}: not a device; give auto, cpu or cuda (cuda:K for the K-th GPU)")
+    return name
+
+
 def pick_device(name: str) -> torch.device:
     """``auto`` takes CUDA when present; a CPU device also gets :func:`keep_freed_memory`.
     torch is imported here, not at the top: the command line imports this module for every
     command, ``--help`` included."""
     import torch
 
+    name = check_device_name(str(name))  # str: a torch.device given through the API
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -135,6 +135,8 @@ class Trainer:
             )
         if resume and last.exists():
             self._resume(self._checkpoint_named_by(last))
+        elif resume and self.rank == 0:  # a typo in --out would otherwise train anew without a word
+            progress.say(f"nothing to resume in {self.out} (no last.json): training from step 0")
         if self.rank == 0:
             (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.out / "config.toml", tomli_w.dumps(self.cfg.as_dict()).encode())

@@ -60,6 +60,28 @@ def data_path(value: str, data: DataSettings | None, where: str) -> str:
     return path
 
 
+def check_data_keys(streams: list[tuple[Stream, DataSettings | None]]) -> None:
+    """Every ``${data.KEY}`` the (stream, its config's [data]) pairs name and cannot find, in one
+    line: one at a time, a clone without the data took a run per missing data set to learn them.
+    One missing key is left to :func:`data_path`'s own line."""
+    missing: dict[str, str] = {}
+    for stream, data in streams:
+        match = _REFERENCE.match(stream.textures if stream.kind == "scenes" else stream.source)
+        if match is None or match.group(1) not in PUBLIC_DATA:
+            continue
+        name = match.group(1)
+        path = getattr(data, name, "") if data is not None else ""
+        if not path or not Path(path).exists():
+            missing[name] = f"data.{name} = {path} does not exist" if path else f"data.{name} is not set"
+    if len(missing) > 1:
+        raise Blur2VideoError(
+            "this config needs data it cannot find: "
+            + "; ".join(f"{state} ({PUBLIC_DATA[name]})" for name, state in missing.items())
+            + "; pass "
+            + " ".join(f"--set data.{name}=PATH" for name in missing)
+        )
+
+
 def stream_source(stream: Stream, data: DataSettings | None = None) -> str:
     """The path (or built-in source) a stream draws from, its ``${data.KEY}`` resolved."""
     value = stream.textures if stream.kind == "scenes" else stream.source
@@ -74,10 +96,10 @@ def stream_job(stream: Stream, frames: int, seed_offset: int = 0, data: DataSett
     settings = stream.synth_settings(frames, seed_offset)
     source = stream_source(stream, data)
     if stream.kind == "rotation":
-        return RotationJob(discover_sources(source), settings, force=stream.force)
+        return RotationJob(discover_sources(source, "[[data.stream]] source"), settings, force=stream.force)
     if stream.kind == "video":
         return VideoJob(source, settings)
-    return SceneJob(discover_sources(source), settings)
+    return SceneJob(discover_sources(source, "[[data.stream]] textures"), settings)
 
 
 def build_datasets(cfg: TrainingConfig, frames: int):
@@ -90,6 +112,11 @@ def build_datasets(cfg: TrainingConfig, frames: int):
             train, val = full, FolderDataset(d.val_path)
         else:
             train, val = full.split(t.val_fraction)
+        if d.val_path and train.frames == frames != val.frames:  # the N came from --data: --frames is no fix
+            raise Blur2VideoError(
+                f"{val.root}: the validation DATASET (--val-data, data.val_path) has N={val.frames} frames but "
+                f"{train.root} has {frames}; give a --val-data of {frames} frames"
+            )
         for ds in (train, val):
             if ds.frames != frames:
                 raise Blur2VideoError(
@@ -101,6 +128,7 @@ def build_datasets(cfg: TrainingConfig, frames: int):
         raise Blur2VideoError("no training data: pass --data DATASET or use a config with [[data.stream]] tables")
     weights = [s.weight for s in d.stream]
     order_free = [cfg.loss.order_invariant if s.order_invariant is None else s.order_invariant for s in d.stream]
+    check_data_keys([(s, d) for s in d.stream])
     train_jobs = [stream_job(s, frames, data=d) for s in d.stream]
     val_jobs = [stream_job(s, frames, VAL_SEED_OFFSET, data=d) for s in d.stream]
     train = StreamDataset(train_jobs, weights, d.samples_per_epoch, frames, augment, t.seed, order_free)

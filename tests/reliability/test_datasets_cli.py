@@ -126,6 +126,14 @@ BAD = [
     (ABL, "--jobs", "0"),
     (ABL, "--eval-samples", "0"),
     (ABL, "--seeds", "-1"),
+    (TRN, "--device", "gpu"),
+    (RST, "--device", "gpu"),
+    (SRV, "--device", "cuda0"),
+    (EVL, "--device", "GPU"),
+    (ABL, "--device", "cuda:x"),
+    (TRN, "--out", __file__),  # a file where the output folder should go
+    (EVL, "--out", __file__),
+    (ABL, "--out", __file__),
 ]
 
 

@@ -494,7 +494,9 @@ def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(
         ],
         capsys,
     )
-    assert code == 2 and len(err) == 1 and "train.crop is 128" in err[0], err
+    assert code == 2 and len(err) == 1 and "train.crop = 128 is larger than the 64x64 samples" in err[0], err
+    assert "set train.crop to 64 or less in the config" in err[0]  # ablate has no --crop to name
+    assert not (tmp_path / "ablate").exists()
 
 
 def _free_port() -> int:

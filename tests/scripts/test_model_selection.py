@@ -175,3 +175,25 @@ def test_validation_refuses_what_it_cannot_score_in_one_line(run: Path, tmp_path
     cut.write_bytes((run / "model.safetensors").read_bytes()[:3000])
     truncated = _script("validate_checkpoints.py", str(run), "--samples", "4", "--also", str(cut))
     assert truncated.returncode == 2 and truncated.stderr.count("\n") == 1 and "truncated" in truncated.stderr
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["bundle_model.py", "validate_checkpoints.py", "paper_results.py", "training_curve.py", "make_gallery.py"],
+)
+def test_every_argument_of_the_scripts_says_what_it_is(script: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their --help listed arguments bare (``run``, ``--samples``, ``--data``, ``--out``, ...)."""
+    import argparse
+
+    parsers: list[argparse.ArgumentParser] = []
+
+    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        parsers.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    namespace: dict = {"__name__": "not_main", "__file__": str(SCRIPTS / script)}
+    exec(compile((SCRIPTS / script).read_text(), script, "exec"), namespace)
+    with pytest.raises(SystemExit):
+        namespace["main"]()
+    assert not [a.dest for a in parsers[0]._actions if not a.help]

@@ -83,4 +83,7 @@ def test_bad_textures_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     (tex / "tiny.png").unlink()
     (tex / "notes.txt").write_text("x")
     assert main(["synth", "scenes", "--out", str(tmp_path / "o2"), "--textures", str(tex), "--samples", "1"]) == 2
-    assert "notes.txt" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and "point --textures at the images alone" in err  # the flag scenes has
+    assert main(["synth", "scenes", "--out", str(tmp_path / "o3"), "--textures", str(tmp_path / "none")]) == 2
+    assert "none: source does not exist; pass --textures a folder" in capsys.readouterr().err

@@ -139,6 +139,25 @@ def test_bad_inputs_are_one_line(case: str, message: str, tmp_path: Path, capsys
     assert not (tmp_path / "out").exists()
 
 
+def test_a_rerun_says_how_many_samples_the_dataset_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A rerun of a finished dataset said 'wrote 0 samples' and nothing else."""
+    src = write_frames(tmp_path / "src", translating(10))
+    argv = ["synth", "video", "--source", str(src), "--out", str(tmp_path / "out"), "--frames", "3", "--size", "16"]
+    assert main([*argv, "--quiet"]) == 0
+    assert "wrote 3 samples (3 in total) to " in capsys.readouterr().out
+    assert main([*argv, "--quiet"]) == 0
+    assert "wrote 0 samples (3 in total) to " in capsys.readouterr().out
+
+
+def test_split_on_a_source_without_splits_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--split test on a plain folder of clips used every clip, as if it were the test split."""
+    src = write_frames(tmp_path / "src" / "clip", translating(7))
+    code = main(["synth", "video", "--source", str(src.parent), "--out", str(tmp_path / "out"), "--split", "test"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--split test: " in err[0] and "has no train/ or test/ folder" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_shards_and_resume_match_one_run(tmp_path: Path) -> None:
     src = write_frames(tmp_path / "src", translating(20))
     settings = VideoSettings(frames=5, stride=2, size=24, crops_per_window=2, seed=1)

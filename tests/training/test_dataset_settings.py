@@ -95,3 +95,42 @@ def test_a_crop_that_is_given_and_too_large_is_one_line(
     assert main([*argv, *TINY]) == 2
     (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
     assert "32x32" in error and "--crop 32" in error
+
+
+def test_a_missing_dataset_or_its_index_file_is_named_as_such(tmp_path: Path) -> None:
+    """A typo'd --data said 'not a DATASET folder', as if the folder existed; its index file given
+    instead of the folder names the folder."""
+    with pytest.raises(Blur2VideoError, match=r"pano3: no such folder; give a DATASET folder made by"):
+        FolderDataset(tmp_path / "pano3")
+    (tmp_path / "index.jsonl").write_text("")
+    with pytest.raises(Blur2VideoError, match=r"index.jsonl: give the DATASET folder that holds it"):
+        FolderDataset(tmp_path / "index.jsonl")
+
+
+def test_a_validation_dataset_of_another_n_names_the_two_datasets(
+    sixteen: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The N came from --data: the message told the user to give --frames 5, which --data refuses."""
+    five = tmp_path / "rot5"
+    synthesize_rotation("skimage:astronaut", five, 2, RotationSettings(source_kind="photo", frames=5, size=32))
+    argv = ["train", "--data", str(sixteen), "--val-data", str(five), "--out", str(tmp_path / "run"), *TINY]
+    assert main([*argv, "--workers", "0", "--batch-size", "2"]) == 2
+    (error,) = [line for line in _lines(capsys.readouterr().err) if line.startswith("blur2video: error")]
+    assert f"{five}: the validation DATASET (--val-data, data.val_path) has N=5 frames but {sixteen} has 3" in error
+    assert error.endswith("give a --val-data of 3 frames") and "--frames" not in error
+
+
+def test_resume_where_there_is_no_run_says_so(
+    sixteen: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume with a mistyped --out said 'no training data', or with --data trained anew without a word."""
+    assert main(["train", "--out", str(tmp_path / "runs" / "dmeo"), "--resume"]) == 2
+    (error,) = _lines(capsys.readouterr().err)
+    assert error == (
+        f"blur2video: error: {tmp_path / 'runs' / 'dmeo'}: no run to resume (no config.toml); check the folder's "
+        "name, or start a run there with --config or --data"
+    )
+    run = tmp_path / "fresh"
+    argv = ["train", "--data", str(sixteen), "--out", str(run), "--resume", "--steps", "1", "--batch-size", "4"]
+    assert main([*argv, "--crop", "32", "--workers", "0", *TINY]) == 0
+    assert f"nothing to resume in {run} (no last.json): training from step 0" in capsys.readouterr().err

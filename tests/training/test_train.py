@@ -289,7 +289,7 @@ def test_real_validation_set_is_tracked_as_gains_over_the_blur(tiny_dataset: Pat
     assert rows[-1]["real_gain_middle"] == pytest.approx(float(mean_gain[1]), abs=1e-3)
     assert rows[-1]["real_gain_mean"] == pytest.approx(float(mean_gain.mean()), abs=1e-3)
     cfg = tiny_config(tiny_dataset, data={"val_real": str(tmp_path / "nothing")}, steps=2)
-    with pytest.raises(Blur2VideoError, match="not a DATASET"):
+    with pytest.raises(Blur2VideoError, match="nothing: no such folder"):
         Trainer(cfg, tmp_path / "run2", device="cpu", quiet=True)
 
 

@@ -155,6 +155,10 @@ def read_dataset_header(root: Path) -> tuple[dict, list[dict]]:
     """dataset.json and the checked index records of a DATASET/ folder, or a one-line error
     saying what to run or which line to fix."""
     header, index = root / "dataset.json", root / "index.jsonl"
+    if not root.exists():
+        raise Blur2VideoError(f"{root}: no such folder; give a DATASET folder made by 'blur2video synth ...'")
+    if root.is_file() and root.name in (header.name, index.name):
+        raise Blur2VideoError(f"{root}: give the DATASET folder that holds it, {root.parent}")
     if not header.is_file() or not index.is_file():
         raise Blur2VideoError(
             f"{root}: not a DATASET folder (no dataset.json/index.jsonl); make one with 'blur2video synth ...'"

@@ -63,5 +63,5 @@ def synthesize_scenes(
 ) -> tuple[Path, int]:
     """Write a procedural dynamic-blur DATASET/ (moving textured objects over a moving
     background, true flows beside every sample) from ``textures`` (a folder or ``skimage``)."""
-    job = SceneJob(discover_sources(str(textures)), settings)
+    job = SceneJob(discover_sources(str(textures), "--textures"), settings)
     return run_synthesis(job, out, samples, workers=workers, shard=parse_shard(shard))

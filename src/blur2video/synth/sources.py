@@ -72,9 +72,10 @@ def _dead_leaves_refs(spec: str) -> list[SourceRef]:
     return [SourceRef(f"deadleaves:{i}", None) for i in range(int(count))]
 
 
-def discover_sources(spec: str) -> list[SourceRef]:
+def discover_sources(spec: str, flag: str = "--source") -> list[SourceRef]:
     """List the images named by ``spec`` (folder, file, ``skimage[:a,b]`` or
-    ``deadleaves[:COUNT]``), sorted by name.
+    ``deadleaves[:COUNT]``), sorted by name; ``flag`` is what the messages tell the user to fix
+    (scenes take their images from ``--textures``).
 
     Every file in a folder must be an image: the error names the ones that are not, since a
     silently skipped file usually means the wrong folder.
@@ -85,7 +86,7 @@ def discover_sources(spec: str) -> list[SourceRef]:
         return _dead_leaves_refs(spec)
     root = Path(spec)
     if not root.exists():
-        raise Blur2VideoError(f"{root}: source does not exist; pass --source a folder of images or an image file")
+        raise Blur2VideoError(f"{root}: source does not exist; pass {flag} a folder of images or an image file")
     files = (
         [root] if root.is_file() else sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     )
@@ -100,12 +101,10 @@ def discover_sources(spec: str) -> list[SourceRef]:
         except Blur2VideoError:
             bad.append(path.name)
     if bad and root.is_file():
-        raise Blur2VideoError(
-            f"{root}: not a readable image; pass --source a PNG, JPEG or TIFF file or a folder of them"
-        )
+        raise Blur2VideoError(f"{root}: not a readable image; pass {flag} a PNG, JPEG or TIFF file or a folder of them")
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise Blur2VideoError(f"{root}: not images: {shown}; remove them or point --source at the images alone")
+        raise Blur2VideoError(f"{root}: not images: {shown}; remove them or point {flag} at the images alone")
     return [SourceRef(str(p.relative_to(root)) if root.is_dir() else p.name, p) for p in files]
 
 
