@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +98,18 @@ def test_formats_folders_and_globs(photo: Path, tmp_path: Path) -> None:
     assert {p.name for p in (tmp_path / "o2" / "cup").iterdir()} == {f"frame_{j}.png" for j in range(7)}
 
 
-def test_tiles_match_one_pass_away_from_borders(restorer: Restorer) -> None:
+def test_tiles_match_one_pass_away_from_borders(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a grey level for the network's frames; the reblur fallback, made on the whole photo
+    either way, turns their differences into up to a few where its trust is steep
+    (tests/test_tiling.py)."""
     image = skimage.data.coffee()[:192, :256]
-    whole = restorer.restore(image)
-    tiled = restorer.restore(image, max_pixels=128 * 128, overlap=64, motion_pixels=10**6)
-    diff = np.abs(whole.frames - tiled.frames)[:, 16:-16, 16:-16]
-    assert diff.max() <= 1 / 255, diff.max() * 255
+    for fallback, bound in ((0.0, 1 / 255), (restorer.model.config.fallback, 4 / 255)):
+        with monkeypatch.context() as m:
+            m.setattr(restorer.model, "config", replace(restorer.model.config, fallback=fallback))
+            whole = restorer.restore(image)
+            tiled = restorer.restore(image, max_pixels=128 * 128, overlap=64, motion_pixels=10**6)
+        diff = np.abs(whole.frames - tiled.frames)[:, 16:-16, 16:-16]
+        assert diff.max() <= bound, (fallback, diff.max() * 255)
 
 
 def test_any_input_kind(restorer: Restorer, tmp_path: Path) -> None:

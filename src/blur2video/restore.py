@@ -138,16 +138,15 @@ class Restorer:
         return cls.from_checkpoint(path, device)
 
     @torch.inference_mode()
-    def _run(
-        self, blur: torch.Tensor, motion: tuple | None = None, own_middle: bool = False
-    ) -> tuple[torch.Tensor, ...]:
+    def _run(self, blur: torch.Tensor, motion: tuple | None = None, tile: bool = False) -> tuple[torch.Tensor, ...]:
         """(1, 3, h, w) -> frames (N, 3, h, w), total flow (N, 2, h, w), local flow size (N, h, w),
-        the confidence gate's map (N, h, w) or None.
-        ``motion``: (affines, image_affines) to impose instead of estimating them; ``own_middle``:
-        the network's own middle frame, not its kernel-bank head's (a tile of a photo whose middle
-        frame is made once for the whole photo, Blur2Video.deblur_middle)."""
+        the confidence map (N, h, w) or None.
+        ``motion``: (affines, image_affines) to impose instead of estimating them; ``tile``: a tile
+        of a photo whose middle frame and reblur fallback are made once for the whole photo
+        (Blur2Video.deblur_middle, Blur2Video.reblur_trust), so the network's own middle frame
+        rather than its kernel-bank head's, and no fallback."""
         given = [] if motion is None else [None if m is None else m.to(self.device) for m in motion]
-        out = self.model(blur.to(self.device), *given, **({"bank": False} if own_middle else {}))
+        out = self.model(blur.to(self.device), *given, **({"bank": False, "fallback": False} if tile else {}))
         h, w = blur.shape[-2:]
         frames = out.frames[0].float().clamp(0, 1)
         theta = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
@@ -242,8 +241,9 @@ class Restorer:
         overlap = tile_overlap(overlap, margin)
         tile = max(2 * overlap + 32, int(math.sqrt(max_pixels)) // 32 * 32)
         th, tw = min(tile, h), min(tile, w)
-        # the tiles return the network's own middle frame; the kernel-bank head makes the whole photo's below
-        whole_middle = isinstance(self.model, Blur2Video) and self.model.config.kernel_bank
+        # the tiles return the network's own middle frame and no fallback; both are made below, on the whole photo
+        whole = isinstance(self.model, Blur2Video)
+        whole_middle = whole and self.model.config.kernel_bank
         acc_f, acc_flow = torch.zeros(n, 3, h, w), torch.zeros(n, 2, h, w)
         acc_conf = None
         weight = torch.zeros(1, 1, h, w)
@@ -258,7 +258,7 @@ class Restorer:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
                     c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
                     tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
-                out = self._run(blur[..., y : y + th, x : x + tw], tile_motion, whole_middle)
+                out = self._run(blur[..., y : y + th, x : x + tw], tile_motion, whole)
                 wy = blend_weight(th, overlap, margin, y > 0, y + th < h)
                 wx = blend_weight(tw, overlap, margin, x > 0, x + tw < w)
                 wt = (wy[:, None] * wx[None, :])[None, None]
@@ -285,6 +285,13 @@ class Restorer:
                 middle = self.model.deblur_middle(blur.to(self.device), acc_f[None, n // 2].to(self.device))
                 acc_f[n // 2] = middle[0].float().cpu().clamp(0, 1)
         confidence = None if acc_conf is None else acc_conf.div_(weight[0])
+        if whole:
+            with torch.inference_mode():
+                trust = self.model.reblur_trust(blur.to(self.device), acc_f[None].to(self.device))
+            if trust is not None:
+                trust = trust[0].float().cpu()
+                acc_f = blur[0] + trust[:, None] * (acc_f - blur[0])
+                confidence = trust if confidence is None else confidence * trust
         return acc_f, acc_flow.div_(weight), local_sum / tiles, local_max, confidence
 
 

@@ -74,6 +74,10 @@ def test_fallback_multiplies_the_learned_gate():
     model = Blur2Video(ModelConfig.preset("small", frames=3, gate=True, fallback=0.05, **small)).eval()
     blur = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        out, raw = model(blur), model(blur, gate=False, fallback=False)
+        out, gated = model(blur), model(blur, fallback=False)
+        raw = model(blur, gate=False, fallback=False)
         learned = model.gate.confidence(blur, raw.frames)
-    assert torch.allclose(out.confidence[:, 0], learned[:, 0] * reblur_confidence(blur, raw.frames, 0.05), atol=1e-6)
+    trust = reblur_confidence(blur, gated.frames, 0.05)  # read off the frames the gate hands on
+    assert torch.allclose(out.confidence[:, 0], learned[:, 0] * trust, atol=1e-6)
+    expected = blur + out.confidence[:, 0:1] * (raw.frames[:, 0] - blur)  # one blend at the product
+    assert torch.allclose(out.frames[:, 0], expected, atol=1e-5)

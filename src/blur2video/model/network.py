@@ -172,15 +172,14 @@ class Blur2Video(nn.Module):
         middle frame here once: tiles would each reflect their borders and read their own blur."""
         return candidate if self.kernel_bank is None else self.kernel_bank(blur, candidate)
 
-    def _confidence(self, blur: torch.Tensor, frames: torch.Tensor, gate: bool, fallback: bool) -> torch.Tensor | None:
-        """(B, N, H, W) trust in each frame: the learned gate's times the reblur fallback's, or
-        None where the model has (or is asked for) neither."""
-        confidence = self.gate.confidence(blur, frames) if self.gate is not None and gate else None
-        if self.config.fallback and fallback:
-            trust = reblur_confidence(blur, frames, self.config.fallback).unsqueeze(1)
-            trust = trust_middle(trust.expand(-1, frames.shape[1], -1, -1))
-            confidence = trust if confidence is None else confidence * trust
-        return confidence
+    def reblur_trust(self, blur: torch.Tensor, frames: torch.Tensor) -> torch.Tensor | None:
+        """(B, N, H, W) the reblur fallback's trust in ``frames`` (B, N, 3, H, W) of ``blur``, 1 for
+        the middle frame, or None where ``model.fallback`` is 0. A photo restored in tiles gets it
+        once, on the whole photo (Restorer), so that tiles and one pass agree."""
+        if not self.config.fallback:
+            return None
+        trust = reblur_confidence(blur, frames, self.config.fallback).unsqueeze(1)
+        return trust_middle(trust.expand(-1, frames.shape[1], -1, -1))
 
     def forward(
         self,
@@ -242,9 +241,13 @@ class Blur2Video(nn.Module):
             for scale, mid_img in enumerate(mid_images)
         ]
         scales = crop_scales(sequences, h, w)
-        confidence = self._confidence(blur, scales[-1], gate, fallback)
-        if confidence is not None:
-            scales[-1] = blend_towards_blur(blur, scales[-1], confidence)
+        confidence = None
+        if self.gate is not None and gate:
+            scales[-1], confidence = self.gate(blur, scales[-1])
+        trust = self.reblur_trust(blur, scales[-1]) if fallback else None
+        if trust is not None:  # blending twice towards the blur is one blend at the product of the trusts
+            scales[-1] = blend_towards_blur(blur, scales[-1], trust)
+            confidence = trust if confidence is None else confidence * trust
         ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]
         affines = _insert_middle(torch.stack(ftn_thetas, 2), identity_affines(blur, b, len(ftn_thetas)), mid)
         image_affines = None
