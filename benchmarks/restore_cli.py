@@ -5,8 +5,8 @@ earlier one (``--before``) measured in the same run.
     python benchmarks/restore_cli.py [--before /tmp/before/src] [--photos 3] [--repeats 2]
 
 ``--before`` is another source tree (``git archive main src | tar -x -C /tmp/before``, then
-``--before /tmp/before/src``); give both trees the C kernels a ``pip install -e .`` builds
-(``src/blur2video/*/*.so``), or neither, so that their networks run alike. Three tables:
+``--before /tmp/before/src``); a tree from before 2026-12-02 runs its optional C kernels where
+``python setup.py build_ext --inplace`` built them there. Three tables:
 
 - writing alone: the same restored video (one network pass, saved) written by each tree's
   ``write_outputs`` in a fresh process, cold (its imports included) and warm, with the GIF's

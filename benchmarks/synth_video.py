@@ -1,7 +1,6 @@
 """Video-blur synthesis speed from a 720p video, window 7: windows per second end to end and peak
 memory; decoding cost apart from averaging cost; averaging throughput in GB/s against a plain
-numpy copy of the same bytes measured in the same run, for the compiled one-pass kernel and for
-the torch fallback used where no C compiler was present at install.
+numpy copy of the same bytes measured in the same run.
 
     python benchmarks/synth_video.py [--frames 70]
 """
@@ -47,10 +46,10 @@ def _end_to_end(video: str, out: str, queue) -> None:
 
 
 def _averaging_times(stack: torch.Tensor, moved: int, copies: int) -> dict[str, float]:
-    """Seconds per window for the averaging (kernel and torch fallback) and for a numpy copy of the
-    same bytes. ``copies`` distinct buffers are used in turn: 1 keeps a 720p window (30 MB with its
-    output) in this host's 32 MB L3 cache, 8 make every call read from main memory."""
-    from blur2video.synth.accumulate import accumulate, mean_uint8_torch
+    """Seconds per window for the averaging and for a numpy copy of the same bytes. ``copies``
+    distinct buffers are used in turn: 1 keeps a 720p window (30 MB with its output) in this host's
+    32 MB L3 cache, 8 make every call read from main memory."""
+    from blur2video.synth.accumulate import accumulate
 
     stacks = [stack.clone() for _ in range(copies)]
     pairs = [(np.ones(moved // 4, np.float32), np.empty(moved // 4, np.float32)) for _ in range(copies)]
@@ -59,8 +58,7 @@ def _averaging_times(stack: torch.Tensor, moved: int, copies: int) -> dict[str, 
         return lambda: [fn(x) for x in stacks]
 
     times = {
-        "kernel": best_of(each(accumulate), 20),
-        "fallback": best_of(each(mean_uint8_torch), 20),
+        "average": best_of(each(accumulate), 20),
         "copy": best_of(lambda: [np.copyto(dst, src) for src, dst in pairs], 20),
     }
     return {key: seconds / copies for key, seconds in times.items()}
@@ -72,7 +70,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     from blur2video.runtime import keep_freed_memory
-    from blur2video.synth import fast_mean
     from blur2video.synth.clips import ClipReader, discover_clips
 
     keep_freed_memory()  # as the CLI does
@@ -99,10 +96,8 @@ def main() -> None:
     print("| stage | ms / window | throughput | GB/s vs numpy copy | time vs numpy copy |")
     print("|---|---:|---:|---:|---:|")
     print(f"| decode 7 frames (imageio-ffmpeg, streamed) | {decode * 1e3:.1f} | {7 / decode:.0f} frames/s | | |")
-    kernel = "one-pass C kernel" if fast_mean.available() else "C kernel not built: torch fallback"
     names = {
-        "kernel": f"average 7 frames (uint8, sRGB; {kernel})",
-        "fallback": "average 7 frames, torch in-place integer adds (the fallback)",
+        "average": "average 7 frames (uint8, sRGB; torch in-place integer adds)",
         "copy": "numpy copy of the same bytes (read + write)",
     }
     for cache, times in rows.items():

@@ -17,14 +17,13 @@ PACKAGE = Path(blur2video.__file__).resolve().parent
 # layer or below, and the graph of units has no cycle (so a layer's units import one way too).
 LAYERS: tuple[tuple[str, set[str]], ...] = (
     (
-        "foundation: errors, image files, native kernels, metrics",
+        "foundation: errors, image files, metrics",
         {
             "errors",
             "_version",
             "fileio",
             "conventions",
             "settings",
-            "native",
             "runtime",
             "metrics",
             "progress",
@@ -37,7 +36,7 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
     (
         "evaluation and restore",
-        {"evaluate", "restore", "tiling", "frame_order", "video", "outputs", "restore_batch", "ablate"},
+        {"evaluate", "engines", "restore", "tiling", "frame_order", "video", "outputs", "restore_batch", "ablate"},
     ),
     ("entry points", {"cli", "serve", "__main__", "__init__"}),
 )
@@ -139,7 +138,7 @@ def test_the_checker_sees_cycles_and_upward_imports() -> None:
     assert _cycle({"a": {"b"}, "b": set()}) is None
     graph = _graph()
     assert "blur2video.fileio" in graph["blur2video.synth.sources"]  # relative imports resolved
-    assert "blur2video.native" in graph["blur2video.geometry.warp_cpu"]  # ``from .. import native``
+    assert "blur2video.progress" in graph["blur2video.engines.export"]  # ``from .. import progress``
     assert "blur2video.synth.api" in graph["blur2video"]  # an import inside a function counts
 
 

@@ -573,6 +573,12 @@ def _add_restore(commands: argparse._SubParsersAction) -> None:
         help="pixels above which a photo is restored in overlapping tiles, to bound memory (default: 942080, 1280x736)",
     )
     p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="what runs the network: auto (the fastest measured on this device: torch), torch, onnxruntime or "
+        "openvino (the last two on the CPU: pip install 'blur2video[engines]'; they export the network once per size)",
+    )
     p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
     feedback = p.add_mutually_exclusive_group()
     _add_quiet(feedback)
@@ -625,9 +631,9 @@ def _run_restore(args: argparse.Namespace) -> int:
     for note in notes:
         progress.say(f"blur2video: note: {note}")
     restorer = (
-        Restorer.from_checkpoint(args.checkpoint, args.device)
+        Restorer.from_checkpoint(args.checkpoint, args.device, args.backend)
         if args.checkpoint
-        else Restorer.from_pretrained(args.device)
+        else Restorer.from_pretrained(args.device, args.backend)
     )
     options = WriteOptions(formats, args.fps, args.pingpong, args.frames_only or formats == ("png",))
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there

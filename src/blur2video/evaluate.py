@@ -28,7 +28,7 @@ from .geometry.warp import affine_to_flow
 from .metrics import score_sequences
 from .model.network import Restoration
 from .motion_truth import end_point_error, rotation_flows
-from .runtime import pick_device
+from .runtime import keep_freed_memory, pick_device
 
 BLUR_ROW = "blurred input"
 EPE_BORDER = 8  # pixels ignored at the image border, where content enters or leaves the view
@@ -126,6 +126,7 @@ def evaluate(
         ]
     )
     _check_labels(labels, checkpoints)
+    keep_freed_memory()  # evaluation moves large tensors (see blur2video.runtime)
     dev = pick_device(device)
     dataset = FolderDataset(data)
     if samples is not None:

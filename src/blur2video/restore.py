@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import engines
 from .checkpoints import load_model
 from .errors import Blur2VideoError
 from .fileio import array_to_float_rgb, read_image
@@ -32,7 +33,7 @@ from .frame_order import matches_reversed
 from .geometry.warp import affine_to_flow
 from .model.network import Blur2Video
 from .outputs import Motion, RestoredVideo
-from .runtime import pick_device
+from .runtime import keep_freed_memory, pick_device
 from .tiling import CONTEXT, blend_weight, tile_overlap, tile_starts, warp_reach
 
 MIN_SIDE = 32
@@ -114,20 +115,24 @@ def load_input(image: str | os.PathLike | Image.Image | np.ndarray, notes: list[
 
 
 class Restorer:
-    """A loaded model ready to restore photos of any size on a chosen device."""
+    """A loaded model ready to restore photos of any size on a chosen device, run by the
+    ``backend`` engine (blur2video.engines: ``auto``, ``torch``, ``onnxruntime``, ``openvino``)."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict, device: torch.device) -> None:
+    def __init__(self, model: torch.nn.Module, meta: dict, device: torch.device, backend: str = "auto") -> None:
+        keep_freed_memory()  # restore moves large tensors (see blur2video.runtime)
         self.model, self.meta, self.device = model, meta, device
         self.frames = model.config.frames
+        self.backend = engines.resolve(backend, model, device)
+        self.network = engines.build(self.backend, model, device)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> Restorer:
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", backend: str = "auto") -> Restorer:
         dev = pick_device(device)
         model, meta = load_model(path, dev)
-        return cls(model, meta, dev)
+        return cls(model, meta, dev, backend)
 
     @classmethod
-    def from_pretrained(cls, device: str = "auto") -> Restorer:
+    def from_pretrained(cls, device: str = "auto", backend: str = "auto") -> Restorer:
         """The bundled model (see docs/model-card.md)."""
         path = bundled_weights()
         if not path.is_file():
@@ -135,7 +140,7 @@ class Restorer:
                 f"{path}: the bundled model is missing from this installation; "
                 "reinstall blur2video or pass --checkpoint"
             )
-        return cls.from_checkpoint(path, device)
+        return cls.from_checkpoint(path, device, backend)
 
     @torch.inference_mode()
     def _run(self, blur: torch.Tensor, motion: tuple | None = None, tile: bool = False) -> tuple[torch.Tensor, ...]:
@@ -146,7 +151,7 @@ class Restorer:
         (Blur2Video.deblur_middle, Blur2Video.reblur_trust), so the network's own middle frame
         rather than its kernel-bank head's, and no fallback."""
         given = [] if motion is None else [None if m is None else m.to(self.device) for m in motion]
-        out = self.model(blur.to(self.device), *given, **({"bank": False, "fallback": False} if tile else {}))
+        out = self.network(blur.to(self.device), *given, **({"bank": False, "fallback": False} if tile else {}))
         h, w = blur.shape[-2:]
         frames = out.frames[0].float().clamp(0, 1)
         theta = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
@@ -217,7 +222,7 @@ class Restorer:
                 blur, scale_factor=s, mode="bilinear", antialias=True, align_corners=False, recompute_scale_factor=True
             )
         )
-        out = self.model(small.to(self.device))
+        out = self.network(small.to(self.device))
         sh, sw = small.shape[-2:]
         sx, sy = sw / w, sh / h
         full_to_small = _affine3(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)

@@ -1,4 +1,6 @@
-"""Where the network runs: the device, and a CPU allocator setting that makes large tensors cheap.
+"""Where the network runs: the device, and a CPU allocator setting that makes large tensors cheap,
+which the entry points (the command line, Restorer, Trainer, evaluate) ask for explicitly: it
+changes the whole process, so a library call that only picks a device leaves it alone.
 
 glibc hands every allocation above 32 MB back to the kernel when it is freed, so the next one of
 that size page-faults through fresh zeroed memory: at 720p a channel concatenation then ran at
@@ -45,9 +47,8 @@ def check_device_name(name: str) -> str:
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto`` takes CUDA when present; a CPU device also gets :func:`keep_freed_memory`.
-    torch is imported here, not at the top: the command line imports this module for every
-    command, ``--help`` included."""
+    """``auto`` takes CUDA when present. torch is imported here, not at the top: the command line
+    imports this module for every command, ``--help`` included."""
     import torch
 
     name = check_device_name(str(name))  # str: a torch.device given through the API
@@ -55,7 +56,4 @@ def pick_device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise Blur2VideoError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    device = torch.device(name)
-    if device.type == "cpu":
-        keep_freed_memory()
-    return device
+    return torch.device(name)

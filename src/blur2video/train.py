@@ -56,7 +56,7 @@ from .errors import Blur2VideoError
 from .fileio import atomic_folder, atomic_write_bytes
 from .metrics import order_invariant_psnr
 from .objective import objective_for
-from .runtime import pick_device
+from .runtime import keep_freed_memory, pick_device
 from .train_config import TrainingConfig
 from .train_data import build_datasets, real_validation_set
 
@@ -75,6 +75,7 @@ class Trainer:
         self.cfg, self.out, self.quiet, self.desc = cfg, Path(out), quiet, desc
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
+        keep_freed_memory()  # training moves large tensors (see blur2video.runtime)
         self.device = pick_device(device)
         if self.world > 1 and not dist.is_initialized():
             if self.device.type == "cuda":

@@ -6,9 +6,8 @@ Conventions (used everywhere in blur2video):
   height (top row looks up), pixel centres at (i + 0.5);
 - sampling with ``grid_sample(align_corners=False)``.
 
-The names below are imported on first use: the network needs only the warps (``warp``,
-``warp_cpu``), and restoring a photo should not pay for scipy's rotations, which only the
-synthesizers use.
+The names below are imported on first use: the network needs only the warps (``warp``), and
+restoring a photo should not pay for scipy's rotations, which only the synthesizers use.
 """
 
 from importlib import import_module

@@ -56,20 +56,29 @@ def tiles(blur: torch.Tensor, tile: int = TILE, limit: int = MAX_TILES) -> torch
         blur = F.pad(blur, (0, max(0, tile - w), 0, max(0, tile - h)), mode="replicate")
         h, w = blur.shape[-2:]
     oy, ox = (h % tile) // 2, (w % tile) // 2
-    grid = blur[..., oy : oy + h // tile * tile, ox : ox + w // tile * tile]
-    grid = grid.unfold(2, tile, tile).unfold(3, tile, tile)  # (B, 3, ny, nx, tile, tile)
-    grid = grid.permute(0, 2, 3, 1, 4, 5).reshape(blur.shape[0], -1, 3, tile, tile)
+    ny, nx = h // tile, w // tile
+    grid = blur[..., oy : oy + ny * tile, ox : ox + nx * tile]
+    # a reshape, not ``unfold``: the tiles do not overlap, and ONNX exporters take a reshape
+    grid = grid.reshape(blur.shape[0], 3, ny, tile, nx, tile).permute(0, 2, 4, 1, 3, 5)
+    grid = grid.reshape(blur.shape[0], ny * nx, 3, tile, tile)
     if grid.shape[1] > limit:
         grid = grid[:, torch.linspace(0, grid.shape[1] - 1, limit).round().long()]
     return grid
+
+
+def fft_frequencies(n: int, like: torch.Tensor) -> torch.Tensor:
+    """``torch.fft.fftfreq(n)`` on ``like``'s device and dtype, bit for bit, from ops the ONNX
+    exporter knows (it has no translation of fftfreq)."""
+    i = torch.arange(n, device=like.device, dtype=like.dtype)
+    return torch.where(i < (n + 1) // 2, i, i - n) * (1.0 / n)
 
 
 def box_transfer(lengths: torch.Tensor, angles_deg: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """P lengths and P axes -> (P, height, width): the transfer function of a centred box blur of
     each length along its axis on a height x width periodic grid (real: the box is symmetric).
     A length-0 box is the identity."""
-    fy = torch.fft.fftfreq(height, device=lengths.device, dtype=lengths.dtype)[:, None]
-    fx = torch.fft.fftfreq(width, device=lengths.device, dtype=lengths.dtype)[None]
+    fy = fft_frequencies(height, lengths)[:, None]
+    fx = fft_frequencies(width, lengths)[None]
     a = torch.deg2rad(angles_deg)[:, None, None]
     along = fx * torch.cos(a) + fy * torch.sin(a)  # (P, H, W): frequency along each axis, cycles/px
     k = torch.sinc(lengths[:, None, None] * along)
@@ -149,30 +158,24 @@ class KernelBankDeblur(nn.Module):
     def deconvolve(self, blur: torch.Tensor, weights: torch.Tensor, mass: float = 0.995) -> torch.Tensor:
         """The blur filtered by sum_k weights_k conj(K_k) / (|K_k|^2 + lambda_k), borders reflected.
         Outside training only the heaviest (length, axis) pairs holding ``mass`` of each image's
-        filter weight are summed (their total kept): tens of filters instead of 180 at 720p."""
+        filter weight are summed (their total kept): tens of filters instead of 180 at 720p. An
+        exported graph has no data-dependent sizes, so there every pair is summed, the dropped ones
+        at zero weight: the same output at the cost of the whole bank."""
         h, w = blur.shape[-2:]
         pad = min(PAD, h - 1, w - 1)
         x = F.pad(blur.float(), (pad,) * 4, mode="reflect")
         hp, wp = x.shape[-2:]
-        weights = weights.float()
-        pairs = weights.sum(1).flatten(1)  # (B, lengths x angles)
-        total = pairs.sum(1)
-        if torch.is_grad_enabled() or mass >= 1.0:
-            keep = torch.arange(pairs.shape[1], device=pairs.device)
-        else:
-            ranked, order = (pairs / total.clamp_min(1e-12)[:, None]).sort(1, descending=True)
-            needed = ((ranked.cumsum(1) - ranked) < mass) & (
-                ranked > 0
-            )  # the pairs before the running sum passes ``mass``
-            keep = torch.unique(order[needed])
-            if len(keep) == 0:  # no weight on any filter (a tiled restore's tiles): nothing to deconvolve
-                return blur.new_zeros(blur.shape, dtype=torch.float32)
+        flat = weights.float().flatten(2)  # (B, lambdas, lengths x angles)
+        keep = torch.arange(flat.shape[2], device=flat.device)
+        if not torch.is_grad_enabled() and mass < 1.0:
+            flat = heaviest_pairs(flat, mass)
+            if not torch.compiler.is_exporting():
+                keep = flat.sum((0, 1)).nonzero()[:, 0]
+                if len(keep) == 0:  # no weight on any filter (a tiled restore's tiles): nothing to deconvolve
+                    return blur.new_zeros(blur.shape, dtype=torch.float32)
+                flat = flat[:, :, keep]
         n_angles = len(BANK_ANGLES)
         lengths, angles = self.lengths[keep // n_angles], self.angles[keep % n_angles]
-        flat = weights.flatten(2)[:, :, keep]  # (B, lambdas, P)
-        flat = (
-            flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]
-        )  # the pruned filters' weight moves to the kept
         gain = x.new_zeros(blur.shape[0], hp, wp)
         chunk = max(
             1, min(n_angles, int(2e7 // (hp * wp)))
@@ -184,3 +187,16 @@ class KernelBankDeblur(nn.Module):
                 gain = gain + torch.einsum("bp,phw->bhw", flat[:, j, part], wiener_gain(k, lam))
         out = torch.fft.ifft2(torch.fft.fft2(x) * gain[:, None]).real
         return out[..., pad : pad + h, pad : pad + w]
+
+
+def heaviest_pairs(flat: torch.Tensor, mass: float) -> torch.Tensor:
+    """Filter weights (B, lambdas, pairs) with every (length, axis) pair outside the heaviest ones
+    holding ``mass`` of an image's weight (of any image of the batch) set to zero, the dropped
+    weight moved to the kept pairs so each image's total stays."""
+    pairs = flat.sum(1)  # (B, pairs)
+    total = pairs.sum(1)
+    ranked, order = (pairs / total.clamp_min(1e-12)[:, None]).sort(1, descending=True)
+    needed = ((ranked.cumsum(1) - ranked) < mass) & (ranked > 0)  # the pairs before the running sum passes ``mass``
+    kept = torch.zeros_like(needed).scatter(1, order, needed).any(0)
+    flat = flat * kept
+    return flat * (total / flat.sum((1, 2)).clamp_min(1e-12))[:, None, None]

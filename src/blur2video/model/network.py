@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DenseBlock, RefineBlock, image_pyramid
+from .blocks import RefineBlock, image_pyramid
 from .confidence_gate import ConfidenceGate
 from .config import LEVELS, ModelConfig
 from .decoders import UNetDecoder
@@ -146,10 +146,6 @@ class Blur2Video(nn.Module):
         """The padded blur, the encoder's features E_1..E_5 and the network's own middle image at
         every scale (1/32 .. 1, padded; refined at full scale): what every other frame builds on,
         and the kernel-bank head's candidate."""
-        if not torch.is_grad_enabled():  # the dense blocks' cached weights, ahead of any activation
-            for block in self.modules():
-                if isinstance(block, DenseBlock):
-                    block.fanned_weights(blur.device.type)
         x = pad_to_levels(blur).contiguous(memory_format=torch.channels_last)
         feats = self.encoder(x)  # E_1..E_5
         blur_pyramid = image_pyramid(x, LEVELS)  # the blur at 1/32 .. 1: the middle frame's bases
@@ -180,6 +176,30 @@ class Blur2Video(nn.Module):
             return None
         trust = reblur_confidence(blur, frames, self.config.fallback).unsqueeze(1)
         return trust_middle(trust.expand(-1, frames.shape[1], -1, -1))
+
+    def fall_back(
+        self, blur: torch.Tensor, frames: torch.Tensor, gate: bool = True, fallback: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, N, 3, H, W) full-scale frames -> the frames after the confidence gate and the reblur
+        fallback, and the trust in each frame (B, N, H, W) or None: what :meth:`forward` and an
+        engine (engines/graph_engine.py) finish with. Blending twice towards the blur is one blend
+        at the product of the trusts."""
+        confidence = None
+        if self.gate is not None and gate:
+            frames, confidence = self.gate(blur, frames)
+        trust = self.reblur_trust(blur, frames) if fallback else None
+        if trust is not None:
+            frames = blend_towards_blur(blur, frames, trust)
+            confidence = trust if confidence is None else confidence * trust
+        return frames, confidence
+
+    def bank_middle(self, blur: torch.Tensor, own_middle: torch.Tensor) -> torch.Tensor:
+        """The full-scale middle frame :meth:`forward` returns for (B, 3, H, W) blurs, made from the
+        network's own (``bank=False``) one: for an engine that runs the network without the
+        kernel-bank head. The head reads the padded blur as forward's does; its candidate enters
+        per pixel, so the padding of the candidate is never read."""
+        h, w = blur.shape[-2:]
+        return self.kernel_bank(pad_to_levels(blur), pad_to_levels(own_middle))[..., :h, :w]
 
     def forward(
         self,
@@ -241,13 +261,7 @@ class Blur2Video(nn.Module):
             for scale, mid_img in enumerate(mid_images)
         ]
         scales = crop_scales(sequences, h, w)
-        confidence = None
-        if self.gate is not None and gate:
-            scales[-1], confidence = self.gate(blur, scales[-1])
-        trust = self.reblur_trust(blur, scales[-1]) if fallback else None
-        if trust is not None:  # blending twice towards the blur is one blend at the product of the trusts
-            scales[-1] = blend_towards_blur(blur, scales[-1], trust)
-            confidence = trust if confidence is None else confidence * trust
+        scales[-1], confidence = self.fall_back(blur, scales[-1], gate, fallback)
         ftn_thetas = [o[1] if o[1] is not None else identity_affines(blur, b, f) for o in ftn_out]
         affines = _insert_middle(torch.stack(ftn_thetas, 2), identity_affines(blur, b, len(ftn_thetas)), mid)
         image_affines = None

@@ -3,19 +3,15 @@ from them (paper section 4.2), for F frames at once.
 
 Every module here serves all F non-middle frames of one level in one pass: the motion heads are
 small grouped convolutions over a shared trunk, the warps one batched ``grid_sample`` over B*F
-copies (in CPU inference one C kernel, :mod:`blur2video.geometry.warp_cpu`, where it was built),
-and the outputs (B, F, ...). Warps follow the conventions of :mod:`blur2video.geometry.warp`.
+copies, and the outputs (B, F, ...). Warps follow the conventions of :mod:`blur2video.geometry.warp`.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import warp_cpu
 from ..geometry.warp import warp_affine, warp_flow
-from . import dense_cpu
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -38,10 +34,10 @@ def to_frames_channels_last(parts: list[torch.Tensor], batch: int, frames: int) 
 class SpatialTransformer(nn.Module):
     """The paper's STN [Jaderberg et al.]: feature -> F global affine matrices (B, F, 2, 3), one per
     non-middle frame. This module is the STN's localisation network; its sampler is the batched
-    affine warp its users (FTN, ITN) run, fused with their other warps on CPU. The last layer
-    starts at zero weights and an identity bias, so every transformer is the identity at
-    initialisation. Its parameters keep the state-dict names of the weights already trained
-    (``localizer.body``, ``localizer.head`` inside an FTN or ITN)."""
+    affine warp its users (FTN, ITN) run. The last layer starts at zero weights and an identity
+    bias, so every transformer is the identity at initialisation. Its parameters keep the
+    state-dict names of the weights already trained (``localizer.body``, ``localizer.head`` inside
+    an FTN or ITN)."""
 
     def __init__(self, cin: int, frames: int, hidden: int = 16) -> None:
         super().__init__()
@@ -83,23 +79,7 @@ class LocalWarpingLayer(nn.Module):
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         b, _, h, w = feature.shape
-        if torch.is_grad_enabled() or feature.device.type != "cpu":
-            return self.head(self.body(feature)).view(b, self.frames, 2, h, w)
-        return self._per_frame(feature).view(b, self.frames, 2, h, w)
-
-    def _per_frame(self, feature: torch.Tensor) -> torch.Tensor:
-        """The same function as one conv chain per frame: on CPU oneDNN runs grouped convolutions
-        of 16 channels per group slowly, and the chains took 49 instead of 58 ms at half scale of
-        a 720p input. The arithmetic, and so the FLOP count, is the grouped form's."""
-        first, middle, head = self.body[0], self.body[2], self.head
-        slope_1, slope_2 = self.body[1].negative_slope, self.body[3].negative_slope
-        hidden, flows = first.out_channels // self.frames, []
-        for j in range(self.frames):
-            rows, out = slice(j * hidden, (j + 1) * hidden), slice(2 * j, 2 * j + 2)
-            x = F.leaky_relu_(F.conv2d(feature, first.weight[rows], first.bias[rows], padding=1), slope_1)
-            x = F.leaky_relu_(F.conv2d(x, middle.weight[rows], middle.bias[rows], padding=1), slope_2)
-            flows.append(F.conv2d(x, head.weight[out], head.bias[out], padding=1))
-        return dense_cpu.cat(flows)
+        return self.head(self.body(feature)).view(b, self.frames, 2, h, w)
 
 
 class FeatureTransformer(nn.Module):
@@ -118,19 +98,12 @@ class FeatureTransformer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Return (warped features (B, F, C', H, W), affines (B, F, 2, 3) or None, flows or None).
         A given ``theta`` (B, F, 2, 3) replaces the estimated affine (tiled inference)."""
-        b, c, h, w = feature.shape
+        b, _, h, w = feature.shape
         if self.localizer is None:
             theta = None
         elif theta is None:
             theta = self.localizer(feature)
         flow = self.flow(feature) if self.flow is not None else None
-        if warp_cpu.usable(feature):  # CPU inference: both warps straight into one channels-last tensor
-            out = torch.empty(b * self.frames, self.out_channels, h, w, memory_format=torch.channels_last)
-            if theta is not None:
-                warp_cpu.warp_frames_into(out, 0, feature, theta=theta.reshape(-1, 2, 3))
-            if flow is not None:
-                warp_cpu.warp_frames_into(out, self.out_channels - c, feature, flow=flow.reshape(-1, 2, h, w))
-            return out.view(b, self.frames, -1, h, w), theta, flow
         copies = expand_frames(feature, self.frames)
         parts = [warp_affine(copies, theta.reshape(-1, 2, 3))] if theta is not None else []
         if flow is not None:
@@ -151,12 +124,7 @@ class ImageTransformer(nn.Module):
         self, feature: torch.Tensor, image: torch.Tensor, theta: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (warped images (B, F, 3, h, w), affines (B, F, 2, 3)); a given ``theta`` replaces the estimate."""
-        b, c, h, w = image.shape
+        b = image.shape[0]
         theta = self.localizer(feature) if theta is None else theta
-        image_cl = image.contiguous(memory_format=torch.channels_last)
-        if warp_cpu.usable(image_cl):
-            out = torch.empty(b * self.frames, c, h, w, memory_format=torch.channels_last)
-            warp_cpu.warp_frames_into(out, 0, image_cl, theta=theta.reshape(-1, 2, 3))
-            return out.view(b, self.frames, c, h, w), theta
         warped = warp_affine(expand_frames(image, self.frames), theta.reshape(-1, 2, 3))
         return to_frames_channels_last([warped], b, self.frames), theta

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from blur2video.synth import fast_mean
-
 ACCUMULATE_MODES = ("srgb", "linear")
 
 
@@ -20,22 +18,15 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1.0 / 2.4) - 0.055)
 
 
-def mean_uint8_torch(frames: torch.Tensor) -> torch.Tensor:
-    """Exact mean of uint8 frames as float32 without the compiled kernel: each frame is added once,
-    in place, into an integer total (int16 holds up to 128 frames of 255), which one pass scales
-    into the output. Numpy's casting adds and any reduction over the frame axis
-    (``np.add.reduce``, ``Tensor.sum(0)``) were 2.5-9x slower; the kernel is faster still, as it
-    reads each frame and writes the output once (benchmarks/synth_video.py)."""
+def mean_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """Exact mean of uint8 frames as float32: each frame is added once, in place, into an integer
+    total (int16 holds up to 128 frames of 255), which one pass scales into the output. Numpy's
+    casting adds and any reduction over the frame axis (``np.add.reduce``, ``Tensor.sum(0)``) were
+    2.5-9x slower (benchmarks/synth_video.py)."""
     total = frames[0].to(torch.int16 if frames.shape[0] <= 128 else torch.int32)
     for frame in frames[1:]:
         total.add_(frame)
     return total.float().mul_(1.0 / (255.0 * frames.shape[0]))
-
-
-def _mean_uint8(frames: torch.Tensor) -> torch.Tensor:
-    """The one-pass kernel where it was built, else torch: both give identical bits."""
-    fast = fast_mean.mean_uint8(frames)
-    return fast if fast is not None else mean_uint8_torch(frames)
 
 
 def accumulate(renders: torch.Tensor, mode: str = "srgb") -> torch.Tensor:
@@ -51,7 +42,7 @@ def accumulate(renders: torch.Tensor, mode: str = "srgb") -> torch.Tensor:
         raise ValueError(f"unknown accumulation {mode!r}; choose one of {ACCUMULATE_MODES}")
     if renders.dtype == torch.uint8:
         if mode == "srgb":  # 8-bit frames: an exact integer sum, independent of the thread count
-            return _mean_uint8(renders)
+            return mean_uint8(renders)
         renders = renders.float().div_(255.0)
     decode = srgb_to_linear if mode == "linear" else (lambda x: x)
     total = decode(renders[0]).float().clone()
