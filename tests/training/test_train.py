@@ -67,15 +67,17 @@ def test_tiny_model_overfits_one_batch() -> None:
     # a real texture moving right by 2 px per frame: frames (1, 3, 3, 32, 32) and their mean
     frames = torch.stack([photo[:, 40:72, 40 + 2 * t : 72 + 2 * t] for t in range(3)]).unsqueeze(0)
     blur = frames.mean(1)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=6e-3)  # fivefold in about 200 steps (260 at 3e-3)
     cfg = LossConfig(consistency=False, penalty=False)
     losses = []
-    for _ in range(300):
+    for _ in range(300):  # at most; it stops once the loss is down fivefold
         loss = compute_loss(model(blur), frames, cfg)["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        if losses[-1] < losses[0] / 5:
+            break
     assert losses[-1] < losses[0] / 5, (losses[0], losses[-1])
 
 
