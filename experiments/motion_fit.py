@@ -109,7 +109,8 @@ def main() -> None:
     print("| set | samples | EPE none | EPE network | EPE fitted | fitted / none | PSNR network | PSNR warps |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for folder in args.sets:
-        data, epe, psnr, t0 = FolderDataset(folder), {"none": [], "net": [], "fit": []}, {"net": [], "warp": []}, time.time()
+        data, t0 = FolderDataset(folder), time.time()
+        epe, psnr = {"none": [], "net": [], "fit": []}, {"net": [], "warp": []}
         count = min(args.samples, len(data))
         for i in range(count):
             blur, target = data[i]
