@@ -28,28 +28,11 @@ from blur2video import Restorer
 from blur2video.data.dataset import FolderDataset
 from blur2video.geometry.warp import affine_to_flow, warp_affine
 from blur2video.metrics import score_sequences
+from blur2video.motion_fit import fit_path as fit_one
+from blur2video.motion_fit import linear_path, project_to_path, reblur_along
 from blur2video.motion_truth import end_point_error, rotation_flows
 
 BORDER = 8  # pixels ignored: content enters and leaves the view there (as evaluate's EPE_BORDER)
-EYE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-
-
-def linear_path(generator: torch.Tensor, frames: int) -> torch.Tensor:
-    """(N, 2, 3) affines I + s_k G, s_k evenly spaced in [-1, 1]: the middle frame is the identity."""
-    s = torch.linspace(-1.0, 1.0, frames).view(frames, 1, 1)
-    return EYE + s * generator
-
-
-def project_to_path(thetas: torch.Tensor) -> torch.Tensor:
-    """The G whose linear path is closest (least squares) to the (N, 2, 3) affines ``thetas``."""
-    frames = thetas.shape[0]
-    s = torch.linspace(-1.0, 1.0, frames).view(frames, 1, 1)
-    return ((thetas - EYE) * s).sum(0) / (s**2).sum()
-
-
-def reblur(middle: torch.Tensor, generator: torch.Tensor, frames: int) -> torch.Tensor:
-    """(1, 3, H, W): the mean of ``middle`` warped along the linear path of ``generator``."""
-    return warp_affine(middle.expand(frames, -1, -1, -1), linear_path(generator, frames)).mean(0, keepdim=True)
 
 
 def fit_path(
@@ -61,24 +44,17 @@ def fit_path(
     scale: float = 0.5,
     lr: float = 2e-3,
 ) -> torch.Tensor:
-    """The G, from the best of ``starts``, whose reblurred ``middle`` best matches ``blur`` (1, 3, H, W)."""
+    """blur2video.motion_fit's fit from each of ``starts`` at ``scale``, keeping the G whose
+    reblurred ``middle`` best matches ``blur`` (1, 3, H, W)."""
     if scale != 1:
         blur, middle = (F.interpolate(t, scale_factor=scale, mode="area") for t in (blur, middle))
-    border = max(1, round(BORDER * scale))
-    inner = (..., slice(border, -border), slice(border, -border))
     best: tuple[float, torch.Tensor] | None = None
     for start in starts:
-        generator = start.clone().requires_grad_(True)
-        opt = torch.optim.Adam([generator], lr=lr)
-        for _ in range(steps):
-            loss = F.mse_loss(reblur(middle, generator, frames)[inner], blur[inner])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        generator = fit_one(blur, middle, frames, start, steps=steps, lr=lr)
         with torch.no_grad():
-            final = F.mse_loss(reblur(middle, generator, frames)[inner], blur[inner]).item()
-        if best is None or final < best[0]:
-            best = (final, generator.detach())
+            error = F.mse_loss(reblur_along(middle, generator, frames), blur).item()
+        if best is None or error < best[0]:
+            best = (error, generator)
     assert best is not None
     return best[1]
 

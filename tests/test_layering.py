@@ -36,7 +36,18 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
     ("training", {"losses", "objective", "checkpoints", "train_config", "train_data", "train", "bundle", "recipe"}),
     (
         "evaluation and restore",
-        {"evaluate", "engines", "restore", "tiling", "frame_order", "video", "outputs", "restore_batch", "ablate"},
+        {
+            "evaluate",
+            "engines",
+            "restore",
+            "motion_fit",
+            "tiling",
+            "frame_order",
+            "video",
+            "outputs",
+            "restore_batch",
+            "ablate",
+        },
     ),
     ("entry points", {"cli", "serve", "__main__", "__init__"}),
 )

@@ -37,12 +37,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, to_uint8, write_png
+
+if TYPE_CHECKING:
+    from .motion_fit import BlurFit
 
 FORMATS = ("gif", "mp4")
 UNSURE = 0.5  # confidence below which motion.json lists a frame as unsure
@@ -65,7 +69,8 @@ class Motion:
     local warp; ``local_mean``/``local_max`` (N,): size in pixels of the local-warp part alone;
     ``confidence`` (N,): the mean trust in each frame of the confidence gate and the reblur fallback
     (1: the network's frame, 0: the blurred photo itself, where it could not tell the motion), None
-    for models with neither.
+    for models with neither; ``blur_fit``: the global motion fitted to the blur itself
+    (blur2video.motion_fit), None where it was not fitted.
     """
 
     affines: np.ndarray
@@ -73,6 +78,7 @@ class Motion:
     local_mean: np.ndarray
     local_max: np.ndarray
     confidence: np.ndarray | None = None
+    blur_fit: BlurFit | None = None
 
 
 @dataclass
@@ -389,6 +395,17 @@ def motion_summary(video: RestoredVideo) -> dict:
             "is a guess)"
         )
         summary["unsure_frames"] = [j for j in range(n) if video.motion.confidence[j] < UNSURE]
+    fit = video.motion.blur_fit
+    if fit is not None:
+        summary["blur_fit"] = {
+            "convention": "the global motion, linear in time, whose warps of the middle frame average closest to "
+            "the photo (affine_px as above; the frames stay the network's); reported where it reblurs closer than "
+            "the network's own global motion (RMS on a 0-1 scale)",
+            "reblur_rms_network": round(fit.rms_network, 5),
+            "reblur_rms_fitted": round(fit.rms_fitted, 5),
+        }
+        if fit.rms_fitted < fit.rms_network:
+            summary["blur_fit"]["affine_px"] = [a.astype(float).round(5).tolist() for a in fit.affines]
     return summary
 
 

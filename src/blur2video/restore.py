@@ -30,8 +30,12 @@ from .checkpoints import load_model
 from .errors import Blur2VideoError
 from .fileio import array_to_float_rgb, read_image
 from .frame_order import matches_reversed
+from .geometry.warp import affine3 as _affine3
 from .geometry.warp import affine_to_flow
+from .geometry.warp import conjugate as _conjugate
+from .geometry.warp import pixels_to_normalised as _px_to_norm
 from .model.network import Blur2Video
+from .motion_fit import fit_blur_motion
 from .outputs import Motion, RestoredVideo
 from .runtime import keep_freed_memory, pick_device
 from .tiling import CONTEXT, blend_weight, tile_overlap, tile_starts, warp_reach
@@ -124,6 +128,7 @@ class Restorer:
         self.frames = model.config.frames
         self.backend = engines.resolve(backend, model, device)
         self.network = engines.build(self.backend, model, device)
+        self.fit_motion = True  # also fit the global motion to the blur (blur2video.motion_fit; about 0.4 s)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", backend: str = "auto") -> Restorer:
@@ -195,12 +200,17 @@ class Restorer:
             frames, flow, local_mean, local_max, confidence = self._run_tiled(
                 blur, max_pixels, overlap, motion_pixels or max_pixels, on_tile
             )
+        affines = fit_affines(flow)
+        fitted = None
+        if self.fit_motion and frames.shape[0] > 1:
+            fitted = fit_blur_motion(blur[0], frames[frames.shape[0] // 2], affines)
         motion = Motion(
-            affines=fit_affines(flow),
+            affines=affines,
             flow=flow.numpy(),
             local_mean=local_mean.numpy(),
             local_max=local_max.numpy(),
             confidence=None if confidence is None else confidence.mean(dim=(1, 2)).numpy(),
+            blur_fit=fitted,
         )
         return RestoredVideo(frames=frames.permute(0, 2, 3, 1).numpy(), motion=motion, blur=arr)
 
@@ -311,21 +321,6 @@ def _pixel_affines(motion: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor
 def _padded(h: int, w: int) -> tuple[int, int]:
     """The network pads inputs to multiples of 32; its affines are normalised to the padded size."""
     return math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-
-
-def _affine3(sx: float, sy: float, tx: float, ty: float) -> torch.Tensor:
-    return torch.tensor([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
-
-
-def _px_to_norm(h: int, w: int) -> torch.Tensor:
-    """Pixel centres -> normalised coordinates of ``grid_sample(align_corners=False)``."""
-    return _affine3(2.0 / w, 2.0 / h, 1.0 / w - 1.0, 1.0 / h - 1.0)
-
-
-def _conjugate(theta: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """theta (..., 2, 3) expressed in coordinates y = C x: C [theta; 0 0 1] C^-1, top two rows."""
-    full = torch.cat([theta, torch.tensor([0.0, 0.0, 1.0], dtype=theta.dtype).expand(*theta.shape[:-2], 1, 3)], dim=-2)
-    return (c @ full @ torch.linalg.inv(c))[..., :2, :]
 
 
 def fit_affines(flow: torch.Tensor) -> np.ndarray:

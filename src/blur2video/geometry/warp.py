@@ -62,3 +62,19 @@ class AffineWarp(nn.Module):
 
     def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return warp_affine(x, theta)
+
+
+def affine3(sx: float, sy: float, tx: float, ty: float) -> torch.Tensor:
+    """The (3, 3) float64 matrix of a scale and translation."""
+    return torch.tensor([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def pixels_to_normalised(h: int, w: int) -> torch.Tensor:
+    """Pixel centres -> normalised coordinates of ``grid_sample(align_corners=False)``."""
+    return affine3(2.0 / w, 2.0 / h, 1.0 / w - 1.0, 1.0 / h - 1.0)
+
+
+def conjugate(theta: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """theta (..., 2, 3) expressed in coordinates y = C x: C [theta; 0 0 1] C^-1, top two rows."""
+    full = torch.cat([theta, torch.tensor([0.0, 0.0, 1.0], dtype=theta.dtype).expand(*theta.shape[:-2], 1, 3)], dim=-2)
+    return (c @ full @ torch.linalg.inv(c))[..., :2, :]
