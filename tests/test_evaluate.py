@@ -104,10 +104,13 @@ def test_report_rows_motion_and_files(rot_data: Path, fresh_ckpt: Path, tmp_path
     assert rows["fresh"]["psnr_mean"] == pytest.approx(rows[BLUR_ROW]["psnr_mean"], abs=1e-3)
     np.testing.assert_allclose(rows["fresh"]["epe_affine_frames"], report["zero_motion_epe_frames"], atol=1e-4)
     assert report["zero_motion_epe_frames"][0] > 0.5
+    # its middle frame is the blur, which reblurs to itself without motion: the fit stays there
+    np.testing.assert_allclose(rows["fresh"]["epe_blur_fit_frames"], report["zero_motion_epe_frames"], atol=1e-3)
     out = tmp_path / "rep"
     json.loads((out / "report.json").read_text())
     md = (out / "report.md").read_text()
     assert md.startswith("# Evaluation") and "| blurred input |" in md and "## Motion end-point error" in md
+    assert "| fresh (global motion fitted to the blur) |" in md
     assert (out / "psnr_vs_rotation.png").exists() and (out / "grid.png").exists()
 
 

@@ -10,8 +10,16 @@ import numpy as np
 import skimage.data
 import torch
 
-from blur2video.geometry.warp import conjugate, pixels_to_normalised
-from blur2video.motion_fit import EYE, fit_blur_motion, fit_path, linear_path, project_to_path, reblur_along
+from blur2video.geometry.warp import affine_to_flow, conjugate, pixels_to_normalised
+from blur2video.motion_fit import (
+    EYE,
+    fit_blur_motion,
+    fit_path,
+    linear_path,
+    pixel_affines_to_flow,
+    project_to_path,
+    reblur_along,
+)
 
 
 def _photo(h: int, w: int) -> torch.Tensor:
@@ -67,3 +75,11 @@ def test_motion_json_reports_the_fit_beside_the_networks_motion(tmp_path: Path) 
         assert np.asarray(fit["affine_px"]).shape == (len(summary["frames"]), 2, 3)
     else:
         assert "affine_px" not in fit
+
+
+def test_pixel_affines_give_the_flow_of_their_normalised_warp() -> None:
+    """Against geometry.affine_to_flow, the flow of the same warp in normalised coordinates."""
+    h, w = 24, 40
+    pixel = np.array([[[1.02, 0.01, -1.5], [-0.02, 0.98, 2.0]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    theta = conjugate(torch.from_numpy(pixel), pixels_to_normalised(h, w)).float()
+    torch.testing.assert_close(pixel_affines_to_flow(pixel, h, w), affine_to_flow(theta, h, w), atol=1e-4, rtol=0)

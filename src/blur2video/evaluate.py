@@ -27,6 +27,7 @@ from .fileio import atomic_write_bytes, to_uint8
 from .geometry.warp import affine_to_flow
 from .metrics import score_sequences
 from .model.network import Restoration
+from .motion_fit import fit_affines, fit_blur_motion, pixel_affines_to_flow
 from .motion_truth import end_point_error, rotation_flows
 from .runtime import keep_freed_memory, pick_device
 
@@ -44,6 +45,7 @@ class RowScores:
     ssim_max: list[np.ndarray] = field(default_factory=list)
     epe_affine: list[np.ndarray] = field(default_factory=list)
     epe_full: list[np.ndarray] = field(default_factory=list)
+    epe_blur_fit: list[np.ndarray] = field(default_factory=list)
 
     def add(self, scores) -> None:
         for name in ("psnr", "ssim", "psnr_max", "ssim_max"):
@@ -110,9 +112,12 @@ def evaluate(
     samples: int | None = None,
     names: list[str] | None = None,
     quiet: bool = False,
+    blur_fit: bool = True,
 ) -> dict:
     """Score every checkpoint on ``data``; write report.json, report.md, grid.png and the
-    PSNR-against-rotation plot into ``out``. Returns the report."""
+    PSNR-against-rotation plot into ``out``. Returns the report. ``blur_fit``: also score the
+    global motion fitted to the blur (blur2video.motion_fit, as restore reports it) where the
+    true motion is known."""
     if batch_size < 1:
         raise Blur2VideoError(f"batch size {batch_size}: give at least 1")
     if samples is not None and samples < 1:
@@ -159,6 +164,10 @@ def evaluate(
                     order = truth.flip(0) if scores.reversed[i] else truth
                     rows[label].epe_affine.append(end_point_error(affine[i].cpu(), order, EPE_BORDER).numpy())
                     rows[label].epe_full.append(end_point_error(full[i].cpu(), order, EPE_BORDER).numpy())
+                    if blur_fit:
+                        fit = fit_blur_motion(blur[i], pred[i, n // 2], fit_affines(full[i].cpu()))
+                        fitted = pixel_affines_to_flow(fit.affines, h, w)
+                        rows[label].epe_blur_fit.append(end_point_error(fitted, order, EPE_BORDER).numpy())
             for truth in truths:
                 if truth is not None:
                     zero_epe.append(end_point_error(torch.zeros_like(truth), truth, EPE_BORDER).numpy())
@@ -204,6 +213,8 @@ def _report(dataset, checkpoints, labels, models, rows, zero_epe, angles, frames
         if scores.epe_affine:
             entry["epe_affine_frames"] = _summary(scores.epe_affine)
             entry["epe_affine_flow_frames"] = _summary(scores.epe_full)
+        if scores.epe_blur_fit:
+            entry["epe_blur_fit_frames"] = _summary(scores.epe_blur_fit)
         table.append(entry)
     for label, (path, (_, meta)) in zip(labels, zip(checkpoints, models, strict=False), strict=False):
         trained = json.loads(meta.get("train_config", "{}")).get("data", {})
@@ -338,7 +349,11 @@ def render_markdown(report: dict) -> str:
             + f" | {np.mean(report['zero_motion_epe_frames']):.2f} |"
         )
         for r in report["rows"]:
-            for key, what in (("epe_affine_frames", "affine"), ("epe_affine_flow_frames", "affine + local flow")):
+            for key, what in (
+                ("epe_affine_frames", "affine"),
+                ("epe_affine_flow_frames", "affine + local flow"),
+                ("epe_blur_fit_frames", "global motion fitted to the blur"),
+            ):
                 if key in r:
                     lines.append(
                         f"| {r['name']} ({what}) | "

@@ -105,3 +105,30 @@ def _network_rms(blur: torch.Tensor, middle: torch.Tensor, thetas: torch.Tensor)
     bh, bw = max(1, round(h * BORDER)), max(1, round(w * BORDER))
     reblur = warp_affine(middle.expand(thetas.shape[0], -1, -1, -1), thetas).mean(0, keepdim=True)
     return float((reblur - blur)[..., bh:-bh, bw:-bw].pow(2).mean().sqrt())
+
+
+def pixel_affines_to_flow(affines: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """(N, 2, H, W) backward flows of (N, 2, 3) pixel affines: A @ (x, y, 1) - (x, y) per pixel."""
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+    )
+    points = torch.stack([xs, ys, torch.ones_like(xs)])  # (3, H, W)
+    moved = torch.einsum("nij,jhw->nihw", torch.from_numpy(affines).double(), points)
+    return (moved - points[:2]).float()
+
+
+def fit_affines(flow: torch.Tensor) -> np.ndarray:
+    """Least-squares pixel affine (N, 2, 3) per frame: (x, y, 1) -> (x, y) + flow(x, y), fitted on
+    a grid of at most ~65k pixels (an affine needs few points; a 12 MP fit would need gigabytes)."""
+    step = max(1, int(math.sqrt(flow.shape[-1] * flow.shape[-2] / 65536)))
+    flow = flow[..., step // 2 :: step, step // 2 :: step]
+    n, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) * step + step // 2,
+        torch.arange(w, dtype=torch.float64) * step + step // 2,
+        indexing="ij",
+    )
+    design = torch.stack([xs.flatten(), ys.flatten(), torch.ones(h * w, dtype=torch.float64)], 1)  # (P, 3)
+    target = torch.stack([xs.flatten(), ys.flatten()], 1)[None] + flow.double().flatten(2).transpose(1, 2)  # (N, P, 2)
+    solution = torch.linalg.lstsq(design[None].expand(n, -1, -1), target).solution  # (N, 3, 2)
+    return solution.transpose(1, 2).float().numpy()

@@ -35,7 +35,7 @@ from .geometry.warp import affine_to_flow
 from .geometry.warp import conjugate as _conjugate
 from .geometry.warp import pixels_to_normalised as _px_to_norm
 from .model.network import Blur2Video
-from .motion_fit import fit_blur_motion
+from .motion_fit import fit_affines, fit_blur_motion
 from .outputs import Motion, RestoredVideo
 from .runtime import keep_freed_memory, pick_device
 from .tiling import CONTEXT, blend_weight, tile_overlap, tile_starts, warp_reach
@@ -321,20 +321,3 @@ def _pixel_affines(motion: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor
 def _padded(h: int, w: int) -> tuple[int, int]:
     """The network pads inputs to multiples of 32; its affines are normalised to the padded size."""
     return math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-
-
-def fit_affines(flow: torch.Tensor) -> np.ndarray:
-    """Least-squares pixel affine (N, 2, 3) per frame: (x, y, 1) -> (x, y) + flow(x, y), fitted on
-    a grid of at most ~65k pixels (an affine needs few points; a 12 MP fit would need gigabytes)."""
-    step = max(1, int(math.sqrt(flow.shape[-1] * flow.shape[-2] / 65536)))
-    flow = flow[..., step // 2 :: step, step // 2 :: step]
-    n, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float64) * step + step // 2,
-        torch.arange(w, dtype=torch.float64) * step + step // 2,
-        indexing="ij",
-    )
-    design = torch.stack([xs.flatten(), ys.flatten(), torch.ones(h * w, dtype=torch.float64)], 1)  # (P, 3)
-    target = torch.stack([xs.flatten(), ys.flatten()], 1)[None] + flow.double().flatten(2).transpose(1, 2)  # (N, P, 2)
-    solution = torch.linalg.lstsq(design[None].expand(n, -1, -1), target).solution  # (N, 3, 2)
-    return solution.transpose(1, 2).float().numpy()
