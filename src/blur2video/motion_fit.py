@@ -5,9 +5,9 @@ along a path of affines linear in time (theta_k = I + s_k G, s_k evenly from -1 
 frame the identity), the mean of those warps must equal the photo. :func:`fit_blur_motion` finds
 G by gradient descent on that reblur error, starting from the network's own global motion, on a
 copy of at most :data:`WORK_PIXELS` pixels (normalised affines do not depend on the resolution).
-On held-out camera-rotation blur it halves the network's motion error at 1 degree
-(experiments/README.md, "the global motion fitted to the blur"). The frames stay the network's:
-the middle frame warped along the fitted path scores below them.
+On held-out camera-rotation blur at 1 degree its error is 0.60x that of reporting no motion,
+where the network's is 0.88x (docs/model-card.md). The frames stay the network's: the middle frame
+warped along the fitted path scores below them.
 """
 
 from __future__ import annotations
