@@ -128,7 +128,7 @@ class Restorer:
         self.frames = model.config.frames
         self.backend = engines.resolve(backend, model, device)
         self.network = engines.build(self.backend, model, device)
-        self.fit_motion = True  # also fit the global motion to the blur (blur2video.motion_fit; about 0.4 s)
+        self.fit_motion = True  # also fit the global motion to the blur (blur2video.motion_fit; about 0.3 s)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", backend: str = "auto") -> Restorer:
