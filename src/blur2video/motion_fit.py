@@ -55,14 +55,18 @@ def project_to_path(thetas: torch.Tensor) -> torch.Tensor:
 
 def reblur_along(middle: torch.Tensor, generator: torch.Tensor, frames: int) -> torch.Tensor:
     """(1, 3, H, W): the mean of ``middle`` warped along the linear path of ``generator``."""
-    return warp_affine(middle.expand(frames, -1, -1, -1), linear_path(generator, frames)).mean(0, keepdim=True)
+    return _mean_warp(middle, linear_path(generator, frames))
 
 
-def _reblur_rms(blur: torch.Tensor, middle: torch.Tensor, generator: torch.Tensor, frames: int) -> torch.Tensor:
+def _mean_warp(middle: torch.Tensor, thetas: torch.Tensor) -> torch.Tensor:
+    return warp_affine(middle.expand(thetas.shape[0], -1, -1, -1), thetas).mean(0, keepdim=True)
+
+
+def _rms_inside(reblur: torch.Tensor, blur: torch.Tensor) -> torch.Tensor:
+    """RMS of ``reblur - blur`` without a :data:`BORDER` on each side."""
     h, w = blur.shape[-2:]
     bh, bw = max(1, round(h * BORDER)), max(1, round(w * BORDER))
-    diff = (reblur_along(middle, generator, frames) - blur)[..., bh:-bh, bw:-bw]
-    return diff.pow(2).mean().sqrt()
+    return (reblur - blur)[..., bh:-bh, bw:-bw].pow(2).mean().sqrt()
 
 
 def fit_path(
@@ -74,7 +78,7 @@ def fit_path(
         generator = start.detach().float().clone().requires_grad_(True)
         opt = torch.optim.Adam([generator], lr=lr)
         for _ in range(steps):
-            loss = _reblur_rms(blur, middle, generator, frames) ** 2
+            loss = _rms_inside(reblur_along(middle, generator, frames), blur) ** 2
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -95,17 +99,10 @@ def fit_blur_motion(blur: torch.Tensor, middle: torch.Tensor, affines: np.ndarra
     start = project_to_path(network)
     generator = fit_path(small[0], small[1], frames, start, steps=steps)
     with torch.no_grad():
-        rms_network = _network_rms(small[0], small[1], network)
-        rms_fitted = float(_reblur_rms(small[0], small[1], generator, frames))
+        rms_network = float(_rms_inside(_mean_warp(small[1], network), small[0]))
+        rms_fitted = float(_rms_inside(reblur_along(small[1], generator, frames), small[0]))
     fitted = conjugate(linear_path(generator, frames).double(), torch.linalg.inv(to_norm))
     return BlurFit(fitted.float().numpy(), rms_network, rms_fitted)
-
-
-def _network_rms(blur: torch.Tensor, middle: torch.Tensor, thetas: torch.Tensor) -> float:
-    h, w = blur.shape[-2:]
-    bh, bw = max(1, round(h * BORDER)), max(1, round(w * BORDER))
-    reblur = warp_affine(middle.expand(thetas.shape[0], -1, -1, -1), thetas).mean(0, keepdim=True)
-    return float((reblur - blur)[..., bh:-bh, bw:-bw].pow(2).mean().sqrt())
 
 
 def pixel_affines_to_flow(affines: np.ndarray, height: int, width: int) -> torch.Tensor:

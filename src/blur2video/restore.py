@@ -30,10 +30,7 @@ from .checkpoints import load_model
 from .errors import Blur2VideoError
 from .fileio import array_to_float_rgb, read_image
 from .frame_order import matches_reversed
-from .geometry.warp import affine3 as _affine3
-from .geometry.warp import affine_to_flow
-from .geometry.warp import conjugate as _conjugate
-from .geometry.warp import pixels_to_normalised as _px_to_norm
+from .geometry.warp import affine3, affine_to_flow, conjugate, pixels_to_normalised
 from .model.network import Blur2Video
 from .motion_fit import fit_affines, fit_blur_motion
 from .outputs import Motion, RestoredVideo
@@ -128,7 +125,6 @@ class Restorer:
         self.frames = model.config.frames
         self.backend = engines.resolve(backend, model, device)
         self.network = engines.build(self.backend, model, device)
-        self.fit_motion = True  # also fit the global motion to the blur (blur2video.motion_fit; about 0.3 s)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", backend: str = "auto") -> Restorer:
@@ -182,6 +178,7 @@ class Restorer:
         notes: list[str] | None = None,
         motion_pixels: int | None = None,
         on_tile: Callable[[int, int], None] | None = None,
+        fit_motion: bool = True,
     ) -> RestoredVideo:
         """Restore the N frames and the motion of one blurred image (path, PIL image or array).
 
@@ -189,7 +186,9 @@ class Restorer:
         pixels (more where the motion is wider than a quarter of it) that share the global motion
         estimated on the whole photo scaled to ``motion_pixels`` (default ``max_pixels``);
         ``on_tile(done, total)`` is called before the first tile and after each (a large photo
-        takes minutes: the command line shows its progress)."""
+        takes minutes: the command line shows its progress). ``fit_motion``: also fit the global
+        motion to the blur itself (``motion.blur_fit``, blur2video.motion_fit; about 0.3 s), for
+        callers that report the motion."""
         arr = load_input(image, notes)
         h, w = arr.shape[:2]
         blur = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
@@ -202,7 +201,7 @@ class Restorer:
             )
         affines = fit_affines(flow)
         fitted = None
-        if self.fit_motion and frames.shape[0] > 1:
+        if fit_motion and frames.shape[0] > 1:
             fitted = fit_blur_motion(blur[0], frames[frames.shape[0] // 2], affines)
         motion = Motion(
             affines=affines,
@@ -235,8 +234,8 @@ class Restorer:
         out = self.network(small.to(self.device))
         sh, sw = small.shape[-2:]
         sx, sy = sw / w, sh / h
-        full_to_small = _affine3(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
-        q = torch.linalg.inv(full_to_small) @ torch.linalg.inv(_px_to_norm(*_padded(sh, sw)))
+        full_to_small = affine3(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
+        q = torch.linalg.inv(full_to_small) @ torch.linalg.inv(pixels_to_normalised(*_padded(sh, sw)))
         image_affines = None if out.image_affines is None else out.image_affines.cpu().double()
         return out.affines.cpu().double(), image_affines, q
 
@@ -271,8 +270,8 @@ class Restorer:
                 tile_motion = None
                 if motion is not None:
                     # C maps global normalised coordinates to this tile's: theta_tile = C theta C^-1
-                    c = _px_to_norm(*_padded(th, tw)) @ _affine3(1.0, 1.0, -x, -y) @ motion[2]
-                    tile_motion = tuple(None if m is None else _conjugate(m, c).float() for m in motion[:2])
+                    c = pixels_to_normalised(*_padded(th, tw)) @ affine3(1.0, 1.0, -x, -y) @ motion[2]
+                    tile_motion = tuple(None if m is None else conjugate(m, c).float() for m in motion[:2])
                 out = self._run(blur[..., y : y + th, x : x + tw], tile_motion, whole)
                 wy = blend_weight(th, overlap, margin, y > 0, y + th < h)
                 wx = blend_weight(tw, overlap, margin, x > 0, x + tw < w)
@@ -315,7 +314,7 @@ def _pixel_affines(motion: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor
     the full-scale image affine, or without an ITN the finest feature affine."""
     affines, image_affines, q = motion
     theta = image_affines[0, :, -1] if image_affines is not None else affines[0, :, 0]
-    return _conjugate(theta, q)
+    return conjugate(theta, q)
 
 
 def _padded(h: int, w: int) -> tuple[int, int]:

@@ -85,7 +85,7 @@ def _joined(
     """``sharp_frames`` once its arguments are checked (a generator runs nothing until asked)."""
     held: torch.Tensor | None = None  # the last sub-frame, until the next frame's first is known
     for t, frame in enumerate(blurred):
-        frames = torch.from_numpy(restorer.restore(frame, max_pixels=max_pixels).frames)
+        frames = torch.from_numpy(restorer.restore(frame, max_pixels=max_pixels, fit_motion=False).frames)
         if held is not None:
             if continues_reversed(held, frames):
                 frames = frames.flip(0)
