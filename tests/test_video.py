@@ -110,7 +110,7 @@ class _Reversing:
 
     frames = 3
 
-    def restore(self, frame: np.ndarray, max_pixels: int) -> SimpleNamespace:
+    def restore(self, frame: np.ndarray, max_pixels: int, fit_motion: bool = True) -> SimpleNamespace:
         t = int(frame[0, 0, 0])
         subs = np.stack([np.full((4, 4, 3), (3 * t + j) / 100, np.float32) for j in range(3)])
         return SimpleNamespace(frames=subs[::-1].copy() if t % 2 else subs)
