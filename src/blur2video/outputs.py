@@ -44,6 +44,7 @@ from PIL import Image
 
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, to_uint8, write_png
+from .motion_picture import write_motion_png
 
 if TYPE_CHECKING:
     from .motion_fit import BlurFit
@@ -409,55 +410,11 @@ def motion_summary(video: RestoredVideo) -> dict:
     return summary
 
 
-def flow_to_colour(flow: np.ndarray, max_mag: float) -> np.ndarray:
-    """(2, H, W) -> HxWx3 float: hue = direction, brightness = magnitude / max_mag."""
-    from matplotlib.colors import hsv_to_rgb
-
-    ang = (np.arctan2(flow[1], flow[0]) + np.pi) / (2 * np.pi)
-    mag = np.clip(np.hypot(flow[0], flow[1]) / max(max_mag, 1e-6), 0, 1)
-    return hsv_to_rgb(np.stack([ang, np.ones_like(ang), mag], -1))
-
-
-def write_motion_png(path: Path, video: RestoredVideo) -> None:
-    """One panel per frame: the flow in colour with arrows of the global (affine) motion, and a
-    colour wheel saying which colour is which direction. Drawn on a bare Figure, not pyplot: it
-    runs on writer threads, and pyplot's global figure list is not theirs to share."""
-    from matplotlib.figure import Figure
-
-    flow = video.motion.flow
-    n, _, h, w = flow.shape
-    step = max(1, int(max(h, w) / 64))
-    small = flow[:, :, ::step, ::step]
-    max_mag = max(float(np.hypot(small[:, 0], small[:, 1]).max()), 0.5)
-    fig = Figure(figsize=(2.2 * (n + 1), 2.2 * h / w + 0.6))
-    axes = fig.subplots(1, n + 1, squeeze=False)
-    gy, gx = np.mgrid[0 : h : max(1, h // 6), 0 : w : max(1, w // 8)].astype(float)
-    for j in range(n):
-        ax = axes[0, j]
-        ax.imshow(flow_to_colour(small[j], max_mag), extent=(0, w, h, 0))
-        a = video.motion.affines[j]
-        dx = a[0, 0] * gx + a[0, 1] * gy + a[0, 2] - gx
-        dy = a[1, 0] * gx + a[1, 1] * gy + a[1, 2] - gy
-        ax.quiver(gx, gy, -dx, -dy, color="white", angles="xy", scale_units="xy", scale=max_mag / (w / 16), width=0.006)
-        ax.set_title(f"frame {j}" + (" (middle)" if j == n // 2 else ""), fontsize=8)
-        ax.axis("off")
-    yy, xx = np.mgrid[-1:1:101j, -1:1:101j]
-    wheel = flow_to_colour(np.stack([xx, yy]), 1.0)
-    wheel[np.hypot(xx, yy) > 1] = 1.0
-    axes[0, n].imshow(wheel)
-    axes[0, n].set_title(f"direction; full = {max_mag:.1f} px", fontsize=8)
-    axes[0, n].axis("off")
-    fig.suptitle("motion of each frame's content relative to the middle frame (arrows: global affine)", fontsize=8)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
 def warm_up() -> None:
-    """Import what the writers use (matplotlib, imageio), so a writer thread started early does it
+    """Import what the writers use (imageio and its ffmpeg), so a writer thread started early does it
     while the network runs instead of on the first photo's critical path."""
     import imageio.v2  # noqa: F401
     import imageio_ffmpeg
-    import matplotlib.colors  # noqa: F401
-    import matplotlib.figure  # noqa: F401
 
     imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -522,7 +479,7 @@ def write_outputs(
 
         def motion() -> None:
             (tmp / "motion.json").write_text(json.dumps(motion_summary(video), indent=1))
-            write_motion_png(tmp / "motion.png", video)
+            write_motion_png(tmp / "motion.png", video.motion.flow, video.motion.affines)
 
         jobs = [frames_and_sheet]
         if not frames_only:  # the longest first: they start while the shorter ones queue for a core

@@ -42,7 +42,8 @@ from PIL import Image
 
 from .errors import Blur2VideoError
 from .fileio import write_png
-from .outputs import motion_summary, output_name, write_gif, write_motion_png, write_mp4
+from .motion_picture import write_motion_png
+from .outputs import motion_summary, output_name, write_gif, write_mp4
 from .restore import Motion, RestoredVideo, Restorer, bundled_example
 from .tiling import tile_starts
 
@@ -275,7 +276,8 @@ class Service:
             elif name.endswith(".mp4"):
                 write_mp4(path, result.frames, FPS, False)
             elif name == "motion.png":
-                write_motion_png(path, result.video())
+                video = result.video()
+                write_motion_png(path, video.motion.flow, video.motion.affines)
             elif name == "motion.json":  # as restore writes it
                 path.write_text(json.dumps(motion_summary(result.video()), indent=1))
             else:  # the frames as restore writes them, in a zip (PNG is compressed already: stored)
