@@ -73,7 +73,9 @@ def write_motion_png(path: Path, flow: np.ndarray, affines: np.ndarray) -> None:
     draw.text(
         (width / 2, GAP / 2),
         "motion of each frame's content relative to the middle frame (arrows: global affine)",
-        fill="black", font=font, anchor="mt",
+        fill="black",
+        font=font,
+        anchor="mt",
     )
     gx, gy = np.meshgrid((np.arange(ARROWS[0]) + 0.5) * w / ARROWS[0], (np.arange(ARROWS[1]) + 0.5) * h / ARROWS[1])
     to_panel = PANEL / w
