@@ -42,6 +42,21 @@ def test_the_fit_finds_the_path_that_made_the_blur() -> None:
     assert (found - truth).abs().max() < 0.01, found
 
 
+def test_the_written_out_adam_steps_as_torch_optim_adam_does() -> None:
+    from blur2video.motion_fit import _rms_inside
+
+    middle = _photo(48, 64)[None]
+    blur = reblur_along(middle, torch.tensor([[0.0, 0.01, 0.05], [0.0, 0.0, -0.03]]), 5)
+    start = torch.tensor([[0.0, 0.0, 0.01], [0.0, 0.0, 0.0]])
+    generator = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([generator], lr=2e-3)
+    for _ in range(12):
+        opt.zero_grad()
+        (_rms_inside(reblur_along(middle, generator, 5), blur) ** 2).backward()
+        opt.step()
+    torch.testing.assert_close(fit_path(blur, middle, 5, start, steps=12), generator.detach(), rtol=0, atol=1e-6)
+
+
 def test_pixel_affines_in_and_out_on_a_photo_that_is_not_square() -> None:
     """A blur made along a known pixel path (4 px right, 2 px down at the ends, a slight turn) is
     fitted back in pixels from a start that is half the way there, also in inference mode."""

@@ -72,16 +72,21 @@ def _rms_inside(reblur: torch.Tensor, blur: torch.Tensor) -> torch.Tensor:
 def fit_path(
     blur: torch.Tensor, middle: torch.Tensor, frames: int, start: torch.Tensor, steps: int = 60, lr: float = 2e-3
 ) -> torch.Tensor:
-    """The G, from ``start``, whose reblurred ``middle`` best matches ``blur`` (both (1, 3, H, W))."""
+    """The G, from ``start``, whose reblurred ``middle`` best matches ``blur`` (both (1, 3, H, W)),
+    by Adam (betas 0.9, 0.999). Written out rather than ``torch.optim.Adam``: building a torch
+    optimiser imports torch._dynamo, about 2 s of every restore's start for six numbers."""
     with torch.inference_mode(False), torch.enable_grad():  # callers may restore in inference mode
         blur, middle = blur.clone(), middle.clone()  # inference tensors cannot be saved for backward
         generator = start.detach().float().clone().requires_grad_(True)
-        opt = torch.optim.Adam([generator], lr=lr)
-        for _ in range(steps):
+        mean, square = torch.zeros_like(generator), torch.zeros_like(generator)
+        for step in range(1, steps + 1):
             loss = _rms_inside(reblur_along(middle, generator, frames), blur) ** 2
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            (grad,) = torch.autograd.grad(loss, generator)
+            mean.mul_(0.9).add_(grad, alpha=0.1)
+            square.mul_(0.999).addcmul_(grad, grad, value=0.001)
+            with torch.no_grad():
+                size = lr * math.sqrt(1 - 0.999**step) / (1 - 0.9**step)
+                generator.sub_(size * mean / (square.sqrt() + 1e-8 * math.sqrt(1 - 0.999**step)))
     return generator.detach()
 
 
