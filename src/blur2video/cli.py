@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import progress
 from ._version import __version__
-from .conventions import frame_count_problem
+from .conventions import check_fov, frame_count_problem, parse_shard
 from .errors import Blur2VideoError
 from .runtime import check_device_name, keep_freed_memory
 
@@ -106,8 +106,6 @@ def _odd_frames(text: str) -> int:
 
 def _fov(text: str) -> float:
     """A pinhole's horizontal field of view in degrees, checked as the camera checks it."""
-    from .geometry.camera import check_fov
-
     try:
         value = float(text)
     except ValueError:
@@ -121,8 +119,6 @@ def _fov(text: str) -> float:
 
 def _shard(text: str) -> str:
     """``i/n`` checked where it is parsed; the library takes the text."""
-    from .synth.writer import parse_shard
-
     try:
         parse_shard(text)
     except Blur2VideoError as exc:
@@ -238,6 +234,9 @@ def _add_synth_rotation(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth_rotation(args: argparse.Namespace) -> int:
+    from .synth.sources import discover_sources
+
+    discover_sources(args.source)  # a wrong --source is told in a blink, before torch loads
     from .synth.api import synthesize_rotation
     from .synth.rotation import RotationSettings
 
@@ -342,6 +341,9 @@ def _add_synth_scenes(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth_scenes(args: argparse.Namespace) -> int:
+    from .synth.sources import discover_sources
+
+    discover_sources(args.textures, "--textures")  # a wrong --textures is told before torch loads
     from .synth.api import synthesize_scenes
     from .synth.scenes import SceneSettings
 

@@ -152,6 +152,15 @@ def _run_cli(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "blur2video", *args], capture_output=True, text=True)
 
 
+def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
+    """The command in this process (main prints the same one line as the program, with the same
+    exit code): refusals that need the renderer loaded, without paying its imports again."""
+    capsys.readouterr()
+    code = main(args)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 @pytest.mark.parametrize(
     "source_name,extra,message",
     [
@@ -184,14 +193,18 @@ def test_non_images_are_named(tmp_path: Path, pano_dir: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-def test_non_2to1_panorama_refused_unless_forced(tmp_path: Path, photo_dir: Path) -> None:
+def test_non_2to1_panorama_refused_unless_forced(
+    tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["synth", "rotation", "--source", str(photo_dir), "--samples", "1", "--size", "32"]
-    res = _run_cli([*args, "--out", str(tmp_path / "o")])
+    res = _run_main([*args, "--out", str(tmp_path / "o")], capsys)
     assert res.returncode == 2 and "not a 2:1" in res.stderr and "--force" in res.stderr
-    assert _run_cli([*args, "--out", str(tmp_path / "o2"), "--force"]).returncode == 0
+    assert _run_main([*args, "--out", str(tmp_path / "o2"), "--force"], capsys).returncode == 0
 
 
-def test_folder_with_other_settings_is_refused(tmp_path: Path, pano_dir: Path) -> None:
+def test_folder_with_other_settings_is_refused(
+    tmp_path: Path, pano_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = [
         "synth",
         "rotation",
@@ -204,15 +217,15 @@ def test_folder_with_other_settings_is_refused(tmp_path: Path, pano_dir: Path) -
         "--out",
         str(tmp_path / "o"),
     ]
-    assert _run_cli(base).returncode == 0
+    assert _run_main(base, capsys).returncode == 0
     before = _tree_digest(tmp_path / "o")
-    res = _run_cli([*base, "--max-angle", "2"])
+    res = _run_main([*base, "--max-angle", "2"], capsys)
     assert res.returncode == 2 and "other settings" in res.stderr and "max_angle_deg" in res.stderr
     assert _tree_digest(tmp_path / "o") == before
 
 
-def test_photo_too_small_for_size(tmp_path: Path, photo_dir: Path) -> None:
-    res = _run_cli(
+def test_photo_too_small_for_size(tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = _run_main(
         [
             "synth",
             "rotation",
@@ -226,7 +239,8 @@ def test_photo_too_small_for_size(tmp_path: Path, photo_dir: Path) -> None:
             "1",
             "--out",
             str(tmp_path / "o"),
-        ]
+        ],
+        capsys,
     )
     assert res.returncode == 2 and "too small" in res.stderr
 

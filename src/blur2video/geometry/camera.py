@@ -8,13 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import Blur2VideoError
-
-
-def check_fov(fov_deg: float) -> None:
-    """Refuse fields of view a pinhole cannot have (they make tan() blow up or flip sign)."""
-    if not 1.0 < fov_deg < 179.0:
-        raise Blur2VideoError(f"field of view {fov_deg} degrees is outside (1, 179); pass --fov between 1 and 179")
+from ..conventions import check_fov
 
 
 @dataclass(frozen=True)

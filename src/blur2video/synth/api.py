@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..conventions import parse_shard
 from ..errors import Blur2VideoError
 from .rotation import RotationJob, RotationSettings
 from .runner import run_synthesis
 from .scenes import SceneJob, SceneSettings
 from .sources import discover_sources
 from .video import VideoJob, VideoSettings
-from .writer import parse_shard
 
 
 def synthesize_rotation(

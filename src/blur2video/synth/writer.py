@@ -42,19 +42,6 @@ LOCK = ".lock"
 LOCK_WAIT_S = 30.0  # a takeover holds the lock exclusively for milliseconds
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` -> (i, n) with 0 <= i < n."""
-    if text is None:
-        return None
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise Blur2VideoError(f"--shard {text}: write it as i/n, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise Blur2VideoError(f"--shard {text}: need 0 <= i < n")
-    return i, n
-
-
 def sample_id(index: int) -> str:
     return f"{index:06d}"
 
