@@ -99,11 +99,12 @@ def test_formats_folders_and_globs(photo: Path, tmp_path: Path) -> None:
 
 
 def test_tiles_match_one_pass_away_from_borders(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Within a grey level for the network's frames; the reblur fallback, made on the whole photo
-    either way, turns their differences into up to a few where its trust is steep
-    (tests/test_tiling.py)."""
+    """Within about a grey level for the network's frames (the middle frame's kernel-bank blend
+    takes up to all of the network's own middle frame in a tile, whose tiled and one-pass forms
+    differ by up to a level before rounding); the reblur fallback, made on the whole photo either
+    way, turns their differences into up to a few where its trust is steep (tests/test_tiling.py)."""
     image = skimage.data.coffee()[:192, :256]
-    for fallback, bound in ((0.0, 1 / 255), (restorer.model.config.fallback, 4 / 255)):
+    for fallback, bound in ((0.0, 1.5 / 255), (restorer.model.config.fallback, 4 / 255)):
         with monkeypatch.context() as m:
             m.setattr(restorer.model, "config", replace(restorer.model.config, fallback=fallback))
             whole = restorer.restore(image)

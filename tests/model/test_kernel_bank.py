@@ -216,3 +216,51 @@ def test_the_candidate_takes_its_weight() -> None:
         assert torch.equal(
             head.deconvolve(blur, torch.zeros_like(filters)), torch.zeros_like(blur)
         )  # a tiled restore's tiles
+
+
+def test_local_blends_of_one_filter_everywhere_are_the_global_deconvolution() -> None:
+    """With the same blend in every tile (a classifier that ignores its input), the windows of
+    the local mode add up to the one-blend deconvolution of the whole photo: its windows hold
+    enough context that no seam shows."""
+    import skimage.data
+
+    head = KernelBankDeblur().eval()
+    last = head.classifier[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[1 * len(BANK_ANGLES) + 3] = 8.0  # mostly one filter, lambda 0.003, the rest spread thin
+    photo = torch.from_numpy(skimage.data.astronaut()[40:240, 60:310].copy()).permute(2, 0, 1).float() / 255
+    blur, candidate = _box_blur(photo, 4.0, 30.0)[None], photo[None]
+    with torch.no_grad():
+        filters, kept = head.weights(blur)
+        whole = head.deconvolve(blur, filters, mass=1.0) + kept.view(-1, 1, 1, 1) * candidate
+        local = head(blur, candidate)
+    assert local.shape == blur.shape
+    inner = (slice(None), slice(None), slice(PAD, -PAD), slice(PAD, -PAD))
+    assert float((local - whole)[inner].abs().max()) < 0.02
+    assert float(psnr(local[inner][0], whole[inner][0])) > 45
+
+
+def test_the_local_mode_deblurs_each_half_along_its_own_axis() -> None:
+    """The bundled head on a photo blurred along x on its left half and along y on its right: the
+    local mode gains over the blur on both halves, more than one blend for the whole photo."""
+    import skimage.data
+
+    model, _ = load_model(Path(__file__).parents[2] / "src" / "blur2video" / "weights" / "demo.safetensors")
+    head = model.kernel_bank
+    photo = torch.from_numpy(skimage.data.astronaut()[100:292, 64:448].copy()).permute(2, 0, 1).float() / 255
+    half = photo.shape[-1] // 2
+    blur = torch.cat([_box_blur(photo, 7.0, 0.0)[..., :half], _box_blur(photo, 7.0, 90.0)[..., half:]], -1)[None]
+    with torch.no_grad():
+        filters, kept = head.weights(blur)
+        whole = head.deconvolve(blur, filters) + kept.view(-1, 1, 1, 1) * blur
+        local = head(blur, blur)
+
+    def gain(img: torch.Tensor, side: slice) -> float:
+        box = (slice(None), slice(BORDER, -BORDER), side)
+        return float(psnr(img[0][box], photo[box]) - psnr(blur[0][box], photo[box]))
+
+    left, right = slice(BORDER, half - 48), slice(half + 48, -BORDER)  # away from the seam between the blurs
+    assert gain(local, left) > 4.0 and gain(local, right) > 4.0, (gain(local, left), gain(local, right))
+    assert gain(local, left) + gain(local, right) > gain(whole, left) + gain(whole, right) + 5.0
