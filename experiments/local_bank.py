@@ -16,7 +16,6 @@ Prints the middle frame's PSNR (dB) of the blur, the network's own middle frame,
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import torch
@@ -34,6 +33,9 @@ from blur2video.model.kernel_bank import (
     log_spectrum,
     wiener_gain,
 )
+from blur2video.model.kernel_bank import (
+    sin2_window as head_window,
+)
 from blur2video.model.network import pad_to_levels
 from blur2video.restore import bundled_weights
 
@@ -47,10 +49,8 @@ def _starts(n: int, tile: int, stride: int) -> list[int]:
 
 
 def sin2_window(n: int) -> torch.Tensor:
-    """A window that is positive everywhere (so image corners get weight) and whose copies shifted
-    by n/2 sum to a constant."""
-    i = torch.arange(n, dtype=torch.float32)
-    w = torch.sin(math.pi * (i + 0.5) / n) ** 2
+    """The head's 1-D sin^2 window, as a square."""
+    w = head_window(n)
     return w[:, None] * w[None]
 
 
