@@ -14,11 +14,12 @@ Every kernel is a continuous box along its axis, so its transfer function is rea
 form; the bank costs no FFT per kernel, and the blend is one FFT of the blur and one back.
 
 Blur varies over a photo (a camera's roll turns the axis from one corner to the next, objects
-move on their own), so outside training each tile of the photo gets its own blend: its logits,
-pulled a share ``mix`` of the way towards the photo's mean logits (one tile alone reads less
-evidence than sixteen), deconvolve a window twice the tile's size around it, and the windows are
-added with sin^2 weights. On the held-out sets this gains 0.15-0.3 dB on the middle frame over one
-blend per photo (docs/model-card.md); training sees one tile per crop, where both are the same.
+move on their own), so outside training each tile of the photo (tiles LOCAL_STRIDE apart) gets
+its own blend: its logits, pulled a share ``mix`` of the way towards the photo's mean logits (one
+tile alone reads less evidence than sixteen), deconvolve a window reaching LOCAL_REACH past the
+tile, and the windows are added with sin^2 weights. On the held-out sets this gains 0.1-0.2 dB on
+the middle frame over one blend per photo (experiments/README.md); training sees one tile per
+crop, where both are the same.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ TILE = 96  # the spectrum CNN reads square tiles of this size (the training crop
 MAX_TILES = 16  # tiles read per image: evenly spread over a large photo
 PAD = 24  # reflected border around the blur before the FFT (longer than the longest kernel)
 LOCAL_MIX = 0.25  # a tile's logits are (1 - mix) its own plus mix the photo's mean (tested 0.25-0.75)
+LOCAL_STRIDE = 64  # px between the tiles of the blend per tile
+LOCAL_REACH = 16  # px each tile's window reaches past it: windows of 128 px, half overlapping
 
 
 def hann_2d(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -74,10 +77,10 @@ def tiles(blur: torch.Tensor, tile: int = TILE, limit: int = MAX_TILES) -> torch
     return grid
 
 
-def tile_starts(n: int, tile: int = TILE) -> list[int]:
-    """Starts of whole tiles covering 0..n, a tile apart, the last flush with the end."""
+def tile_starts(n: int, tile: int = TILE, stride: int = TILE) -> list[int]:
+    """Starts of whole tiles covering 0..n, ``stride`` apart, the last flush with the end."""
     last = max(0, n - tile)
-    starts = list(range(0, last + 1, tile))
+    starts = list(range(0, last + 1, stride))
     return starts if starts[-1] == last else [*starts, last]
 
 
@@ -174,21 +177,29 @@ class KernelBankDeblur(nn.Module):
             filters, kept = self.weights(blur.float())
             return (self.deconvolve(blur, filters) + kept.view(-1, 1, 1, 1) * candidate.float()).to(blur.dtype)
 
-    def local(self, blur: torch.Tensor, candidate: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    def local(
+        self,
+        blur: torch.Tensor,
+        candidate: torch.Tensor,
+        stride: int = LOCAL_STRIDE,
+        reach: int = LOCAL_REACH,
+        chunk: int = 32,
+    ) -> torch.Tensor:
         """(B, 3, H, W), both at least a tile each way -> the middle frame, every tile of
-        :func:`tile_starts` with its own blend over a window of twice its size around it; the
-        windows' sin^2 weights are normalised by their sum, so the photo's borders count whole."""
+        :func:`tile_starts` (``stride`` apart) with its own blend over a window reaching ``reach``
+        px past it; the windows' sin^2 weights are normalised by their sum, so the photo's borders
+        and uneven overlaps count whole."""
         b, _, h, w = blur.shape
-        boxes = [(y, x) for y in tile_starts(h) for x in tile_starts(w)]
+        boxes = [(y, x) for y in tile_starts(h, stride=stride) for x in tile_starts(w, stride=stride)]
         t = torch.stack([blur[..., y : y + TILE, x : x + TILE] for y, x in boxes], 1)  # (B, T, 3, TILE, TILE)
         logits = self.classifier(log_spectrum(t.flatten(0, 1))).view(b, len(boxes), -1)
         logits = (1 - self.mix) * logits + self.mix * logits.mean(1, keepdim=True)
         p = torch.softmax(logits, 2)
         filters = p[..., :-1].reshape(b, len(boxes), len(BANK_LAMBDAS), len(BANK_LENGTHS) * len(BANK_ANGLES))
-        half = TILE // 2
-        border = half + PAD  # the window reaches half a tile past its tile; the FFT reads PAD more
+        half = reach
+        border = half + PAD  # the window reaches past its tile; the FFT reads PAD more
         padded = F.pad(blur, (border,) * 4, mode="reflect")
-        span = 2 * TILE
+        span = TILE + 2 * reach
         window = sin2_window(span, blur.device)
         total = torch.zeros_like(blur)
         weight = blur.new_zeros(1, 1, h, w)
