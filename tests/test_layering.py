@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, set[str]], ...] = (
             "frame_order",
             "video",
             "outputs",
+            "motion_picture",
             "restore_batch",
             "ablate",
         },
