@@ -26,11 +26,10 @@ from blur2video.data.dataset import FolderDataset
 from blur2video.metrics import psnr
 from blur2video.model.kernel_bank import (
     BANK_ANGLES,
-    BANK_LAMBDAS,
     BANK_LENGTHS,
     TILE,
     box_transfer,
-    log_spectrum,
+    strided_starts,
     wiener_gain,
 )
 from blur2video.model.kernel_bank import (
@@ -40,12 +39,6 @@ from blur2video.model.network import pad_to_levels
 from blur2video.restore import bundled_weights
 
 CONTEXT = 24  # px of the blur around each tile that its deconvolution reads
-
-
-def _starts(n: int, tile: int, stride: int) -> list[int]:
-    last = max(0, n - tile)
-    starts = list(range(0, last + 1, stride))
-    return starts if starts[-1] == last else [*starts, last]
 
 
 def sin2_window(n: int) -> torch.Tensor:
@@ -62,7 +55,7 @@ def oracle_middle(
     truth: what a local head could reach at most with straight kernels."""
     _, _, h, w = blur.shape
     tile = min(TILE, h, w)
-    boxes = [(y, x) for y in _starts(h, tile, stride) for x in _starts(w, tile, stride)]
+    boxes = [(y, x) for y in strided_starts(h, tile, stride) for x in strided_starts(w, tile, stride)]
     size = tile + 2 * CONTEXT
     padded = F.pad(blur, (CONTEXT,) * 4, mode="reflect")
     spectra = torch.fft.fft2(torch.stack([padded[0, :, y : y + size, x : x + size] for y, x in boxes]))
@@ -88,40 +81,14 @@ def oracle_middle(
 def local_middle(
     head, blur: torch.Tensor, candidate: torch.Tensor, stride: int = TILE // 2, mix: float = 0.0
 ) -> torch.Tensor:
-    """(1, 3, H, W) blur and candidate -> the middle frame, each tile with its own blend."""
-    _, _, h, w = blur.shape
-    tile = min(TILE, h, w)
-    ys, xs = _starts(h, tile, stride), _starts(w, tile, stride)
-    boxes = [(y, x) for y in ys for x in xs]
-    tiles = torch.stack([blur[0, :, y : y + tile, x : x + tile] for y, x in boxes])
-    if tile < TILE:
-        tiles = F.pad(tiles, (0, TILE - tile, 0, TILE - tile), mode="replicate")
-    logits = head.classifier(log_spectrum(tiles))  # (T, P + 1)
-    logits = (1 - mix) * logits + mix * logits.mean(0, keepdim=True)
-    p = torch.softmax(logits, 1)
-    filt, kept = p[:, :-1], p[:, -1]
-    size = tile + 2 * CONTEXT
-    padded = F.pad(blur, (CONTEXT,) * 4, mode="reflect")
-    regions = torch.stack([padded[0, :, y : y + size, x : x + size] for y, x in boxes])  # (T, 3, s, s)
-    n_angles = len(BANK_ANGLES)
-    pairs = torch.arange(len(BANK_LENGTHS) * n_angles)
-    k = box_transfer(
-        torch.tensor(BANK_LENGTHS)[pairs // n_angles],
-        torch.tensor(BANK_ANGLES, dtype=torch.float32)[pairs % n_angles],
-        size,
-        size,
-    )
-    gains = torch.cat([wiener_gain(k, lam) for lam in BANK_LAMBDAS])  # (P, s, s), the weights' order
-    gain = torch.einsum("tp,phw->thw", filt, gains)
-    out = torch.fft.ifft2(torch.fft.fft2(regions) * gain[:, None]).real[..., CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
-    window = sin2_window(tile)
-    total = torch.zeros_like(blur[0])
-    weight = torch.zeros_like(blur[0, :1])
-    for t, (y, x) in enumerate(boxes):
-        piece = out[t] + kept[t] * candidate[0, :, y : y + tile, x : x + tile]
-        total[:, y : y + tile, x : x + tile] += window * piece
-        weight[:, y : y + tile, x : x + tile] += window
-    return (total / weight)[None]
+    """(1, 3, H, W) blur and candidate -> the middle frame, each tile (``stride`` apart, windows of
+    the tile's size) with its own blend pulled ``mix`` towards the photo's: the head's own local
+    mode at this probe's grid."""
+    kept, head.mix = head.mix, mix
+    try:
+        return head.local(blur, candidate, stride=stride, reach=0)
+    finally:
+        head.mix = kept
 
 
 def _global(head, blur: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:

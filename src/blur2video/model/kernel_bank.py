@@ -77,8 +77,9 @@ def tiles(blur: torch.Tensor, tile: int = TILE, limit: int = MAX_TILES) -> torch
     return grid
 
 
-def tile_starts(n: int, tile: int = TILE, stride: int = TILE) -> list[int]:
-    """Starts of whole tiles covering 0..n, ``stride`` apart, the last flush with the end."""
+def strided_starts(n: int, tile: int = TILE, stride: int = TILE) -> list[int]:
+    """Starts of whole tiles covering 0..n, ``stride`` apart, the last flush with the end (a fixed
+    grid; tiling.tile_starts spreads a restore's tiles evenly instead)."""
     last = max(0, n - tile)
     starts = list(range(0, last + 1, stride))
     return starts if starts[-1] == last else [*starts, last]
@@ -186,19 +187,17 @@ class KernelBankDeblur(nn.Module):
         chunk: int = 32,
     ) -> torch.Tensor:
         """(B, 3, H, W), both at least a tile each way -> the middle frame, every tile of
-        :func:`tile_starts` (``stride`` apart) with its own blend over a window reaching ``reach``
+        :func:`strided_starts` (``stride`` apart) with its own blend over a window reaching ``reach``
         px past it; the windows' sin^2 weights are normalised by their sum, so the photo's borders
         and uneven overlaps count whole."""
         b, _, h, w = blur.shape
-        boxes = [(y, x) for y in tile_starts(h, stride=stride) for x in tile_starts(w, stride=stride)]
+        boxes = [(y, x) for y in strided_starts(h, stride=stride) for x in strided_starts(w, stride=stride)]
         t = torch.stack([blur[..., y : y + TILE, x : x + TILE] for y, x in boxes], 1)  # (B, T, 3, TILE, TILE)
         logits = self.classifier(log_spectrum(t.flatten(0, 1))).view(b, len(boxes), -1)
         logits = (1 - self.mix) * logits + self.mix * logits.mean(1, keepdim=True)
         p = torch.softmax(logits, 2)
         filters = p[..., :-1].reshape(b, len(boxes), len(BANK_LAMBDAS), len(BANK_LENGTHS) * len(BANK_ANGLES))
-        half = reach
-        border = half + PAD  # the window reaches past its tile; the FFT reads PAD more
-        padded = F.pad(blur, (border,) * 4, mode="reflect")
+        padded = F.pad(blur, (reach + PAD,) * 4, mode="reflect")  # windows reach past their tiles; FFTs read PAD more
         span = TILE + 2 * reach
         window = sin2_window(span, blur.device)
         total = torch.zeros_like(blur)
@@ -209,12 +208,11 @@ class KernelBankDeblur(nn.Module):
             out = self._filtered(regions.flatten(0, 1), filters[:, start : start + chunk].flatten(0, 1))
             out = out[..., PAD : PAD + span, PAD : PAD + span].reshape(b, len(part), 3, span, span)
             for k, (y, x) in enumerate(part):
-                y0, y1, x0, x1 = max(0, y - half), min(h, y + TILE + half), max(0, x - half), min(w, x + TILE + half)
-                wy = window[y0 - (y - half) : y1 - (y - half)]
-                wx = window[x0 - (x - half) : x1 - (x - half)]
-                win = wy[:, None] * wx[None]
+                oy, ox = y - reach, x - reach  # the window's corner in the photo (may lie outside it)
+                y0, y1, x0, x1 = max(0, oy), min(h, oy + span), max(0, ox), min(w, ox + span)
+                win = window[y0 - oy : y1 - oy, None] * window[None, x0 - ox : x1 - ox]
+                piece = out[:, k, :, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
                 kept = p[:, start + k, -1].view(b, 1, 1, 1)
-                piece = out[:, k, :, y0 - (y - half) : y1 - (y - half), x0 - (x - half) : x1 - (x - half)]
                 total[..., y0:y1, x0:x1] += win * (piece + kept * candidate[..., y0:y1, x0:x1])
                 weight[..., y0:y1, x0:x1] += win
         return total / weight
