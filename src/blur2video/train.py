@@ -26,6 +26,7 @@ import shutil
 import signal
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -649,8 +650,25 @@ def _check_crop(crop: int, dataset: Dataset) -> None:
 
 def _ignore_sigterm(worker_id: int) -> None:
     """DataLoader workers leave SIGTERM to the main process (a scheduler signals the whole group),
-    which saves a checkpoint and then shuts them down."""
+    which saves a checkpoint and then shuts them down. A worker hands each batch's tensors over
+    through multiprocessing's resource-sharer thread; a stop that lands mid-hand-over resets that
+    thread's connection, which is the stop itself, not a traceback to print."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.excepthook = _quiet_hand_over_resets(threading.excepthook)
+
+
+def _quiet_hand_over_resets(previous: Callable) -> Callable:
+    """A ``threading.excepthook`` that drops connection errors of multiprocessing's resource
+    sharer (the main process went away while a batch was handed over) and passes on the rest."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        sharer = os.path.join("multiprocessing", "resource_sharer.py")
+        frames = traceback.extract_tb(args.exc_traceback)
+        if issubclass(args.exc_type, (ConnectionError, EOFError)) and any(f.filename.endswith(sharer) for f in frames):
+            return
+        previous(args)
+
+    return hook
 
 
 class _Stop:

@@ -5,11 +5,13 @@ checkpoints or last.json refused in one line naming the file."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from blur2video.model.config import ModelConfig
 from blur2video.model.network import Blur2Video
 from blur2video.synth.api import synthesize_rotation
 from blur2video.synth.rotation import RotationSettings
-from blur2video.train import Trainer, train
+from blur2video.train import Trainer, _quiet_hand_over_resets, train
 from blur2video.train_config import TrainingConfig, resolve
 
 TINY = {"base_channels": 4, "growth": 4}
@@ -213,6 +215,30 @@ def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(
     resumed = run_process(train_args(dataset, run, "--steps", "8", "--resume"))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(straight, run)
+
+
+def _raised_in(filename: str, exc: BaseException) -> threading.ExceptHookArgs:
+    """What ``threading.excepthook`` gets for ``exc`` raised in a thread running code of ``filename``."""
+    try:
+        exec(compile("raise exc", filename, "exec"), {"exc": exc})
+    except BaseException as raised:  # noqa: BLE001 - the test hands any exception to the hook
+        return threading.ExceptHookArgs((type(raised), raised, raised.__traceback__, None))
+    raise AssertionError("not raised")
+
+
+def test_a_stop_mid_hand_over_prints_no_traceback_from_a_worker() -> None:
+    """A SIGTERM that lands while a worker hands a batch over resets the connection of the worker's
+    resource-sharer thread (seen as a traceback after 'interrupted' in the test above, now and
+    then): a worker drops that error and passes on every other one."""
+    sharer = os.path.join(os.path.dirname(multiprocessing.__file__), "resource_sharer.py")
+    seen: list[type] = []
+    hook = _quiet_hand_over_resets(lambda args: seen.append(args.exc_type))
+    hook(_raised_in(sharer, ConnectionResetError(104, "Connection reset by peer")))
+    hook(_raised_in(sharer, EOFError()))
+    assert seen == []
+    hook(_raised_in(sharer, ValueError("a real bug")))
+    hook(_raised_in(__file__, ConnectionResetError(104, "Connection reset by peer")))
+    assert seen == [ValueError, ConnectionResetError]
 
 
 _FORK_SIGNAL = {"armed": False}
