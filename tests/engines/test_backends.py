@@ -1,8 +1,9 @@
-"""One switch over the engines: every backend restores the frames eager torch restores, and a
-backend that cannot run says so in one line."""
+"""One switch over the engines: every backend restores the frames eager torch restores, a backend
+that cannot run says so in one line, and the whole model exports to ONNX."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,14 @@ import torch
 from PIL import Image
 
 from blur2video import Restorer, engines
-from blur2video.checkpoints import save_model
+from blur2video.checkpoints import load_model, save_model
 from blur2video.cli import main
 from blur2video.engines import sessions
+from blur2video.engines.export import INPUTS, export_onnx, output_names
 from blur2video.errors import Blur2VideoError
 from blur2video.model import Blur2Video, ModelConfig
 from blur2video.model.baselines import JinSequential
+from blur2video.restore import bundled_weights
 
 CPU = torch.device("cpu")
 ENGINES = ["onnxruntime", "openvino"]
@@ -25,9 +28,11 @@ ENGINES = ["onnxruntime", "openvino"]
 
 @pytest.fixture(scope="module")
 def model() -> Blur2Video:
-    """A small random model with every part an engine must carry: both heads, all warps."""
+    """A small random model with every part an engine must carry: both heads, all warps (one dense
+    layer per block: the exporter's time grows with the graph's nodes)."""
     torch.manual_seed(0)
-    net = Blur2Video(ModelConfig(frames=3, base_channels=4, growth=4, kernel_bank=True, gate=True)).eval()
+    config = ModelConfig(frames=3, base_channels=4, growth=4, dense_layers=(1,) * 5, kernel_bank=True, gate=True)
+    net = Blur2Video(config).eval()
     with torch.no_grad():
         for name, p in net.named_parameters():
             if "head" in name or "to_image" in name:  # the motion heads start at zero: make them move things
@@ -112,6 +117,7 @@ import gc, signal, subprocess, sys
 from pathlib import Path
 import torch
 from blur2video.engines import sessions
+from blur2video.engines.export import INPUTS, export_onnx, output_names
 
 path = Path(sys.argv[1])
 torch.onnx.export(torch.nn.Conv2d(3, 3, 3), (torch.rand(1, 3, 16, 16),), str(path), dynamo=False)
@@ -146,3 +152,33 @@ def test_openvino_models_freed_out_of_order_leave_signals_working(tmp_path: Path
         timeout=300,
     )
     assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.slow
+def test_the_whole_model_exports_and_onnxruntime_matches_eager_torch(tmp_path: Path) -> None:
+    """The whole model, kernel-bank head included, as one graph: the bundled one's architecture
+    (every part it switches on) at a small width, 3 frames and one dense layer per block, since the
+    exporter's time grows with the graph's nodes (the bundled 7-frame model took 56 s of the suite
+    for the same code). In this module so that one worker pays the exporter's start (about 10 s)."""
+    pytest.importorskip("onnxscript", reason="the ONNX exporter needs onnxscript: pip install 'blur2video[engines]'")
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'blur2video[engines]'")
+    bundled = load_model(bundled_weights())[0].config
+    small = replace(bundled, frames=3, base_channels=4, growth=4, dense_layers=(1,) * len(bundled.dense_layers))
+    torch.manual_seed(0)
+    model = Blur2Video(replace(small, gate=True)).eval()  # the gate too: every part a whole graph carries
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "head" in name or "to_image" in name:  # the motion heads start at zero: make them move things
+                p.add_(0.02 * torch.randn_like(p))
+    blur = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    path = export_onnx(model, 64, 96, tmp_path / "whole.onnx", whole=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(zip(output_names(model, whole=True), session.run(None, {INPUTS[0]: blur.numpy()}), strict=True))
+    with torch.inference_mode():
+        want = model(blur)
+    np.testing.assert_allclose(got["scale_5"], want.frames.numpy(), atol=1e-4)  # float rounding, amplified by ~6 layers
+    np.testing.assert_allclose(got["affines"], want.affines.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["image_affines"], want.image_affines.numpy(), atol=1e-5)
+    for k, flow in enumerate(want.flows):
+        np.testing.assert_allclose(got[f"flow_{k}"], flow.numpy(), atol=1e-4)
+    np.testing.assert_allclose(got["confidence"], want.confidence.numpy(), atol=1e-4)

@@ -135,7 +135,8 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, list[str]]:
-    """Exit code and stderr lines of ``blur2video ARGS`` run in this process."""
+    """Exit code and stderr lines of ``blur2video ARGS`` run in this process (with ``capfd``, what
+    DataLoader workers write to the process's stderr too)."""
     capsys.readouterr()
     code = cli.main(args)
     return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -188,10 +189,11 @@ def test_a_run_stopped_before_at_or_after_a_milestone_resumes_exactly(
 
 @pytest.mark.slow
 def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(
-    dataset: Path, straight: Path, tmp_path: Path
+    dataset: Path, straight: Path, tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
     """A real SIGTERM to a CLI run with DataLoader workers (which ignore it): a checkpoint, exit
-    130 without a hang, and the resumed run ends where the uninterrupted one does."""
+    130 without a hang, and the resumed run (in this process: a fresh one costs 5 s of imports)
+    ends where the uninterrupted one does."""
     run = tmp_path / "run"
     args = train_args(dataset, run, "--steps", "8", workers=2)
     proc = subprocess.Popen(
@@ -212,8 +214,8 @@ def test_a_sigterm_with_two_workers_saves_exits_and_resumes_exactly(
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert run.joinpath("last.json").exists()
-    resumed = run_process(train_args(dataset, run, "--steps", "8", "--resume"))
-    assert resumed.returncode == 0, resumed.stderr
+    code, err = run_cli(train_args(dataset, run, "--steps", "8", "--resume"), capfd)
+    assert code == 0, err
     assert_same_run(straight, run)
 
 
@@ -412,38 +414,42 @@ def broken(dataset: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_a_corrupt_sample_with_two_workers_is_one_line_the_same_as_without_and_resumes_exactly(
-    broken: Path, dataset: Path, straight: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    broken: Path, dataset: Path, straight: Path, tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
-    code, err = run_cli(train_args(broken, tmp_path / "inline", "--steps", "8"), capsys)
+    """In this process (a fresh one costs 5 s of imports); ``capfd`` also holds what the forked
+    workers write."""
+    code, err = run_cli(train_args(broken, tmp_path / "inline", "--steps", "8"), capfd)
     assert code == 2 and len(err) == 1, err
     run = tmp_path / "run"
-    with_workers = run_process(train_args(broken, run, "--steps", "8", workers=2))
-    line = one_error_line(with_workers.stderr)
-    assert with_workers.returncode == 2 and line == err[0]
+    code, with_workers = run_cli(train_args(broken, run, "--steps", "8", workers=2), capfd)
+    line = one_error_line("\n".join(with_workers))
+    assert code == 2 and line == err[0]
     assert f"{broken / 'samples' / '000005' / 'frame_1.png'}: not a readable image" in line and "--resume" in line
     stopped_at = json.loads((run / "last.json").read_text())["step"]
     assert f"stopped at step {stopped_at}:" in line
     (broken / "samples" / "000005" / "frame_1.png").write_bytes(
         (dataset / "samples" / "000005" / "frame_1.png").read_bytes()
     )
-    resumed = run_process(train_args(broken, run, "--steps", "8", "--resume", workers=2))
-    assert resumed.returncode == 0, resumed.stderr
+    code, err = run_cli(train_args(broken, run, "--steps", "8", "--resume", workers=2), capfd)
+    assert code == 0, err
     assert_same_run(straight, run)
 
 
 @pytest.mark.slow
-def test_a_deleted_sample_folder_is_named_on_resume(dataset: Path, tmp_path: Path) -> None:
+def test_a_deleted_sample_folder_is_named_on_resume(
+    dataset: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
     import shutil
 
     root = tmp_path / "data"
     shutil.copytree(dataset, root)
     run = tmp_path / "run"
-    first = run_process(train_args(root, run, "--steps", "2", workers=2))
-    assert first.returncode == 0, first.stderr
+    code, err = run_cli(train_args(root, run, "--steps", "2", workers=2), capfd)
+    assert code == 0, err
     shutil.rmtree(root / "samples" / "000000")
-    resumed = run_process(train_args(root, run, "--steps", "8", "--resume", workers=2))
-    line = one_error_line(resumed.stderr)
-    assert resumed.returncode == 2 and str(root / "samples" / "000000") in line and "--resume" in line, line
+    code, err = run_cli(train_args(root, run, "--steps", "8", "--resume", workers=2), capfd)
+    line = one_error_line("\n".join(err))
+    assert code == 2 and str(root / "samples" / "000000") in line and "--resume" in line, line
 
 
 def test_any_exception_of_a_sample_in_a_worker_is_one_line_naming_it(
@@ -479,7 +485,7 @@ def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(
         RotationSettings(source_kind="photo", frames=3, size=64, fov_deg=60, max_angle_deg=1.0),
     )
     run = tmp_path / "run"
-    proc = run_process(
+    code, err = run_cli(
         [
             "train",
             "--data",
@@ -496,10 +502,11 @@ def test_a_crop_larger_than_the_samples_is_refused_before_the_first_step(
             "train.val_fraction=0.5",
             "--crop",
             "128",
-        ]
+        ],
+        capsys,
     )  # a crop given (the default one fits itself to the samples) and 2 workers
-    line = one_error_line(proc.stderr)
-    assert proc.returncode == 2 and "are 64x64" in line and "train.crop is 128" in line and "--crop 64" in line, line
+    line = one_error_line("\n".join(err))
+    assert code == 2 and "are 64x64" in line and "train.crop is 128" in line and "--crop 64" in line, line
     assert not run.joinpath("checkpoints").exists()
     (tmp_path / "n3.toml").write_text("[model]\nframes = 3\n[train]\ncrop = 128\n")
     code, err = run_cli(
