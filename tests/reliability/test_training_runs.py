@@ -142,14 +142,6 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, list[s
     return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-def run_process(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    """``blur2video ARGS`` in a fresh process, killed (so the test fails) if it hangs."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "blur2video", *args], capture_output=True, text=True, timeout=TIMEOUT, env=env
-    )
-
-
 def one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("blur2video: error: "), stderr
