@@ -5,8 +5,11 @@ validation stream, or on the samples a run trained on a DATASET folder held out.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -83,9 +86,26 @@ def dataset_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _script(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python scripts/NAME ARGS`` in a fresh process (for another copy of the package)."""
     return subprocess.run(
         [sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=300, env=env
     )
+
+
+def _script_here(name: str, *args: str) -> subprocess.CompletedProcess:
+    """``python scripts/NAME ARGS`` run in this process (a fresh one costs 5 s of imports): its exit
+    code and what it printed; torch's thread count is put back after."""
+    threads, out, err, code = torch.get_num_threads(), io.StringIO(), io.StringIO(), 0
+    argv, sys.argv = sys.argv, [str(SCRIPTS / name), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(SCRIPTS / name), run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess([name, *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -112,7 +132,7 @@ def test_bundling_never_replaces_the_package_model_unasked(run: Path, package_co
 
 
 def test_average_is_the_mean_of_the_last_checkpoints(run: Path, tmp_path: Path) -> None:
-    done = _script(
+    done = _script_here(
         "bundle_model.py",
         str(run),
         "--from",
@@ -133,13 +153,13 @@ def test_average_is_the_mean_of_the_last_checkpoints(run: Path, tmp_path: Path) 
         "step-00000004",
         "step-00000006",
     ]
-    too_many = _script("bundle_model.py", str(run), "--average", "9", "--out", str(tmp_path / "x.safetensors"))
+    too_many = _script_here("bundle_model.py", str(run), "--average", "9", "--out", str(tmp_path / "x.safetensors"))
     assert too_many.returncode == 2 and "only 3 checkpoints" in too_many.stderr
 
 
 def test_validation_scores_every_checkpoint_per_stream(run: Path) -> None:
     last = run / "checkpoints" / "step-00000006" / "model.safetensors"
-    done = _script("validate_checkpoints.py", str(run), "--samples", "8", "--threads", "1", "--also", str(last))
+    done = _script_here("validate_checkpoints.py", str(run), "--samples", "8", "--threads", "1", "--also", str(last))
     assert done.returncode == 0, done.stderr
     report = json.loads((run / "validation.json").read_text())
     assert [r["checkpoint"] for r in report["rows"]] == [
@@ -159,7 +179,7 @@ def test_validation_scores_every_checkpoint_per_stream(run: Path) -> None:
 
 
 def test_validation_scores_a_run_trained_on_a_dataset_folder(dataset_run: Path) -> None:
-    done = _script("validate_checkpoints.py", str(dataset_run), "--samples", "8", "--threads", "1")
+    done = _script_here("validate_checkpoints.py", str(dataset_run), "--samples", "8", "--threads", "1")
     assert done.returncode == 0, done.stderr
     report = json.loads((dataset_run / "validation.json").read_text())
     assert report["items_per_stream"] == {"dataset:rot3": 3} and report["samples"] == 3  # the 3 held out
@@ -169,11 +189,11 @@ def test_validation_scores_a_run_trained_on_a_dataset_folder(dataset_run: Path) 
 
 
 def test_validation_refuses_what_it_cannot_score_in_one_line(run: Path, tmp_path: Path) -> None:
-    missing = _script("validate_checkpoints.py", str(tmp_path / "nope"))
+    missing = _script_here("validate_checkpoints.py", str(tmp_path / "nope"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not a training run" in missing.stderr
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes((run / "model.safetensors").read_bytes()[:3000])
-    truncated = _script("validate_checkpoints.py", str(run), "--samples", "4", "--also", str(cut))
+    truncated = _script_here("validate_checkpoints.py", str(run), "--samples", "4", "--also", str(cut))
     assert truncated.returncode == 2 and truncated.stderr.count("\n") == 1 and "truncated" in truncated.stderr
 
 
