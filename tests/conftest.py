@@ -24,6 +24,44 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
+# The suite's longest modules, longest first (pytest --durations, 2 workers, 2026-12-03). The
+# workers take whole modules (--dist loadfile) in collection order (--no-loadscope-reorder: by
+# default pytest-xdist orders modules by their number of tests, which put 50 quick config checks
+# first and a one-minute module last, alone on one worker). Longest first lets the short modules
+# even out the end.
+LONGEST_FIRST = (
+    "engines/test_backends.py",
+    "reliability/test_training_runs.py",
+    "serve/test_app.py",
+    "training/test_train.py",
+    "training/test_recipe.py",
+    "synth/test_rotation.py",
+    "test_tiling.py",
+    "reliability/test_restore_inputs.py",
+    "test_restore.py",
+    "reliability/test_datasets_cli.py",
+    "serve/test_service.py",
+    "model/test_network.py",
+    "synth/test_dead_leaves.py",
+    "reliability/test_fuzz_inputs.py",
+    "test_pretrained.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest modules first (see LONGEST_FIRST); the order inside a module is kept."""
+    here = Path(__file__).resolve().parent
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+
+    def module_rank(item: pytest.Item) -> int:
+        try:
+            return rank.get(item.path.resolve().relative_to(here).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/ (experiments/tests)
+            return len(rank)
+
+    items.sort(key=module_rank)
+
+
 @pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
     """A folder with two small real photos from scikit-image."""
