@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_main
 
 from blur2video.checkpoints import read_metadata
-from blur2video.cli import main
 from blur2video.errors import Blur2VideoError
 from blur2video.recipe import read_recipe, run_recipe, split_overrides
 from blur2video.restore import bundled_weights
@@ -74,13 +74,6 @@ def test_the_last_stage_is_the_config_the_bundled_weights_record() -> None:
     assert cfg.data.samples_per_epoch == recorded.data.samples_per_epoch
 
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
-    """Exit code and stderr of ``blur2video ARGS`` run in this process (a fresh one costs 5 s)."""
-    capsys.readouterr()
-    code = main(args)
-    return code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("config", "key", "words"),
     [
@@ -91,10 +84,10 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
 def test_a_preset_without_its_data_says_what_it_needs_in_one_line(
     config: str, key: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    code, err = _cli(["train", "--config", str(ROOT / "configs" / config), "--out", str(tmp_path / "run")], capsys)
-    assert code == 2 and err.count("\n") == 1, err
-    assert f"data.{key} is not set" in err and words in err and "http" in err
-    assert f"--set data.{key}=PATH" in err and "--source" not in err
+    done = run_main(["train", "--config", str(ROOT / "configs" / config), "--out", str(tmp_path / "run")], capsys)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"data.{key} is not set" in done.stderr and words in done.stderr and "http" in done.stderr
+    assert f"--set data.{key}=PATH" in done.stderr and "--source" not in done.stderr
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"the configs' data defaults to {SHARED_DATA}, absent here")
@@ -139,10 +132,10 @@ def test_a_missing_literal_source_names_the_stream_not_a_synth_flag(tmp_path: Pa
 
 def test_data_replaces_a_presets_streams(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     config = str(ROOT / "configs" / "panorama-3.toml")
-    code, err = _cli(
+    done = run_main(
         ["train", "--config", config, "--data", str(tmp_path / "pano3"), "--out", str(tmp_path / "run")], capsys
     )
-    assert code == 2 and "pano3" in err and "not both" not in err, err
+    assert done.returncode == 2 and "pano3" in done.stderr and "not both" not in done.stderr, done.stderr
 
 
 def test_a_recipe_refuses_what_it_sets_itself(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -159,5 +152,5 @@ def test_a_recipe_refuses_what_it_sets_itself(tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "a.toml").write_text('[train]\ninit = "runs/x.safetensors"\n')
     with pytest.raises(Blur2VideoError, match="remove train.init"):
         run_recipe(tmp_path, tmp_path / "out", quiet=True)
-    code, err = _cli(["train", "--recipe", str(tmp_path), "--config", "x.toml", "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "drop --config" in err and err.count("\n") == 1, err
+    done = run_main(["train", "--recipe", str(tmp_path), "--config", "x.toml", "--out", str(tmp_path / "o")], capsys)
+    assert done.returncode == 2 and "drop --config" in done.stderr and done.stderr.count("\n") == 1, done.stderr

@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import run_main
 
 from blur2video import progress
 from blur2video.cli import main
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TINY_MODEL = ["--set", "model.base_channels=4", "--set", "model.growth=4"]
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture) -> subprocess.CompletedProcess:
-    """``blur2video ARGS`` in this process (a fresh one costs 5 s of imports), its stderr captured,
-    not a terminal."""
-    capsys.readouterr()
-    code = main(args)
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 def _photo(path: Path, seed: int, size: tuple[int, int] = (64, 96)) -> Path:
@@ -52,13 +43,13 @@ def test_synth_in_a_log_prints_step_lines_and_quiet_prints_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     args = ["synth", "scenes", "--samples", "3", "--size", "32", "--frames", "3", "--objects", "1"]
-    loud = _run([*args, "--out", str(tmp_path / "loud")], capsys)
+    loud = run_main([*args, "--out", str(tmp_path / "loud")], capsys)
     assert loud.returncode == 0, loud.stderr
     lines = loud.stderr.splitlines()
     assert lines[0].startswith("synth scenes: 1/3 samples (33%)") and "left" in lines[0], lines
     assert lines[-1].startswith("synth scenes: 3/3 samples (100%)"), lines
     assert "\r" not in loud.stderr  # plain lines, no bar drawn over itself
-    quiet = _run([*args, "--out", str(tmp_path / "quiet"), "--quiet"], capsys)
+    quiet = run_main([*args, "--out", str(tmp_path / "quiet"), "--quiet"], capsys)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert "wrote 3 samples" in quiet.stdout
     index = (tmp_path / "quiet" / "index.jsonl").read_bytes()
@@ -68,11 +59,11 @@ def test_synth_in_a_log_prints_step_lines_and_quiet_prints_nothing(
 def test_restore_of_several_photos_in_a_log_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     photos = [str(_photo(tmp_path / "in" / f"p{i}.png", i)) for i in range(2)]
     args = ["restore", *photos, "--format", "png"]
-    loud = _run([*args, "--out", str(tmp_path / "loud")], capsys)
+    loud = run_main([*args, "--out", str(tmp_path / "loud")], capsys)
     assert loud.returncode == 0, loud.stderr
     steps = [line for line in loud.stderr.splitlines() if line.startswith("restore: ")]
     assert [s.split(" (")[0] for s in steps] == ["restore: 1/2 inputs", "restore: 2/2 inputs"], loud.stderr
-    quiet = _run([*args, "--out", str(tmp_path / "quiet"), "--quiet"], capsys)
+    quiet = run_main([*args, "--out", str(tmp_path / "quiet"), "--quiet"], capsys)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout.count(" -> ") == 2
     assert all((tmp_path / "quiet" / f"p{i}" / "frame_6.png").is_file() for i in range(2))

@@ -26,6 +26,15 @@ CPU = torch.device("cpu")
 ENGINES = ["onnxruntime", "openvino"]
 
 
+def _moving(net: Blur2Video) -> Blur2Video:
+    """``net`` with its motion heads nudged off zero (where they start), so the warps move things."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "head" in name or "to_image" in name:
+                p.add_(0.02 * torch.randn_like(p))
+    return net
+
+
 @pytest.fixture(scope="module")
 def model() -> Blur2Video:
     """A small random model with every part an engine must carry: both heads, all warps (one dense
@@ -33,11 +42,7 @@ def model() -> Blur2Video:
     torch.manual_seed(0)
     config = ModelConfig(frames=3, base_channels=4, growth=4, dense_layers=(1,) * 5, kernel_bank=True, gate=True)
     net = Blur2Video(config).eval()
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if "head" in name or "to_image" in name:  # the motion heads start at zero: make them move things
-                p.add_(0.02 * torch.randn_like(p))
-    return net
+    return _moving(net)
 
 
 def _close(got, want) -> None:
@@ -117,7 +122,6 @@ import gc, signal, subprocess, sys
 from pathlib import Path
 import torch
 from blur2video.engines import sessions
-from blur2video.engines.export import INPUTS, export_onnx, output_names
 
 path = Path(sys.argv[1])
 torch.onnx.export(torch.nn.Conv2d(3, 3, 3), (torch.rand(1, 3, 16, 16),), str(path), dynamo=False)
@@ -165,11 +169,7 @@ def test_the_whole_model_exports_and_onnxruntime_matches_eager_torch(tmp_path: P
     bundled = load_model(bundled_weights())[0].config
     small = replace(bundled, frames=3, base_channels=4, growth=4, dense_layers=(1,) * len(bundled.dense_layers))
     torch.manual_seed(0)
-    model = Blur2Video(replace(small, gate=True)).eval()  # the gate too: every part a whole graph carries
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "head" in name or "to_image" in name:  # the motion heads start at zero: make them move things
-                p.add_(0.02 * torch.randn_like(p))
+    model = _moving(Blur2Video(replace(small, gate=True)).eval())  # the gate too: every part a graph carries
     blur = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     path = export_onnx(model, 64, 96, tmp_path / "whole.onnx", whole=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.spatial.transform import Rotation
+from tests.conftest import run_main
 
 from blur2video.cli import main
 from blur2video.geometry import PinholeCamera, interpolate_orientations
@@ -153,15 +154,6 @@ def _run_cli(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "blur2video", *args], capture_output=True, text=True)
 
 
-def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
-    """The command in this process (main prints the same one line as the program, with the same
-    exit code): refusals that need the renderer loaded, without paying its imports again."""
-    capsys.readouterr()
-    code = main(args)
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out, err)
-
-
 @pytest.mark.parametrize(
     "source_name,extra,message",
     [
@@ -198,9 +190,9 @@ def test_non_2to1_panorama_refused_unless_forced(
     tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["synth", "rotation", "--source", str(photo_dir), "--samples", "1", "--size", "32"]
-    res = _run_main([*args, "--out", str(tmp_path / "o")], capsys)
+    res = run_main([*args, "--out", str(tmp_path / "o")], capsys)
     assert res.returncode == 2 and "not a 2:1" in res.stderr and "--force" in res.stderr
-    assert _run_main([*args, "--out", str(tmp_path / "o2"), "--force"], capsys).returncode == 0
+    assert run_main([*args, "--out", str(tmp_path / "o2"), "--force"], capsys).returncode == 0
 
 
 def test_folder_with_other_settings_is_refused(
@@ -218,15 +210,15 @@ def test_folder_with_other_settings_is_refused(
         "--out",
         str(tmp_path / "o"),
     ]
-    assert _run_main(base, capsys).returncode == 0
+    assert run_main(base, capsys).returncode == 0
     before = _tree_digest(tmp_path / "o")
-    res = _run_main([*base, "--max-angle", "2"], capsys)
+    res = run_main([*base, "--max-angle", "2"], capsys)
     assert res.returncode == 2 and "other settings" in res.stderr and "max_angle_deg" in res.stderr
     assert _tree_digest(tmp_path / "o") == before
 
 
 def test_photo_too_small_for_size(tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    res = _run_main(
+    res = run_main(
         [
             "synth",
             "rotation",
