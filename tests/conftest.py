@@ -25,27 +25,31 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
-# The suite's longest modules, longest first (pytest --durations, 2 workers, 2026-12-03). The
+# The suite's longest modules, longest first (pytest --durations=0, 2 workers, 2026-12-03). The
 # workers take whole modules (--dist loadfile) in collection order (--no-loadscope-reorder: by
 # default pytest-xdist orders modules by their number of tests, which put 50 quick config checks
 # first and a one-minute module last, alone on one worker). Longest first lets the short modules
 # even out the end.
 LONGEST_FIRST = (
-    "engines/test_backends.py",
-    "reliability/test_training_runs.py",
     "serve/test_app.py",
+    "reliability/test_training_runs.py",
+    "engines/test_backends.py",
     "training/test_train.py",
-    "training/test_recipe.py",
-    "synth/test_rotation.py",
-    "test_tiling.py",
-    "reliability/test_restore_inputs.py",
     "test_restore.py",
-    "reliability/test_datasets_cli.py",
+    "reliability/test_restore_inputs.py",
+    "test_tiling.py",
     "serve/test_service.py",
-    "model/test_network.py",
-    "synth/test_dead_leaves.py",
-    "reliability/test_fuzz_inputs.py",
+    "training/test_recipe.py",
+    "scripts/test_model_selection.py",
+    "test_progress.py",
     "test_pretrained.py",
+    "synth/test_dead_leaves.py",
+    "synth/test_rotation.py",
+    "model/test_network.py",
+    "reliability/test_datasets_cli.py",
+    "model/test_kernel_bank.py",
+    "test_video.py",
+    "reliability/test_fuzz_inputs.py",
 )
 
 
