@@ -105,6 +105,29 @@ def test_unknown_and_missing_backends_are_one_line(
     ]
 
 
+def test_an_export_that_fails_is_one_line_naming_the_torch_backend(
+    model: Blur2Video, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Whatever stops torch's exporter (one did at 32-pixel sides) is one line, not a traceback."""
+    pytest.importorskip("onnxruntime", reason="pip install 'blur2video[engines]'")
+
+    def stopped(*args, **kwargs):
+        raise AssertionError("aot_autograd expected to have an entirely functional graph\n(details)")
+
+    monkeypatch.setattr(torch.onnx, "export", stopped)
+    monkeypatch.setenv("BLUR2VIDEO_CACHE", str(tmp_path / "cache"))
+    save_model(tmp_path / "m.safetensors", model)
+    Image.fromarray(skimage.data.coffee()[:40, :50]).save(tmp_path / "cup.png")
+    argv = ["restore", str(tmp_path / "cup.png"), "--checkpoint", str(tmp_path / "m.safetensors")]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--backend", "onnxruntime"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"blur2video: error: {tmp_path / 'cup.png'}: the network did not export to ONNX for 64x64 inputs "
+        "(aot_autograd expected to have an entirely functional graph); use --backend torch"
+    ), err
+    assert not (tmp_path / "out" / "cup").exists()
+
+
 def test_auto_takes_the_measured_fastest_engine_on_the_cpu_where_it_is_installed(
     model: Blur2Video, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,7 @@ from torch import nn
 
 from .. import progress
 from .._version import __version__
+from ..errors import Blur2VideoError
 from ..fileio import atomic_file
 from ..model.network import Blur2Video, Restoration
 
@@ -135,5 +136,11 @@ def cached_onnx(model: Blur2Video, height: int, width: int, motion: bool = False
             f"blur2video: note: exporting the network for {width}x{height} inputs to ONNX "
             f"(about a minute, once per size; kept in {path.parent})"
         )
-        export_onnx(model, height, width, path, motion=motion)
+        try:
+            export_onnx(model, height, width, path, motion=motion)
+        except Exception as exc:  # noqa: BLE001 - any exporter failure: the torch backend still restores
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise Blur2VideoError(
+                f"the network did not export to ONNX for {width}x{height} inputs ({first[:200]}); use --backend torch"
+            ) from None
     return path
