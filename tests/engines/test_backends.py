@@ -38,8 +38,8 @@ def _moving(net: Blur2Video) -> Blur2Video:
 @pytest.fixture(scope="module")
 def model() -> Blur2Video:
     """A small random model with every part an engine must carry: both heads, all warps (one dense
-    layer per block and photos 32 high: the exporter's time grows with the graph's nodes and, half
-    as fast, with the input's size)."""
+    layer per block: the exporter's time grows with the graph's nodes). Photos 32 high are one pixel
+    high at the coarsest level, a size whose warps once stopped the exporter."""
     torch.manual_seed(0)
     config = ModelConfig(frames=3, base_channels=4, growth=4, dense_layers=(1,) * 5, kernel_bank=True, gate=True)
     net = Blur2Video(config).eval()
@@ -187,8 +187,8 @@ def test_the_whole_model_exports_and_onnxruntime_matches_eager_torch(tmp_path: P
     """The whole model, kernel-bank head included, as one graph: the bundled one's architecture
     (every part it switches on) at a small width, 3 frames and one dense layer per block, since the
     exporter's time grows with the graph's nodes (the bundled 7-frame model took 56 s of the suite
-    for the same code), and a photo 32 high, one pixel at the coarsest level (a size whose warps
-    once stopped the exporter). In this module so that one worker pays the exporter's start."""
+    for the same code), on a photo 32 high (one pixel at the coarsest level). In this module so that
+    one worker pays the exporter's start."""
     pytest.importorskip("onnxscript", reason="the ONNX exporter needs onnxscript: pip install 'blur2video[engines]'")
     ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'blur2video[engines]'")
     bundled = load_model(bundled_weights())[0].config
