@@ -139,7 +139,8 @@ def cached_onnx(model: Blur2Video, height: int, width: int, motion: bool = False
         try:
             export_onnx(model, height, width, path, motion=motion)
         except Exception as exc:  # noqa: BLE001 - any exporter failure: the torch backend still restores
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else type(exc).__name__
             raise Blur2VideoError(
                 f"the network did not export to ONNX for {width}x{height} inputs ({first[:200]}); use --backend torch"
             ) from None

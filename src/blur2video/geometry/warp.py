@@ -29,10 +29,15 @@ def warp_flow(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward-warp ``x`` (B, C, H, W) by a pixel ``flow`` (B, 2, H, W)."""
     _, _, h, w = x.shape
     pos = pixel_grid(h, w, flow) + flow.permute(0, 2, 3, 1)  # (B, H, W, 2) sample positions
-    # pixel centre i sits at (2i + 1) / size - 1; per axis with Python scales, not a tensor made
-    # here: torch's ONNX exporter failed on such constants at some input sizes (32x32)
-    grid = torch.stack(((pos[..., 0] + 0.5) * (2.0 / w) - 1.0, (pos[..., 1] + 0.5) * (2.0 / h) - 1.0), dim=-1)
+    grid = torch.stack((_normalised(pos[..., 0], w), _normalised(pos[..., 1], h)), dim=-1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _normalised(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """Pixel coordinates along a side of ``size`` -> ``grid_sample(align_corners=False)``'s: centre i
+    sits at (2i + 1) / size - 1. A Python scale, not a tensor made here: torch's ONNX exporter
+    failed on tensor constants made in forward at some input sizes."""
+    return (pixels + 0.5) * (2.0 / size) - 1.0
 
 
 def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -40,8 +45,8 @@ def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     within float rounding. Built here because torch's decomposition of ``affine_grid`` makes a
     tensor constant for a side of one pixel, which stops its ONNX exporter: a photo 32 pixels high
     is one pixel high at the coarsest level."""
-    ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) + 0.5) * (2.0 / height) - 1.0
-    xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) + 0.5) * (2.0 / width) - 1.0
+    ys = _normalised(torch.arange(height, device=theta.device, dtype=theta.dtype), height)
+    xs = _normalised(torch.arange(width, device=theta.device, dtype=theta.dtype), width)
     y, x = torch.meshgrid(ys, xs, indexing="ij")
     base = torch.stack([x, y, torch.ones_like(x)], dim=-1).view(1, height * width, 3)
     return torch.matmul(base, theta.transpose(1, 2)).view(theta.shape[0], height, width, 2)
