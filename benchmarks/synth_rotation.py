@@ -157,6 +157,7 @@ def parts_table(src: Path, samples: int) -> None:
     the panorama's load, the samples (renders, averaging), their 8-bit conversion and their PNG
     encoding, ours against Pillow's at level 1 on the very same images."""
     rows = []
+    # torch: what the command loaded until it rendered with OpenCV (it no longer does)
     for code in ("import torch", "import blur2video.cli, blur2video.synth.api"):
         cmd = [sys.executable, "-c", code]
         rows.append((f"`python -c '{code}'` (a fresh process)", min(_timed(cmd)[1] for _ in range(3))))
@@ -170,7 +171,7 @@ def parts_table(src: Path, samples: int) -> None:
         (f"make {samples} samples ({sum(m[2]['n_renders'] for m in made)} renders, Slerp, averaging)", _cpu() - started)
     )
     started = _cpu()
-    images = [to_uint8(np.transpose(t.numpy(), (1, 2, 0))) for blur, frames, _, _ in made for t in (blur, *frames)]
+    images = [to_uint8(np.transpose(t, (1, 2, 0))) for blur, frames, _, _ in made for t in (blur, *frames)]
     rows.append((f"their {len(images)} images to 8 bits", _cpu() - started))
     encoders = {"blur2video's `encode_png`": encode_png, "Pillow at compress level 1 (before)": _pillow_png}
     sizes = {}

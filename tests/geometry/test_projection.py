@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 from tests.conftest import real_panorama
@@ -15,7 +14,7 @@ from blur2video.errors import Blur2VideoError
 from blur2video.geometry import (
     EquirectImage,
     PinholeCamera,
-    directions_to_equirect_grid,
+    directions_to_equirect_pixels,
     interpolate_orientations,
     render_photo,
     rotation_magnitude_deg,
@@ -31,9 +30,10 @@ def _dot_panorama(width: int = 2048) -> EquirectImage:
     return EquirectImage(np.repeat(dot[..., None], 3, 2).astype(np.float32))
 
 
-def _centroid(img: torch.Tensor) -> tuple[float, float]:
-    w = img[0].double()
-    ys, xs = torch.meshgrid(torch.arange(w.shape[0]) + 0.5, torch.arange(w.shape[1]) + 0.5, indexing="ij")
+def _centroid(img: np.ndarray) -> tuple[float, float]:
+    """The brightness centroid of a view (h, w, C), pixel centres at i + 0.5."""
+    w = img[..., 0].astype(np.float64)
+    ys, xs = np.meshgrid(np.arange(w.shape[0]) + 0.5, np.arange(w.shape[1]) + 0.5, indexing="ij")
     return float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum())
 
 
@@ -57,17 +57,17 @@ def test_pitch_up_moves_content_down() -> None:
 
 
 def test_identity_rotation_reproduces_the_photo_exactly() -> None:
-    photo = torch.rand(3, 96, 128, generator=torch.Generator().manual_seed(0))
+    photo = np.random.default_rng(0).random((96, 128, 3), dtype=np.float32)
     source = PinholeCamera(128, 96, 60.0)
     view = PinholeCamera.from_focal(128, 96, source.focal)
     out = render_photo(photo, source, Rotation.identity(1), view)
-    assert torch.allclose(out[0], photo, atol=1e-4)  # float32 grid coordinates
+    np.testing.assert_allclose(out[0], photo, atol=1e-4)  # float32 sampling coordinates
 
 
 def test_photo_yaw_is_the_homography_of_a_shift() -> None:
     """A pure yaw of a photo view moves the centre column by f*tan(a) (homography K R K^-1)."""
-    photo = torch.zeros(3, 200, 400)
-    photo[:, 95:105, 195:205] = 1.0
+    photo = np.zeros((200, 400, 3), np.float32)
+    photo[95:105, 195:205] = 1.0
     source = PinholeCamera(400, 200, 60.0)
     view = PinholeCamera.from_focal(200, 200, source.focal)
     out = render_photo(photo, source, Rotation.concatenate([view_orientation(0, 0), view_orientation(4.0, 0)]), view)
@@ -84,25 +84,29 @@ def test_equirect_agrees_with_py360convert_on_real_panorama(yaw: float, pitch: f
     size, fov = 192, 60.0
     # py360convert puts the outermost pixel centres (not edges) at +-tan(fov/2)
     cam = PinholeCamera.from_focal(size, size, (size - 1) / 2.0 / math.tan(math.radians(fov) / 2.0))
-    ours = EquirectImage(e).render(view_orientation(yaw, pitch), cam)[0].permute(1, 2, 0).numpy()
+    ours = EquirectImage(e).render(view_orientation(yaw, pitch), cam)[0]
     ref = py360convert.e2p(e, fov, yaw, pitch, (size, size))
     psnr = 10 * np.log10(1.0 / np.mean((ours - ref) ** 2))
     assert psnr >= 40.0
 
 
-def test_a_grid_written_into_a_buffer_is_the_same_grid_bit_for_bit() -> None:
-    directions = torch.randn(3, 17, 19, 3, generator=torch.Generator().manual_seed(0))
-    plain = directions_to_equirect_grid(directions, 64, 32)
-    buffer = torch.empty(5, 17, 19, 2)
-    assert directions_to_equirect_grid(directions, 64, 32, out=buffer[1:4]).data_ptr() == buffer[1:4].data_ptr()
-    assert torch.equal(buffer[1:4], plain)
+def test_equirect_pixels_are_the_analytic_longitude_and_latitude() -> None:
+    """The sampling coordinates against longitude and latitude computed in float64 one by one."""
+    rng = np.random.default_rng(0)
+    directions = rng.normal(size=(3, 200))
+    cols, rows = directions_to_equirect_pixels(directions.copy(), 64, 32)
+    for (x, y, z), col, row in zip(directions.T, cols, rows, strict=True):
+        lon, lat = math.atan2(x, z), math.asin(y / math.sqrt(x * x + y * y + z * z))
+        # edge coordinates (lon / 2pi + 1/2) * width, to centres at integers, plus the wrapped column
+        assert col == pytest.approx((lon / (2 * math.pi) + 0.5) * 64 - 0.5 + 1, abs=1e-9)
+        assert row == pytest.approx((lat / math.pi + 0.5) * 32 - 0.5, abs=1e-9)
 
 
 def test_render_is_seamless_across_the_longitude_wrap() -> None:
     h, w = 64, 128
     cols = np.linspace(0, 1, w, dtype=np.float32)
     pano = EquirectImage(np.repeat(np.tile(cols, (h, 1))[..., None], 3, 2))
-    view = pano.render(view_orientation(180.0, 0.0), PinholeCamera(32, 32, 20.0))[0, 0]
+    view = pano.render(view_orientation(180.0, 0.0), PinholeCamera(32, 32, 20.0))[0, ..., 0]
     # left of the seam is bright (end of the row), right is dark (start of the row)
     assert view[:, :8].mean() > 0.9 and view[:, -8:].mean() < 0.1
 

@@ -53,3 +53,16 @@ def test_result_does_not_depend_on_threads() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown accumulation"):
         accumulate(torch.rand(2, 3, 4, 4), "gamma")
+
+
+@pytest.mark.parametrize("mode", ["srgb", "linear"])
+def test_numpy_and_torch_renders_give_the_same_exposure(mode: str) -> None:
+    """The rotation renderer hands numpy arrays, video and scenes torch tensors: one definition."""
+    renders = np.random.default_rng(2).random((9, 5, 6, 3), dtype=np.float32)
+    from_numpy = accumulate(renders, mode)
+    assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.float32
+    np.testing.assert_allclose(from_numpy, accumulate(torch.from_numpy(renders), mode).numpy(), rtol=0, atol=1e-6)
+    as_uint8 = (renders * 255).round().astype(np.uint8)
+    np.testing.assert_allclose(
+        accumulate(as_uint8, mode), accumulate(torch.from_numpy(as_uint8), mode).numpy(), rtol=0, atol=1e-6
+    )

@@ -41,10 +41,12 @@ def test_blur_is_the_mean_of_renders_rebuilt_from_meta(pano_dir: Path) -> None:
     motion = Rotation.from_euler("XYZ", meta["euler_deg"], degrees=True)
     assert np.degrees(motion.magnitude()) == pytest.approx(meta["angle_deg"])
     renders = src.pano.render(interpolate_orientations(start, motion, meta["n_renders"]), PinholeCamera(48, 48, 60.0))
-    assert torch.allclose(sample.blur, renders.mean(0), atol=1e-6)
-    assert torch.allclose(sample.frames, renders[:: meta["render_step"]], atol=1e-6)
+    renders = renders.transpose(0, 3, 1, 2)  # (V, h, w, C) to the sample's (V, C, h, w)
+    np.testing.assert_allclose(sample.blur, renders.astype(np.float64).mean(0), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(sample.frames, renders[:: meta["render_step"]])
     assert sample.frames.shape == (5, 3, 48, 48)
-    assert torch.equal(sample.frames[0], renders[0]) and torch.equal(sample.frames[-1], renders[-1])
+    np.testing.assert_array_equal(sample.frames[0], renders[0])
+    np.testing.assert_array_equal(sample.frames[-1], renders[-1])
 
 
 def test_n_renders_grows_linearly_and_puts_targets_on_renders() -> None:
@@ -60,6 +62,18 @@ def test_linear_accumulation_averages_light() -> None:
     lin = accumulate(x.float(), "linear").double()
     assert torch.allclose(srgb_to_linear(lin), srgb_to_linear(x).mean(0), atol=1e-5)
     assert not torch.allclose(lin, x.mean(0), atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["panorama", "photo"])
+def test_rotation_synthesis_never_imports_torch(kind: str, pano_dir: Path, tmp_path: Path) -> None:
+    """Its renderer samples with OpenCV: torch's import alone took longer than rendering 24 samples
+    (docs/benchmarks.md), so the command must not load it, in process or in its workers."""
+    argv = ["synth", "rotation", "--source", str(pano_dir), "--kind", kind, "--out", str(tmp_path / "d")]
+    argv += ["--samples", "2", "--frames", "3", "--size", "32", "--max-angle", "1", "--quiet"]
+    probe = f"import sys\nfrom blur2video.cli import main\ncode = main({argv!r})\nprint(code, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 False", done.stderr
+    assert len((tmp_path / "d" / "index.jsonl").read_text().splitlines()) == 2
 
 
 def _synth(args: list[str]) -> int:

@@ -344,6 +344,9 @@ class StreamDataset(Dataset):
         return blur, frames, torch.tensor(self.order_free[j])
 
 
-def _as_float(t: torch.Tensor) -> torch.Tensor:
-    """Synthesizers may hand over 8-bit frames (video); the network wants float in [0, 1]."""
+def _as_float(t: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Synthesizers may hand over 8-bit frames (video) or numpy arrays (camera rotation, whose
+    renderer runs without torch); the network wants a float tensor in [0, 1]."""
+    if isinstance(t, np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(t))
     return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()

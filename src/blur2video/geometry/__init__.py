@@ -4,7 +4,8 @@ Conventions (used everywhere in blur2video):
 - camera axes: x right, y down, z forward; an orientation R maps camera rays to world rays;
 - equirectangular: longitude in [-pi, pi) across the width, latitude in [-pi/2, pi/2] down the
   height (top row looks up), pixel centres at (i + 0.5);
-- sampling with ``grid_sample(align_corners=False)``.
+- synthesis renders sample bilinearly with OpenCV's ``remap`` (``sampling``), the network warps
+  with ``grid_sample(align_corners=False)`` (``warp``).
 
 The names below are imported on first use: the network needs only the warps (``warp``), and
 restoring a photo should not pay for scipy's rotations, which only the synthesizers use.
@@ -15,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .camera import PinholeCamera
-    from .equirect import EquirectImage, directions_to_equirect_grid, render_equirect
+    from .equirect import EquirectImage, directions_to_equirect_pixels, render_equirect
     from .homography import render_photo
     from .rotations import interpolate_orientations, random_motion, rotation_magnitude_deg, view_orientation
 
 _LAZY = {
     "PinholeCamera": "camera",
     "EquirectImage": "equirect",
-    "directions_to_equirect_grid": "equirect",
+    "directions_to_equirect_pixels": "equirect",
     "render_equirect": "equirect",
     "render_photo": "homography",
     "interpolate_orientations": "rotations",
@@ -34,7 +35,7 @@ _LAZY = {
 __all__ = [
     "EquirectImage",
     "PinholeCamera",
-    "directions_to_equirect_grid",
+    "directions_to_equirect_pixels",
     "interpolate_orientations",
     "random_motion",
     "render_equirect",

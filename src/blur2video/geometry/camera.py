@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..conventions import check_fov
 
@@ -38,13 +37,14 @@ class PinholeCamera:
         """The camera with a given focal length in pixels."""
         return PinholeCamera(width, height, math.degrees(2.0 * math.atan(width / 2.0 / focal)))
 
-    def rays(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Unnormalised camera-frame rays (H, W, 3) through every pixel centre, z = 1."""
+    def rays(self, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """Unnormalised camera-frame rays (3, H*W) through every pixel centre, z = 1, row by row:
+        one matrix product turns them all."""
         f = self.focal
-        xs = (torch.arange(self.width, dtype=torch.float64) + 0.5 - self.width / 2.0) / f
-        ys = (torch.arange(self.height, dtype=torch.float64) + 0.5 - self.height / 2.0) / f
-        y, x = torch.meshgrid(ys, xs, indexing="ij")
-        return torch.stack([x, y, torch.ones_like(x)], dim=-1).to(dtype)
+        xs = (np.arange(self.width, dtype=np.float64) + 0.5 - self.width / 2.0) / f
+        ys = (np.arange(self.height, dtype=np.float64) + 0.5 - self.height / 2.0) / f
+        y, x = np.meshgrid(ys, xs, indexing="ij")
+        return np.stack([x.ravel(), y.ravel(), np.ones(x.size)]).astype(dtype)
 
     def project(self, directions: np.ndarray) -> np.ndarray:
         """Pixel coordinates (..., 2) of camera-frame directions (..., 3) with z > 0."""

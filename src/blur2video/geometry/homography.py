@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
 from .camera import PinholeCamera
+from .sampling import for_each_view, sample_bilinear
+
+BEHIND = -1e6  # the coordinate of a ray behind the source camera: far outside, its edge pixel
 
 
-def photo_pixel_coords(source: PinholeCamera, orientations: Rotation, camera: PinholeCamera) -> torch.Tensor:
-    """Source-photo pixel coordinates (V, h, w, 2) seen by each view pixel.
+def photo_pixel_coords(source: PinholeCamera, orientation: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    """Source-photo pixel coordinates (2, h * w), centres at i + 0.5, seen by each view pixel.
 
-    ``orientations`` map view-camera rays to the source camera's frame. Rays that point behind
-    the source camera get coordinates far outside the photo.
+    ``orientation`` (3x3) maps view-camera rays to the source camera's frame. Rays that point
+    behind the source camera get coordinates far outside the photo.
     """
-    mats = torch.as_tensor(np.atleast_3d(orientations.as_matrix()).reshape(-1, 3, 3), dtype=torch.float64)
-    rays = camera.rays(torch.float64)
-    d = torch.einsum("vij,hwj->vhwi", mats, rays)
-    z = d[..., 2:3]
+    d = np.asarray(orientation, dtype=np.float64) @ camera.rays(np.float64)
+    z = d[2]
     behind = z <= 1e-9
-    uv = d[..., :2] / torch.where(behind, torch.ones_like(z), z) * source.focal
-    uv = uv + torch.tensor([source.width / 2.0, source.height / 2.0], dtype=torch.float64)
-    return torch.where(behind, torch.full_like(uv, -1e6), uv)
+    uv = d[:2] / np.where(behind, 1.0, z) * source.focal
+    uv += np.array([[source.width / 2.0], [source.height / 2.0]])
+    uv[:, behind] = BEHIND
+    return uv
 
 
-def render_photo(
-    photo: torch.Tensor, source: PinholeCamera, orientations: Rotation, camera: PinholeCamera
-) -> torch.Tensor:
-    """Views (V, C, h, w) of ``photo`` (C, H, W) for V orientations, in one ``grid_sample`` call."""
-    uv = photo_pixel_coords(source, orientations, camera)
-    size = torch.tensor([source.width, source.height], dtype=torch.float64)
-    grid = (uv / size * 2.0 - 1.0).to(torch.float32)
-    source = photo.unsqueeze(0).expand(grid.shape[0], -1, -1, -1)  # zero-copy batch: all cores work
-    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+def render_photo(photo: np.ndarray, source: PinholeCamera, orientations: Rotation, camera: PinholeCamera) -> np.ndarray:
+    """Views (V, h, w, C) float32 of ``photo`` (H, W, C) for V orientations, rendered in parallel
+    threads."""
+    pixels = np.ascontiguousarray(photo, dtype=np.float32)
+    mats = np.asarray(orientations.as_matrix()).reshape(-1, 3, 3)
+    out = np.empty((len(mats), camera.height, camera.width, pixels.shape[2]), np.float32)
+
+    def render_view(v: int) -> None:
+        # centres at i + 0.5 to the sampler's centres at i, in float32 as the sampler takes them
+        cols, rows = (photo_pixel_coords(source, mats[v], camera) - 0.5).astype(np.float32)
+        shape = (camera.height, camera.width)
+        sample_bilinear(pixels, cols.reshape(shape), rows.reshape(shape), out[v])
+
+    for_each_view(len(mats), render_view)
+    return out

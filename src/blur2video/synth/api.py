@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..conventions import parse_shard
 from ..errors import Blur2VideoError
 from .rotation import RotationJob, RotationSettings
 from .runner import run_synthesis
-from .scenes import SceneJob, SceneSettings
 from .sources import discover_sources
-from .video import VideoJob, VideoSettings
+
+if TYPE_CHECKING:  # imported where used: they load torch, which camera-rotation synthesis never needs
+    from .scenes import SceneSettings
+    from .video import VideoSettings
 
 
 def synthesize_rotation(
@@ -36,12 +39,15 @@ def synthesize_video(
     source: str | os.PathLike,
     out: str | os.PathLike,
     samples: int | None = None,
-    settings: VideoSettings = VideoSettings(),
+    settings: VideoSettings | None = None,
     workers: int = 1,
     shard: str | None = None,
 ) -> tuple[Path, int]:
     """Write a dynamic-blur DATASET/ from a video file or frame folders (GoPro layout too);
-    ``samples`` None takes every window (times ``crops_per_window``)."""
+    ``samples`` None takes every window (times ``crops_per_window``); ``settings`` None: the defaults."""
+    from .video import VideoJob, VideoSettings
+
+    settings = settings or VideoSettings()
     job = VideoJob(str(source), settings)
     total = job.available if samples is None else samples
     if total > job.available:
@@ -56,12 +62,16 @@ def synthesize_video(
 def synthesize_scenes(
     out: str | os.PathLike,
     samples: int,
-    settings: SceneSettings = SceneSettings(),
+    settings: SceneSettings | None = None,
     textures: str = "skimage",
     workers: int = 1,
     shard: str | None = None,
 ) -> tuple[Path, int]:
     """Write a procedural dynamic-blur DATASET/ (moving textured objects over a moving
-    background, true flows beside every sample) from ``textures`` (a folder or ``skimage``)."""
+    background, true flows beside every sample) from ``textures`` (a folder or ``skimage``);
+    ``settings`` None: the defaults."""
+    from .scenes import SceneJob, SceneSettings
+
+    settings = settings or SceneSettings()
     job = SceneJob(discover_sources(str(textures), "--textures"), settings)
     return run_synthesis(job, out, samples, workers=workers, shard=parse_shard(shard))

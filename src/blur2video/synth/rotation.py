@@ -12,7 +12,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -22,6 +21,7 @@ from ..geometry.camera import PinholeCamera, check_fov
 from ..geometry.equirect import EquirectImage
 from ..geometry.homography import render_photo
 from ..geometry.rotations import interpolate_orientations, random_motion, rotation_magnitude_deg, view_orientation
+from ..geometry.sampling import MAX_SIDE, check_side
 from ..settings import setting
 from .accumulate import ACCUMULATE_MODES, accumulate
 from .sources import SourceRef, check_panorama_shape
@@ -58,8 +58,8 @@ class RotationSettings:
             raise Blur2VideoError(f"--kind {self.source_kind}: choose one of {', '.join(SOURCE_KINDS)}")
         if self.accumulate not in ACCUMULATE_MODES:
             raise Blur2VideoError(f"--accumulate {self.accumulate}: choose one of {', '.join(ACCUMULATE_MODES)}")
-        if self.size < 16:
-            raise Blur2VideoError(f"--size {self.size}: images must be at least 16 pixels")
+        if not 16 <= self.size <= MAX_SIDE:
+            raise Blur2VideoError(f"--size {self.size}: images must be 16 to {MAX_SIDE} pixels")
         if not 0.0 < self.max_angle_deg <= 45.0:
             raise Blur2VideoError(f"--max-angle {self.max_angle_deg}: give a rotation in (0, 45] degrees")
         if self.frames_per_degree <= 0:
@@ -71,10 +71,13 @@ class RotationSettings:
 
 @dataclass
 class Sample:
-    """One synthesised sample: blur (C, H, W), the N target frames (N, C, H, W), and what is known."""
+    """One synthesised sample: blur (C, H, W), the N target frames (N, C, H, W), and what is known.
 
-    blur: torch.Tensor
-    frames: torch.Tensor
+    The arrays are float32 views of pixel-interleaved (H, W, C) memory, as the renderer makes
+    them: the writer's PNGs and torch's ``from_numpy`` take them without a copy."""
+
+    blur: np.ndarray
+    frames: np.ndarray
     meta: dict
 
 
@@ -86,11 +89,14 @@ class LoadedSource:
         image = ref.load()
         if settings.source_kind == "panorama":
             image = _match_panorama_resolution(image, PinholeCamera(settings.size, settings.size, settings.fov_deg))
+            # the padded panorama is two columns wider
+            check_side(ref.name, image.shape[1] + 2, image.shape[0], "downscale it, or lower --size or raise --fov")
             self.pano = EquirectImage(image)
         else:
             h, w = image.shape[:2]
+            check_side(ref.name, w, h, "downscale it (and keep --fov its field of view)")
             self.source_camera = PinholeCamera(w, h, settings.fov_deg)
-            self.photo = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+            self.photo = np.ascontiguousarray(image, dtype=np.float32)
 
 
 def _match_panorama_resolution(image: np.ndarray, camera: PinholeCamera) -> np.ndarray:
@@ -167,7 +173,9 @@ def make_rotation_sample(src: LoadedSource, settings: RotationSettings, rng: np.
         "n_renders": count,
         "render_step": step,
     }
-    return Sample(blur=accumulate(renders, settings.accumulate), frames=renders[::step].contiguous(), meta=meta)
+    blur = accumulate(renders, settings.accumulate)  # (h, w, C)
+    frames = renders[::step].copy()  # a copy: the sample must not hold every render alive
+    return Sample(blur=blur.transpose(2, 0, 1), frames=frames.transpose(0, 3, 1, 2), meta=meta)
 
 
 class RotationJob:

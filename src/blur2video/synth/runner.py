@@ -10,11 +10,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-import torch
 from PIL import Image
 
 from .. import progress
@@ -44,7 +44,12 @@ def _init_worker(job: SynthesisJob, root: Path, single_thread: bool = True) -> N
     since the processes already fill the cores."""
     global _JOB, _ROOT
     if single_thread:
-        torch.set_num_threads(1)
+        if job.kind == "rotation":
+            from ..geometry.sampling import set_render_threads  # OpenCV: only the rotation renderer uses it
+
+            set_render_threads(1)
+        if "torch" in sys.modules:  # the video and scene jobs run on torch; rotation never loads it
+            sys.modules["torch"].set_num_threads(1)
     keep_freed_memory()  # a spawned process starts with glibc's defaults again
     _JOB, _ROOT = job, root
 

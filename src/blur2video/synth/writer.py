@@ -30,7 +30,6 @@ except ImportError:  # no advisory locks (Windows): concurrent runs stay safe, t
     fcntl = None  # type: ignore[assignment]
 
 import numpy as np
-import torch
 
 from ..errors import Blur2VideoError
 from ..fileio import atomic_folder, atomic_write_bytes, new_file_mode, to_uint8, write_png
@@ -46,8 +45,9 @@ def sample_id(index: int) -> str:
     return f"{index:06d}"
 
 
-def _image_hwc(t: torch.Tensor | np.ndarray) -> np.ndarray:
-    arr = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+def _image_hwc(t) -> np.ndarray:
+    """An image (C, H, W) as (H, W, C); a torch tensor is read without importing torch here."""
+    arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
     return np.transpose(arr, (1, 2, 0)) if arr.ndim == 3 and arr.shape[0] in (1, 3) else arr
 
 

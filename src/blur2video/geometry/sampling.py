@@ -1,0 +1,67 @@
+"""Bilinear sampling of an image at given pixel coordinates, for the synthesizers' renderers.
+
+OpenCV's ``remap`` does it: exact float bilinear weights (within 1e-7 of the formula, checked
+against numpy in tests/geometry/test_sampling.py), SIMD, and no GIL, so views render in parallel
+threads. It replaced ``torch.nn.functional.grid_sample`` here because synthesis then never imports
+torch, whose import alone took longer than rendering a whole dataset of 24 samples
+(docs/benchmarks.md, "Camera-rotation synthesis, the whole command").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+from ..errors import Blur2VideoError
+
+# cv2.remap asserts that every side of its source and output is under SHRT_MAX.
+MAX_SIDE = 32766
+
+_threads: int | None = None
+
+
+def render_threads() -> int:
+    """Threads that render views at once: the cores this process may use, unless set."""
+    if _threads is not None:
+        return _threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_render_threads(threads: int) -> None:
+    """Render with ``threads`` threads (worker processes take 1: the processes fill the cores)."""
+    global _threads
+    _threads = max(1, int(threads))
+    cv2.setNumThreads(1 if _threads == 1 else _threads)
+
+
+def sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, C) float32 sampled at (``cols``, ``rows``) (h, w), pixel centres at integers,
+    into ``out`` (h, w, C); coordinates outside take the nearest edge pixel's value (as
+    ``grid_sample``'s border padding does)."""
+    return cv2.remap(image, cols, rows, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
+
+
+def for_each_view(count: int, render_view: Callable[[int], None]) -> None:
+    """``render_view(v)`` for v in range(count), spread over ``render_threads()`` threads: numpy's
+    coordinate maths and OpenCV's sampling both release the GIL."""
+    threads = min(render_threads(), count)
+    if threads <= 1:
+        for v in range(count):
+            render_view(v)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="blur2video-render") as pool:
+        for done in pool.map(render_view, range(count)):
+            del done  # map re-raises a view's exception here
+
+
+def check_side(name: str, width: int, height: int, fix: str) -> None:
+    """One line naming ``name`` and ``fix`` for an image the sampler cannot take."""
+    if max(width, height) > MAX_SIDE:
+        raise Blur2VideoError(f"{name}: {width}x{height} px is more than the renderer's {MAX_SIDE} px a side; {fix}")
