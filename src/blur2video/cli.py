@@ -426,7 +426,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", type=_device, default="auto", help=DEVICE_HELP)
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
-    p.add_argument("--threads", type=COUNT, default=None, help=THREADS_HELP)
+    p.add_argument(
+        "--threads",
+        type=COUNT,
+        default=None,
+        help="CPU threads for torch and for rendering the camera-rotation streams (default: one per core)",
+    )
     _add_quiet(p)
     p.add_argument(
         "--print-config",
@@ -436,7 +441,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import torch
 
     from .train import train
     from .train_config import parse_override, resolve
@@ -476,7 +480,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.out is None:
         raise Blur2VideoError("train: --out RUN is required (the folder for checkpoints, logs and the resolved config)")
     if args.threads:
-        torch.set_num_threads(args.threads)
+        _training_threads(args.threads)
     try:
         model = train(cfg, args.out, device=args.device, amp=args.amp, resume=args.resume, quiet=args.quiet)
     except Blur2VideoError:
@@ -492,8 +496,18 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
+def _training_threads(threads: int) -> None:
+    """--threads in training: the network's torch threads and the threads that render the
+    camera-rotation streams' views (OpenCV), so a run told to use one core uses one."""
     import torch
+
+    from .geometry.sampling import set_render_threads
+
+    torch.set_num_threads(threads)
+    set_render_threads(threads)
+
+
+def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
 
     from .recipe import run_recipe
 
@@ -511,7 +525,7 @@ def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise Blur2VideoError("--recipe runs in one process: start it without torchrun")
     if args.threads:
-        torch.set_num_threads(args.threads)
+        _training_threads(args.threads)
     command = shlex.join(["blur2video", "train", *_recipe_argv(args)])
     model = run_recipe(
         args.recipe,

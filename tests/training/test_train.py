@@ -362,3 +362,18 @@ def test_atomic_writes_get_the_mode_the_umask_gives(tiny_dataset: Path, tmp_path
         *(tmp_path / "run" / last["dir"]).iterdir(),
     ]
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o666 & ~umask) for p in written}
+
+
+def test_train_threads_bound_the_stream_renderer_too() -> None:
+    """`train --threads 1` on a shared machine must not let the camera-rotation streams render
+    their views on every core behind torch's back."""
+    from blur2video.cli import _training_threads
+    from blur2video.geometry import sampling
+
+    torch_before, render_before = torch.get_num_threads(), sampling.render_threads()
+    try:
+        _training_threads(1)
+        assert torch.get_num_threads() == 1 and sampling.render_threads() == 1
+    finally:
+        torch.set_num_threads(torch_before)
+        sampling.set_render_threads(render_before)
