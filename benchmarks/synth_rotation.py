@@ -8,9 +8,13 @@
   adds other blur2video source trees as rows (``git archive main src | tar -x -C /tmp/before``,
   then ``--before /tmp/before/src``);
 - parts: where the whole command's CPU seconds go, PNG encoding ours against Pillow's;
-- workers: whole samples/s in process, by ``--workers``.
+- workers: whole samples/s in process, by ``--workers``;
+- streams: ms a sample as training's camera-rotation streams make them (N=7, 128 px, 1.5 degrees,
+  no files), photos and the panorama; for another tree run the script with
+  ``PYTHONPATH=/tmp/before/src``.
 
-    python benchmarks/synth_rotation.py [--views 64] [--samples 24] [--repeats 3] [--tables render whole workers]
+    python benchmarks/synth_rotation.py [--views 64] [--samples 24] [--repeats 3]
+        [--tables render whole parts workers streams]
 """
 
 from __future__ import annotations
@@ -206,6 +210,23 @@ def workers_table(src: Path, tmp: Path, samples: int) -> None:
         print(f"| --workers {workers} | {rate:.2f} | {rate / base:.2f}x |")
 
 
+def streams_table(src: Path) -> None:
+    """ms a sample of ``RotationJob.make`` at the bundled recipe's stream settings, sources loaded
+    and 3 samples made first, then 40 timed."""
+    print("| training stream sample (N=7, 128 px, 1.5 deg) | ms / sample |")
+    print("|---|---:|")
+    for kind, source in (("photo", "skimage:astronaut,rocket"), ("panorama", str(src))):
+        settings = RotationSettings(source_kind=kind, frames=7, size=128, max_angle_deg=1.5)
+        job = RotationJob(discover_sources(source), settings)
+        for i in range(3):
+            job.make(i)
+        started = time.perf_counter()
+        for i in range(3, 43):
+            job.make(i)
+        print(f"| {kind} | {(time.perf_counter() - started) / 40 * 1e3:.1f} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--views", type=int, default=64, help="views per batched render (one sample's renders)")
@@ -220,8 +241,8 @@ def main() -> None:
     parser.add_argument(
         "--tables",
         nargs="+",
-        choices=["render", "whole", "parts", "workers"],
-        default=["render", "whole", "parts", "workers"],
+        choices=["render", "whole", "parts", "workers", "streams"],
+        default=["render", "whole", "parts", "workers", "streams"],
     )
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI does (blur2video.runtime)
@@ -242,6 +263,8 @@ def main() -> None:
             parts_table(src, args.samples)
         if "workers" in args.tables:
             workers_table(src, tmp, args.samples)
+        if "streams" in args.tables:
+            streams_table(src)
     finally:
         shutil.rmtree(tmp)
 
