@@ -121,9 +121,10 @@ def test_a_mistyped_flag_points_at_its_commands_help(
         ["synth", "rotation", "--source", "no-such-folder", "--out", "o"],
         ["synth", "rotation", "--source", "skimage", "--out", "o", "--fov", "180"],
         ["synth", "rotation", "--source", "skimage", "--out", "o", "--shard", "3/2"],
+        ["synth", "rotation", "--source", "skimage", "--out", "o", "--size", "40000"],
         ["synth", "scenes", "--textures", "no-such-folder", "--out", "o"],
     ],
-    ids=["source", "fov", "shard", "textures"],
+    ids=["source", "fov", "shard", "size", "textures"],
 )
 def test_a_wrong_synth_flag_is_told_before_torch_loads(argv: list[str], tmp_path) -> None:
     """A mistyped source or out-of-range flag answers in under a second, not after 2-4 s of imports."""
