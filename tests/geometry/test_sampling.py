@@ -52,3 +52,12 @@ def test_an_image_beyond_the_samplers_sides_is_one_line() -> None:
     with pytest.raises(Blur2VideoError, match=r"pano.jpg: 40000x20000 px .* lower --size"):
         sampling.check_side("pano.jpg", 40000, 20000, "lower --size")
     sampling.check_side("pano.jpg", sampling.MAX_SIDE, 100, "lower --size")
+
+
+def test_an_opencv_that_rounds_the_weights_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV 4's remap would quietly change every render by up to 1/64 px of position."""
+    monkeypatch.setattr(sampling, "EXACT_REMAP", False)
+    image = np.zeros((4, 4, 3), np.float32)
+    grid = np.zeros((2, 2), np.float32)
+    with pytest.raises(Blur2VideoError, match=r"rounds remap's bilinear weights .* opencv-python-headless>=5.1"):
+        sampling.sample_bilinear(image, grid, grid, np.empty((2, 2, 3), np.float32))

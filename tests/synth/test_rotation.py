@@ -290,3 +290,14 @@ def test_grey_skimage_photos_become_rgb_and_unknown_names_are_refused() -> None:
     ]  # colour only by default
     with pytest.raises(Blur2VideoError, match="kodim01"):
         discover_sources("skimage:camera,kodim01")
+
+
+def test_an_old_opencv_is_refused_before_the_folder_is_made(
+    pano_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blur2video.geometry import sampling
+
+    monkeypatch.setattr(sampling, "EXACT_REMAP", False)
+    assert _synth(["--source", str(pano_dir), "--out", str(tmp_path / "d"), "--samples", "1", "--size", "32"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "opencv-python-headless>=5.1" in line and not (tmp_path / "d").exists()

@@ -20,6 +20,8 @@ from ..errors import Blur2VideoError
 
 # cv2.remap asserts that every side of its source and output is under SHRT_MAX.
 MAX_SIDE = 32766
+# OpenCV before 5 rounds remap's bilinear weights to 1/32 px (0.025 off the formula on noise).
+EXACT_REMAP = int(cv2.__version__.split(".")[0]) >= 5
 
 _threads: int | None = None
 
@@ -45,7 +47,18 @@ def sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: 
     """``image`` (H, W, C) float32 sampled at (``cols``, ``rows``) (h, w), pixel centres at integers,
     into ``out`` (h, w, C); coordinates outside take the nearest edge pixel's value (as
     ``grid_sample``'s border padding does)."""
+    require_exact_remap()
     return cv2.remap(image, cols, rows, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
+
+
+def require_exact_remap() -> None:
+    """One line instead of renders quietly off by up to 1/64 px where an older OpenCV is installed
+    (pip install --no-deps, a system package); the synthesizers call it before touching a folder."""
+    if not EXACT_REMAP:
+        raise Blur2VideoError(
+            f"OpenCV {cv2.__version__} rounds remap's bilinear weights to 1/32 px, which would change every "
+            "render; install opencv-python-headless>=5.1 (pip install -e . asks for it)"
+        )
 
 
 def for_each_view(count: int, render_view: Callable[[int], None]) -> None:

@@ -21,7 +21,7 @@ from ..geometry.camera import PinholeCamera, check_fov
 from ..geometry.equirect import EquirectImage
 from ..geometry.homography import render_photo
 from ..geometry.rotations import interpolate_orientations, random_motion, rotation_magnitude_deg, view_orientation
-from ..geometry.sampling import MAX_SIDE, check_side
+from ..geometry.sampling import MAX_SIDE, check_side, require_exact_remap
 from ..settings import setting
 from .accumulate import ACCUMULATE_MODES, accumulate
 from .sources import SourceRef, check_panorama_shape
@@ -185,6 +185,7 @@ class RotationJob:
 
     def __init__(self, sources: list[SourceRef], settings: RotationSettings, force: bool = False) -> None:
         settings.validate()
+        require_exact_remap()
         if not sources:
             raise Blur2VideoError("no source images")
         if settings.source_kind == "panorama":
