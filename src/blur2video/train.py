@@ -55,6 +55,7 @@ from .checkpoints import (
 from .data.dataset import FolderDataset, StreamDataset
 from .errors import Blur2VideoError
 from .fileio import atomic_folder, atomic_write_bytes
+from .geometry.sampling import set_render_threads
 from .metrics import order_invariant_psnr
 from .objective import objective_for
 from .runtime import keep_freed_memory, pick_device
@@ -298,7 +299,7 @@ class Trainer:
             drop_last=True,
             collate_fn=_collate,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=_ignore_sigterm if workers else None,
+            worker_init_fn=_init_data_worker if workers else None,
         )
 
     def _stop_on_failure(self, batch: object) -> None:
@@ -358,7 +359,7 @@ class Trainer:
             batch_size=batch_size,
             num_workers=workers,
             collate_fn=_collate,
-            worker_init_fn=_ignore_sigterm if workers else None,
+            worker_init_fn=_init_data_worker if workers else None,
         )
         limit = max_batches or len(loader)
         scores, blur_scores, shown = [], [], None
@@ -582,7 +583,7 @@ def _collate(items: list) -> object:
 def _opened(loader: DataLoader, hold: Callable[[], AbstractContextManager]) -> Iterator[Iterator[object]]:
     """Batches of ``loader``, a dead worker's error as a :class:`_SampleFailure`. Its workers
     are forked inside ``hold()`` (no KeyboardInterrupt mid-fork), and on leaving, however the loop
-    ended, they are shut down at once: they ignore SIGTERM (:func:`_ignore_sigterm`), so workers
+    ended, they are shut down at once: they ignore SIGTERM (:func:`_init_data_worker`), so workers
     left for interpreter exit would hang it."""
     it = None
 
@@ -648,11 +649,13 @@ def _check_crop(crop: int, dataset: Dataset) -> None:
                 )
 
 
-def _ignore_sigterm(worker_id: int) -> None:
-    """DataLoader workers leave SIGTERM to the main process (a scheduler signals the whole group),
-    which saves a checkpoint and then shuts them down. A worker hands each batch's tensors over
-    through multiprocessing's resource-sharer thread; a stop that lands mid-hand-over resets that
-    thread's connection, which is the stop itself, not a traceback to print."""
+def _init_data_worker(worker_id: int) -> None:
+    """A DataLoader worker renders its rotation streams on one thread, as torch runs on one there
+    (the workers together fill the cores). It leaves SIGTERM to the main process (a scheduler
+    signals the whole group), which saves a checkpoint and then shuts them down. A worker hands
+    each batch's tensors over through multiprocessing's resource-sharer thread; a stop that lands
+    mid-hand-over resets that thread's connection, which is the stop itself, not a traceback to print."""
+    set_render_threads(1)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.excepthook = _quiet_hand_over_resets(threading.excepthook)
 

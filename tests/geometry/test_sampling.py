@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -38,12 +40,11 @@ def test_views_render_the_same_on_any_thread_count(threads: int) -> None:
     image = rng.random((20, 20, 3), dtype=np.float32)
     maps = rng.uniform(0, 19, (7, 2, 8, 8)).astype(np.float32)
     out = np.zeros((7, 8, 8, 3), np.float32)
-    before = sampling.render_threads()
     try:
         sampling.set_render_threads(threads)
         sampling.for_each_view(7, lambda v: sampling.sample_bilinear(image, maps[v, 0], maps[v, 1], out[v]))
     finally:
-        sampling.set_render_threads(before)
+        sampling.set_render_threads(None)
     for v in range(7):
         np.testing.assert_allclose(out[v], _bilinear(image, maps[v, 0], maps[v, 1]), rtol=0, atol=1e-6)
 
@@ -61,3 +62,10 @@ def test_an_opencv_that_rounds_the_weights_is_refused_in_one_line(monkeypatch: p
     grid = np.zeros((2, 2), np.float32)
     with pytest.raises(Blur2VideoError, match=r"rounds remap's bilinear weights .* opencv-python-headless>=5.1"):
         sampling.sample_bilinear(image, grid, grid, np.empty((2, 2, 3), np.float32))
+
+
+def test_none_gives_the_thread_count_back_to_the_cores() -> None:
+    sampling.set_render_threads(1)
+    assert sampling.render_threads() == 1
+    sampling.set_render_threads(None)
+    assert sampling.render_threads() == len(os.sched_getaffinity(0))

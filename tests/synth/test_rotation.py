@@ -67,7 +67,7 @@ def test_linear_accumulation_averages_light() -> None:
 @pytest.mark.parametrize("kind", ["panorama", "photo"])
 def test_rotation_synthesis_never_imports_torch(kind: str, pano_dir: Path, tmp_path: Path) -> None:
     """Its renderer samples with OpenCV: torch's import alone took longer than rendering 24 samples
-    (docs/benchmarks.md), so the command must not load it, in process or in its workers."""
+    (docs/benchmarks.md), so the command must not load it."""
     argv = ["synth", "rotation", "--source", str(pano_dir), "--kind", kind, "--out", str(tmp_path / "d")]
     argv += ["--samples", "2", "--frames", "3", "--size", "32", "--max-angle", "1", "--quiet"]
     probe = f"import sys\nfrom blur2video.cli import main\ncode = main({argv!r})\nprint(code, 'torch' in sys.modules)"
@@ -301,3 +301,19 @@ def test_an_old_opencv_is_refused_before_the_folder_is_made(
     assert _synth(["--source", str(pano_dir), "--out", str(tmp_path / "d"), "--samples", "1", "--size", "32"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "opencv-python-headless>=5.1" in line and not (tmp_path / "d").exists()
+
+
+def test_a_source_wider_than_the_renderer_takes_is_refused_before_the_folder_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OpenCV's remap asserts on sides of 32767 px or more: one line naming the photo instead."""
+    from PIL import Image
+
+    source = tmp_path / "src"
+    source.mkdir()
+    Image.new("RGB", (33000, 200)).save(source / "wide.png")
+    argv = ["--source", str(source), "--kind", "photo", "--out", str(tmp_path / "d"), "--samples", "1", "--size", "32"]
+    assert _synth(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "wide.png: 33000x200 px is more than the renderer's 32766 px a side" in line
+    assert not (tmp_path / "d").exists()

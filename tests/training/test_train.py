@@ -370,10 +370,29 @@ def test_train_threads_bound_the_stream_renderer_too() -> None:
     from blur2video.cli import _training_threads
     from blur2video.geometry import sampling
 
-    torch_before, render_before = torch.get_num_threads(), sampling.render_threads()
+    torch_before = torch.get_num_threads()
     try:
         _training_threads(1)
         assert torch.get_num_threads() == 1 and sampling.render_threads() == 1
     finally:
         torch.set_num_threads(torch_before)
-        sampling.set_render_threads(render_before)
+        sampling.set_render_threads(None)
+
+
+def test_data_workers_render_on_one_thread_each() -> None:
+    """torch runs on one thread in each DataLoader worker; the rotation streams' renderer must too,
+    or W workers would render on W x cores threads."""
+    from torch.utils.data import DataLoader
+
+    from blur2video.geometry import sampling
+    from blur2video.train import _init_data_worker
+
+    class Threads(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int) -> int:
+            return sampling.render_threads()
+
+    loader = DataLoader(Threads(), batch_size=None, num_workers=1, worker_init_fn=_init_data_worker)
+    assert list(loader) == [1, 1]

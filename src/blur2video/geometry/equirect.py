@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .camera import PinholeCamera
-from .sampling import for_each_view, sample_bilinear
+from .sampling import render_views
 
 
 def directions_to_equirect_pixels(directions: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +42,8 @@ class EquirectImage:
 
     def __init__(self, image: np.ndarray) -> None:
         pixels = np.asarray(image, dtype=np.float32)
-        if pixels.ndim != 3:
-            raise ValueError(f"a panorama is an HxWxC array, got shape {pixels.shape}")
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+            raise ValueError(f"a panorama is an HxWxC array with 1, 3 or 4 channels, got shape {pixels.shape}")
         self.height, self.width, self.channels = pixels.shape
         self.padded = np.ascontiguousarray(np.concatenate([pixels[:, -1:], pixels, pixels[:, :1]], axis=1))
 
@@ -57,12 +57,10 @@ def render_equirect(pano: EquirectImage, orientations: Rotation, camera: Pinhole
     rendered in parallel threads."""
     mats = np.asarray(orientations.as_matrix(), dtype=np.float32).reshape(-1, 3, 3)
     rays = camera.rays(np.float32)  # (3, h * w)
-    out = np.empty((len(mats), camera.height, camera.width, pano.channels), np.float32)
-
-    def render_view(v: int) -> None:
-        cols, rows = directions_to_equirect_pixels(mats[v] @ rays, pano.width, pano.height)
-        shape = (camera.height, camera.width)
-        sample_bilinear(pano.padded, cols.reshape(shape), rows.reshape(shape), out[v])
-
-    for_each_view(len(mats), render_view)
-    return out
+    return render_views(
+        pano.padded,
+        len(mats),
+        camera.height,
+        camera.width,
+        lambda v: directions_to_equirect_pixels(mats[v] @ rays, pano.width, pano.height),
+    )

@@ -20,8 +20,9 @@ from ..errors import Blur2VideoError
 
 # cv2.remap asserts that every side of its source and output is under SHRT_MAX.
 MAX_SIDE = 32766
-# OpenCV before 5 rounds remap's bilinear weights to 1/32 px (0.025 off the formula on noise).
-EXACT_REMAP = int(cv2.__version__.split(".")[0]) >= 5
+# OpenCV 4 rounds remap's bilinear weights to 1/32 px (4.10: 0.025 off the formula on noise);
+# 5.1 is the first release measured exact, and the one pyproject.toml asks for.
+EXACT_REMAP = tuple(int(part) for part in cv2.__version__.split(".")[:2]) >= (5, 1)
 
 _threads: int | None = None
 
@@ -36,11 +37,12 @@ def render_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def set_render_threads(threads: int) -> None:
-    """Render with ``threads`` threads (worker processes take 1: the processes fill the cores)."""
+def set_render_threads(threads: int | None) -> None:
+    """Render with ``threads`` threads (worker processes take 1: the processes fill the cores);
+    None goes back to one per core."""
     global _threads
-    _threads = max(1, int(threads))
-    cv2.setNumThreads(1 if _threads == 1 else _threads)
+    _threads = None if threads is None else max(1, int(threads))
+    cv2.setNumThreads(-1 if _threads is None else _threads)  # -1: OpenCV's own default
 
 
 def sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -59,6 +61,21 @@ def require_exact_remap() -> None:
             f"OpenCV {cv2.__version__} rounds remap's bilinear weights to 1/32 px, which would change every "
             "render; install opencv-python-headless>=5.1 (pip install -e . asks for it)"
         )
+
+
+def render_views(
+    image: np.ndarray, count: int, height: int, width: int, maps_of_view: Callable[[int], tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """``count`` views (count, height, width, C) float32 of ``image`` (H, W, C), view v sampled at the
+    (columns, rows) of ``maps_of_view(v)``, each (height * width,) or (height, width)."""
+    out = np.empty((count, height, width, image.shape[2]), np.float32)
+
+    def render_view(v: int) -> None:
+        cols, rows = maps_of_view(v)
+        sample_bilinear(image, cols.reshape(height, width), rows.reshape(height, width), out[v])
+
+    for_each_view(count, render_view)
+    return out
 
 
 def for_each_view(count: int, render_view: Callable[[int], None]) -> None:

@@ -74,7 +74,7 @@ class Sample:
     """One synthesised sample: blur (C, H, W), the N target frames (N, C, H, W), and what is known.
 
     The arrays are float32 views of pixel-interleaved (H, W, C) memory, as the renderer makes
-    them: the writer's PNGs and torch's ``from_numpy`` take them without a copy."""
+    them: the writer's PNGs take them without a copy."""
 
     blur: np.ndarray
     frames: np.ndarray
@@ -87,28 +87,42 @@ class LoadedSource:
     def __init__(self, ref: SourceRef, settings: RotationSettings) -> None:
         self.ref = ref
         image = ref.load()
+        check_render_size(ref.name, image.shape[1], image.shape[0], settings)
         if settings.source_kind == "panorama":
             image = _match_panorama_resolution(image, PinholeCamera(settings.size, settings.size, settings.fov_deg))
-            # the padded panorama is two columns wider
-            check_side(ref.name, image.shape[1] + 2, image.shape[0], "downscale it, or lower --size or raise --fov")
             self.pano = EquirectImage(image)
         else:
             h, w = image.shape[:2]
-            check_side(ref.name, w, h, "downscale it (and keep --fov its field of view)")
             self.source_camera = PinholeCamera(w, h, settings.fov_deg)
             self.photo = np.ascontiguousarray(image, dtype=np.float32)
 
 
-def _match_panorama_resolution(image: np.ndarray, camera: PinholeCamera) -> np.ndarray:
-    """Box-downscale a panorama whose angular resolution exceeds the view's, so renders are not
-    aliased (bilinear sampling of a much finer image skips pixels)."""
-    height, width = image.shape[:2]
+def check_render_size(name: str, width: int, height: int, settings: RotationSettings) -> None:
+    """One line naming a source the renderer cannot take: a side over its MAX_SIDE px, once a
+    panorama is downscaled to the view's resolution and padded by a wrapped column each side."""
+    if settings.source_kind == "panorama":
+        width, height = _panorama_size(width, height, PinholeCamera(settings.size, settings.size, settings.fov_deg))
+        check_side(name, width + 2, height, "downscale it, or lower --size or raise --fov")
+    else:
+        check_side(name, width, height, "downscale it (and keep --fov its field of view)")
+
+
+def _panorama_size(width: int, height: int, camera: PinholeCamera) -> tuple[int, int]:
+    """The (width, height) a panorama is rendered from: box-downscaled where its angular resolution
+    exceeds the view's, so renders are not aliased (bilinear sampling of a much finer image skips
+    pixels)."""
     target = int(round(2.0 * math.pi * camera.focal))
-    if width <= target:
+    return (width, height) if width <= target else (target, max(1, round(height * target / width)))
+
+
+def _match_panorama_resolution(image: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    """The panorama at :func:`_panorama_size`."""
+    height, width = image.shape[:2]
+    size = _panorama_size(width, height, camera)
+    if size == (width, height):
         return image
     pil = Image.fromarray(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8))
-    small = pil.resize((target, max(1, round(height * target / width))), Image.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    return np.asarray(pil.resize(size, Image.BOX), dtype=np.float32) / 255.0
 
 
 def _random_view(rng: np.random.Generator, settings: RotationSettings) -> Rotation:
@@ -200,6 +214,11 @@ class RotationJob:
 
     def __getstate__(self) -> dict:
         return {"sources": self.sources, "rotation": self.rotation, "_loaded": {}}
+
+    def check_source_size(self, ref: SourceRef) -> None:
+        """One line for a source too large to render, before any folder is made (its header only)."""
+        width, height = ref.size()
+        check_render_size(ref.name, width, height, self.rotation)
 
     def source(self, i: int) -> LoadedSource:
         if i not in self._loaded:

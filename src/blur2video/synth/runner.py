@@ -130,6 +130,8 @@ def check_sources(job: SynthesisJob) -> None:
             verify_image_file(ref.path)
         elif not ref.name.startswith("skimage:"):
             continue  # procedural (dead leaves): made at a fixed size, nothing to read
+        if job.kind == "rotation":
+            job.check_source_size(ref)  # type: ignore[attr-defined]
         if not (photo or job.kind == "scenes"):
             continue
         width, height = ref.size()
