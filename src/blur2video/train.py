@@ -655,7 +655,7 @@ def _init_data_worker(worker_id: int) -> None:
     signals the whole group), which saves a checkpoint and then shuts them down. A worker hands
     each batch's tensors over through multiprocessing's resource-sharer thread; a stop that lands
     mid-hand-over resets that thread's connection, which is the stop itself, not a traceback to print."""
-    set_render_threads(1)
+    set_render_threads(1, forked=True)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.excepthook = _quiet_hand_over_resets(threading.excepthook)
 

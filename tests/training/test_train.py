@@ -382,9 +382,10 @@ def test_train_threads_bound_the_stream_renderer_too() -> None:
 def test_data_workers_render_on_one_thread_each() -> None:
     """torch runs on one thread in each DataLoader worker; the rotation streams' renderer must too,
     or W workers would render on W x cores threads."""
+    import numpy as np
     from torch.utils.data import DataLoader
 
-    from blur2video.geometry import sampling
+    from blur2video.geometry import EquirectImage, PinholeCamera, sampling, view_orientation
     from blur2video.train import _init_data_worker
 
     class Threads(torch.utils.data.Dataset):
@@ -394,5 +395,16 @@ def test_data_workers_render_on_one_thread_each() -> None:
         def __getitem__(self, i: int) -> int:
             return sampling.render_threads()
 
-    loader = DataLoader(Threads(), batch_size=None, num_workers=1, worker_init_fn=_init_data_worker)
+    # the parent renders first, as training's validation does before its workers fork: resizing
+    # OpenCV's inherited pool in the child hung there
+    pano = EquirectImage(np.random.default_rng(0).random((32, 64, 3), dtype=np.float32))
+    pano.render(view_orientation(0.0, 0.0), PinholeCamera(16, 16, 60.0))
+    loader = DataLoader(
+        Threads(),
+        batch_size=None,
+        num_workers=1,
+        worker_init_fn=_init_data_worker,
+        multiprocessing_context="fork",
+        timeout=60,  # a hung worker fails the test instead of the suite
+    )
     assert list(loader) == [1, 1]

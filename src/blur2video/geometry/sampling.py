@@ -37,12 +37,15 @@ def render_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def set_render_threads(threads: int | None) -> None:
+def set_render_threads(threads: int | None, forked: bool = False) -> None:
     """Render with ``threads`` threads (worker processes take 1: the processes fill the cores);
-    None goes back to one per core."""
+    None goes back to one per core. ``forked``: this process was forked from one that may have
+    rendered (a DataLoader worker); OpenCV's own pool is then left as it is, since resizing the
+    pool a fork inherited waits forever on the parent's threads, which the child does not have."""
     global _threads
     _threads = None if threads is None else max(1, int(threads))
-    cv2.setNumThreads(-1 if _threads is None else _threads)  # -1: OpenCV's own default
+    if not forked:
+        cv2.setNumThreads(-1 if _threads is None else _threads)  # -1: OpenCV's own default
 
 
 def sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
