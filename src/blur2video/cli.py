@@ -441,7 +441,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-
     from .train import train
     from .train_config import parse_override, resolve
 
@@ -508,7 +507,6 @@ def _training_threads(threads: int) -> None:
 
 
 def _run_recipe(args: argparse.Namespace, overrides: list[dict]) -> int:
-
     from .recipe import run_recipe
 
     given = [

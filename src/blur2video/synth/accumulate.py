@@ -6,9 +6,12 @@ tensors (video frames, scenes, training's degradations) alike, and gives back th
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 ACCUMULATE_MODES = ("srgb", "linear")
 
@@ -31,7 +34,7 @@ def linear_to_srgb(x: Array) -> Array:
     return _where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1.0 / 2.4) - 0.055)
 
 
-def mean_uint8(frames):
+def mean_uint8(frames: torch.Tensor) -> torch.Tensor:
     """Exact mean of uint8 torch frames as float32: each frame is added once, in place, into an
     integer total (int16 holds up to 128 frames of 255), which one pass scales into the output.
     Numpy's casting adds and any reduction over the frame axis (``np.add.reduce``,

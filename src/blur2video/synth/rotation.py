@@ -215,10 +215,10 @@ class RotationJob:
     def __getstate__(self) -> dict:
         return {"sources": self.sources, "rotation": self.rotation, "_loaded": {}}
 
-    def check_source_size(self, ref: SourceRef) -> None:
-        """One line for a source too large to render, before any folder is made (its header only)."""
-        width, height = ref.size()
-        check_render_size(ref.name, width, height, self.rotation)
+    def check_source_size(self, name: str, width: int, height: int) -> None:
+        """One line for a source too large to render, before any folder is made (the runner reads
+        its size from the header)."""
+        check_render_size(name, width, height, self.rotation)
 
     def source(self, i: int) -> LoadedSource:
         if i not in self._loaded:

@@ -130,11 +130,11 @@ def check_sources(job: SynthesisJob) -> None:
             verify_image_file(ref.path)
         elif not ref.name.startswith("skimage:"):
             continue  # procedural (dead leaves): made at a fixed size, nothing to read
-        if job.kind == "rotation":
-            job.check_source_size(ref)  # type: ignore[attr-defined]
-        if not (photo or job.kind == "scenes"):
+        if job.kind not in ("rotation", "scenes"):
             continue
-        width, height = ref.size()
+        width, height = ref.size()  # read once: a bundled photo's size decodes it
+        if job.kind == "rotation":
+            job.check_source_size(ref.name, width, height)  # type: ignore[attr-defined]
         if photo and min(width, height) <= settings["size"]:
             raise Blur2VideoError(
                 f"{ref.name}: {width}x{height} photo is too small for --size {settings['size']} "
