@@ -163,8 +163,11 @@ def main() -> None:
                 out = model(blur[None])
             network = out.image_affines[0, :, -1] if out.image_affines is not None else out.affines[0, :, 0]
             middle = out.frames[:, n // 2].float().clone()
-            frames_given = {"shock": shock_filter(middle), "truth": target[None, n // 2]}
-            reblurred = frames_given.get(args.middle, middle)
+            reblurred = middle  # "network"; "joint" deconvolves it below
+            if args.middle == "shock":
+                reblurred = shock_filter(middle)
+            elif args.middle == "truth":
+                reblurred = target[None, n // 2]
             starts = [project_to_path(network.float())]
             if args.starts:
                 coarse = fit_path(blur[None], reblurred, n, starts + translations(), steps=40, scale=0.25, lr=5e-3)
